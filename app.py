@@ -1,0 +1,60 @@
+"""The application factory."""
+
+import logging
+import os
+
+from flask import Flask
+
+import database
+from config import ENV_SETTINGS, DefaultConfig
+from extensions import db, migrate
+from instance_secrets import secret_key, token_encryption_key
+from token_vault import TokenVault
+
+
+def _parse_env(kind, raw: str):
+    if kind is bool:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return kind(raw)
+
+
+def load_config(app: Flask, config: dict | None) -> None:
+    """Defaults, then instance/config.py, then the environment, then the test config."""
+    app.config.from_object(DefaultConfig)
+    app.config.from_pyfile("config.py", silent=True)
+    for name, kind in ENV_SETTINGS.items():
+        raw = os.environ.get(name)
+        if raw is not None and raw != "":
+            app.config[name] = _parse_env(kind, raw)
+    if config:
+        app.config.from_mapping(config)
+
+    if "SQLALCHEMY_DATABASE_URI" not in (config or {}):
+        default_db = "sqlite:///" + os.path.join(app.instance_path, "webinar_sync.db")
+        url = app.config.get("DATABASE_URL") or default_db
+        app.config["SQLALCHEMY_DATABASE_URI"] = database.normalise_database_url(url)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secret_key(app.instance_path)
+    if not app.config.get("TOKEN_ENCRYPTION_KEY"):
+        app.config["TOKEN_ENCRYPTION_KEY"] = token_encryption_key(app.instance_path)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the Flask app; `config` overrides everything else (tests use it)."""
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    load_config(app, config)
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    app.extensions["token_vault"] = TokenVault(app.config["TOKEN_ENCRYPTION_KEY"])
+
+    import models  # noqa: F401  (registers the tables with the metadata)
+    from cli import register_cli
+    from web import init_web
+
+    init_web(app)
+    register_cli(app)
+    return app

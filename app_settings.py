@@ -1,0 +1,125 @@
+"""Settings changed at run time (stored in the `settings` table), with the environment on top.
+
+The Calendly token lives here encrypted; `CALENDLY_TOKEN` in the environment overrides it.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from extensions import db
+from models import Setting, utcnow
+
+TOKEN_KEY = "calendly_token"
+ACCOUNT_KEY = "calendly_account"
+EVENT_TYPES_KEY = "sync_event_types"
+TIMEZONE_KEY = "display_timezone"
+LOOKBACK_KEY = "sync_lookback_days"
+SCHEDULE_KEY = "sync_schedule"
+
+
+def get_setting(key: str, default=None):
+    """The stored value of `key`, or `default`."""
+    row = db.session.get(Setting, key)
+    return default if row is None else row.value
+
+
+def set_setting(key: str, value) -> None:
+    """Store `value` under `key` and commit."""
+    row = db.session.get(Setting, key)
+    if row is None:
+        db.session.add(Setting(key=key, value=value))
+    else:
+        row.value = value
+    db.session.commit()
+
+
+def delete_setting(key: str) -> None:
+    """Remove `key` and commit."""
+    row = db.session.get(Setting, key)
+    if row is not None:
+        db.session.delete(row)
+        db.session.commit()
+
+
+def _vault():
+    return current_app.extensions["token_vault"]
+
+
+def token_from_environment() -> bool:
+    """True when CALENDLY_TOKEN is set and so overrides the stored token."""
+    return bool(current_app.config.get("CALENDLY_TOKEN"))
+
+
+def calendly_token() -> str | None:
+    """The token to use: CALENDLY_TOKEN, else the stored one decrypted, else None."""
+    if token_from_environment():
+        return current_app.config["CALENDLY_TOKEN"]
+    stored = get_setting(TOKEN_KEY)
+    if not stored:
+        return None
+    return _vault().decrypt(stored["ciphertext"])
+
+
+def save_calendly_token(token: str, account: dict | None = None) -> None:
+    """Encrypt and store `token`; `account` is what /users/me said about it."""
+    token = token.strip()
+    set_setting(
+        TOKEN_KEY,
+        {"ciphertext": _vault().encrypt(token), "last4": token[-4:], "saved_at": utcnow().isoformat()},
+    )
+    if account is not None:
+        save_account(account)
+
+
+def clear_calendly_token() -> None:
+    """Forget the stored token and the account it belonged to."""
+    delete_setting(TOKEN_KEY)
+    delete_setting(ACCOUNT_KEY)
+
+
+def token_hint() -> str | None:
+    """The last four characters of the token in use, for display; None when there is none."""
+    if token_from_environment():
+        return current_app.config["CALENDLY_TOKEN"][-4:]
+    stored = get_setting(TOKEN_KEY)
+    return stored["last4"] if stored else None
+
+
+def save_account(user: dict) -> None:
+    """Remember the Calendly user (URI, organization, name) a token belongs to."""
+    set_setting(
+        ACCOUNT_KEY,
+        {
+            "user_uri": user.get("uri"),
+            "organization_uri": user.get("current_organization"),
+            "name": user.get("name"),
+            "email": user.get("email"),
+            "scheduling_url": user.get("scheduling_url"),
+            "timezone": user.get("timezone"),
+            "verified_at": utcnow().isoformat(),
+        },
+    )
+
+
+def account() -> dict | None:
+    """The stored Calendly account details, or None before the first verification."""
+    return get_setting(ACCOUNT_KEY)
+
+
+def sync_event_types() -> list[str]:
+    """Event type URIs or names to sync: CALENDLY_EVENT_TYPES, else the stored choice; [] = all."""
+    env = current_app.config.get("CALENDLY_EVENT_TYPES") or ""
+    if env.strip():
+        return [part.strip() for part in env.split(",") if part.strip()]
+    return list(get_setting(EVENT_TYPES_KEY, []) or [])
+
+
+def lookback_days() -> int:
+    """How many days back an ordinary sync reads."""
+    return int(get_setting(LOOKBACK_KEY, current_app.config["SYNC_LOOKBACK_DAYS"]))
+
+
+def display_timezone() -> str:
+    """The admin's time zone name (IANA)."""
+    return get_setting(TIMEZONE_KEY, current_app.config["DISPLAY_TIMEZONE"])

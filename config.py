@@ -1,0 +1,37 @@
+"""Non-secret defaults. Secrets come from the environment or are generated into instance/."""
+
+# Environment variables read by create_app(), with the type each one is parsed as.
+ENV_SETTINGS = {
+    "SECRET_KEY": str,
+    "DATABASE_URL": str,
+    "CALENDLY_API_BASE_URL": str,
+    "CALENDLY_TOKEN": str,
+    "CALENDLY_EVENT_TYPES": str,
+    "SYNC_LOOKBACK_DAYS": int,
+    "TOKEN_ENCRYPTION_KEY": str,
+    "SCHEDULER_ENABLED": bool,
+    "CALENDLY_WEBHOOK_SIGNING_KEY": str,
+    "DISPLAY_TIMEZONE": str,
+    "DEMO_MODE": bool,
+}
+
+
+class DefaultConfig:
+    CALENDLY_API_BASE_URL = "https://api.calendly.com"
+    CALENDLY_TOKEN = ""
+    CALENDLY_EVENT_TYPES = ""
+    # (connect, read) seconds for every Calendly call.
+    CALENDLY_TIMEOUT = (5.0, 30.0)
+    CALENDLY_MAX_RETRIES = 4
+    SYNC_LOOKBACK_DAYS = 14
+    # A crashed sync stops blocking others after this long; a live one renews its lease.
+    SYNC_LEASE_SECONDS = 600
+    DISPLAY_TIMEZONE = "Europe/Berlin"
+    SCHEDULER_ENABLED = False
+    DEMO_MODE = False
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    BABEL_DEFAULT_LOCALE = "de"
+    LANGUAGES = ("de", "en")

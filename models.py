@@ -1,0 +1,183 @@
+"""Tables of the local mirror and small domain methods."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from extensions import db
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC, returns aware UTC, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use aware UTC datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+class CalendlyEvent(db.Model):
+    """A scheduled Calendly event (one webinar date), upserted by its Calendly UUID."""
+
+    __tablename__ = "calendly_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    calendly_id: Mapped[str] = mapped_column(String(64), unique=True)
+    uri: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    end_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    event_type_uri: Mapped[str | None] = mapped_column(String(255), index=True)
+    location_type: Mapped[str | None] = mapped_column(String(64))
+    location: Mapped[str | None] = mapped_column(Text)
+    location_status: Mapped[str | None] = mapped_column(String(32))
+    location_info: Mapped[str | None] = mapped_column(Text)
+    invitees_active: Mapped[int] = mapped_column(Integer, default=0)
+    invitees_total: Mapped[int] = mapped_column(Integer, default=0)
+    invitees_limit: Mapped[int | None] = mapped_column(Integer)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    canceled_by: Mapped[str | None] = mapped_column(String(255))
+    canceler_type: Mapped[str | None] = mapped_column(String(16))
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    calendly_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    calendly_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # True when a sync covering this event's start time no longer found it upstream.
+    missing_upstream: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Set when the attendees were last written in full; NULL means they still need fetching.
+    attendees_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    attendees: Mapped[list[CalendlyEventAttendee]] = relationship(
+        back_populates="event", order_by="CalendlyEventAttendee.calendly_created_at"
+    )
+
+    @property
+    def is_canceled(self) -> bool:
+        return self.status == "canceled"
+
+    @property
+    def is_full(self) -> bool:
+        return self.invitees_limit is not None and self.invitees_active >= self.invitees_limit
+
+    def __repr__(self) -> str:
+        return f"<CalendlyEvent {self.calendly_id} {self.name!r} {self.start_time:%Y-%m-%d %H:%M}>"
+
+
+class CalendlyEventAttendee(db.Model):
+    """An invitee of a scheduled event, canceled ones included."""
+
+    __tablename__ = "calendly_event_attendees"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("calendly_events.id", ondelete="CASCADE"), index=True
+    )
+    calendly_id: Mapped[str] = mapped_column(String(64), unique=True)
+    uri: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    questions_and_answers: Mapped[list | None] = mapped_column(JSON)
+    rescheduled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    old_invitee_uri: Mapped[str | None] = mapped_column(String(255))
+    new_invitee_uri: Mapped[str | None] = mapped_column(String(255))
+    no_show: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    no_show_uri: Mapped[str | None] = mapped_column(String(255))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    canceled_by: Mapped[str | None] = mapped_column(String(255))
+    canceler_type: Mapped[str | None] = mapped_column(String(16))
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    calendly_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    calendly_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    event: Mapped[CalendlyEvent] = relationship(back_populates="attendees")
+
+    __table_args__ = (Index("ix_attendees_event_status", "event_id", "status"),)
+
+    def __repr__(self) -> str:
+        return f"<CalendlyEventAttendee {self.calendly_id} {self.email}>"
+
+
+class SyncRun(db.Model):
+    """One run of the sync, whoever triggered it, with its counts and outcome."""
+
+    __tablename__ = "sync_runs"
+
+    TRIGGERS = ("cli", "manual", "scheduler", "webhook")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(16))
+    full: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    status: Mapped[str] = mapped_column(String(16), index=True)  # running/succeeded/failed/skipped
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    events_seen: Mapped[int] = mapped_column(Integer, default=0)
+    events_created: Mapped[int] = mapped_column(Integer, default=0)
+    events_updated: Mapped[int] = mapped_column(Integer, default=0)
+    events_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    events_missing: Mapped[int] = mapped_column(Integer, default=0)
+    attendees_created: Mapped[int] = mapped_column(Integer, default=0)
+    attendees_updated: Mapped[int] = mapped_column(Integer, default=0)
+    attendees_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    api_requests: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(128))
+
+    @property
+    def is_running(self) -> bool:
+        return self.status == "running"
+
+    def summary(self) -> str:
+        """A one-line account of what the run did."""
+        text = (
+            f"events: {self.events_created} new, {self.events_updated} updated, "
+            f"{self.events_unchanged} unchanged, {self.events_missing} missing upstream; "
+            f"attendees: {self.attendees_created} new, {self.attendees_updated} updated, "
+            f"{self.attendees_unchanged} unchanged; {self.api_requests} API requests"
+        )
+        return text
+
+
+class Lease(db.Model):
+    """A named lock row with an expiry, shared by every thread and process of the app."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Setting(db.Model):
+    """A key/value setting changed at run time (token, account URIs, chosen event types)."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[object] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
