@@ -66,7 +66,11 @@ def save_calendly_token(token: str, account: dict | None = None) -> None:
     token = token.strip()
     set_setting(
         TOKEN_KEY,
-        {"ciphertext": _vault().encrypt(token), "last4": token[-4:], "saved_at": utcnow().isoformat()},
+        {
+            "ciphertext": _vault().encrypt(token),
+            "last4": token[-4:],
+            "saved_at": utcnow().isoformat(),
+        },
     )
     if account is not None:
         save_account(account)

@@ -44,7 +44,9 @@ def sync_command(full):
 @calendly_cli.command("simulate")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=int)
-@click.option("--token", default="sim-token", show_default=True, help="Token the simulator accepts.")
+@click.option(
+    "--token", default="sim-token", show_default=True, help="Token the simulator accepts."
+)
 @click.option("--events", "n_events", default=300, show_default=True, type=int)
 @click.option("--seed", default=42, show_default=True, type=int)
 def simulate_command(host, port, token, n_events, seed):

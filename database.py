@@ -24,7 +24,12 @@ def _sqlite_pragmas(dbapi_conn, _record):
     if isinstance(dbapi_conn, sqlite3.Connection):
         dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (see below)
         cur = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL"):
+        for pragma in (
+            "journal_mode=WAL",
+            "busy_timeout=30000",
+            "foreign_keys=ON",
+            "synchronous=NORMAL",
+        ):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
 

@@ -1,0 +1,415 @@
+"""The one sync: mirror Calendly's scheduled events and their invitees into the database.
+
+Called by the CLI, the "Sync now" button, the scheduler and the webhook handler. It holds a lease
+in the database so that only one sync runs across threads and processes, records every run in
+`sync_runs`, and writes each event together with its attendees in one transaction: a sync that
+fails or is killed halfway leaves consistent rows, and the next one completes the work.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import Flask, current_app
+from sqlalchemy import select, update
+
+import app_settings
+import leases
+from calendly.client import CalendlyClient, uuid_from_uri
+from calendly.errors import CalendlyError, MalformedResponseError
+from calendly.mirror import (
+    MalformedRecordError,
+    WriteCounts,
+    attendee_values,
+    event_values,
+    parse_time,
+    upsert_attendees,
+    upsert_event,
+)
+from extensions import db
+from models import CalendlyEvent, SyncRun, utcnow
+
+log = logging.getLogger("calendly.sync")
+
+SYNC_LEASE = "calendly_sync"
+# How often a running sync renews its lease and writes its progress for the dashboard.
+LEASE_RENEW_SECONDS = 30.0
+PROGRESS_SECONDS = 0.5
+# Events fetched ahead of the database writer; bounds memory on large accounts.
+PIPELINE_DEPTH = 64
+
+
+class SyncAlreadyRunning(Exception):
+    """Another sync holds the lease."""
+
+
+@dataclass
+class SyncOptions:
+    """What one sync run does."""
+
+    trigger: str
+    full: bool = False
+    event_types: Sequence[str] = ()
+    lookback_days: int = 14
+    lease_seconds: float = 600.0
+    owner: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    )
+
+
+def build_client(token: str | None = None) -> CalendlyClient:
+    """A client for the configured base URL with `token` or the stored/configured one.
+
+    Raises:
+        MissingTokenError: no token is configured.
+    """
+    config = current_app.config
+    return CalendlyClient(
+        token if token is not None else app_settings.calendly_token(),
+        base_url=config["CALENDLY_API_BASE_URL"],
+        timeout=config["CALENDLY_TIMEOUT"],
+        max_retries=config["CALENDLY_MAX_RETRIES"],
+    )
+
+
+def options_from_settings(trigger: str, full: bool = False) -> SyncOptions:
+    """Sync options from the configuration and the settings page."""
+    return SyncOptions(
+        trigger=trigger,
+        full=full,
+        event_types=app_settings.sync_event_types(),
+        lookback_days=app_settings.lookback_days(),
+        lease_seconds=current_app.config["SYNC_LEASE_SECONDS"],
+    )
+
+
+def begin_run(options: SyncOptions) -> SyncRun:
+    """Take the sync lease and record a running SyncRun.
+
+    Raises:
+        SyncAlreadyRunning: another sync holds the lease.
+    """
+    if not leases.try_acquire(SYNC_LEASE, options.owner, options.lease_seconds):
+        raise SyncAlreadyRunning("A sync is already running; wait for it to finish.")
+    # Holding the lease proves that no other run is alive: any run still marked as
+    # running was cut off (process killed, machine restarted).
+    db.session.execute(
+        update(SyncRun)
+        .where(SyncRun.status == "running")
+        .values(status="failed", finished_at=utcnow(), error="Interrupted before it finished.")
+    )
+    run = SyncRun(trigger=options.trigger, full=options.full, status="running", owner=options.owner)
+    db.session.add(run)
+    db.session.commit()
+    return run
+
+
+def execute_run(
+    run: SyncRun,
+    client_factory: Callable[[], CalendlyClient],
+    options: SyncOptions,
+    *,
+    now: datetime | None = None,
+) -> SyncRun:
+    """Do the work of a run begun with `begin_run`, record its outcome and release the lease.
+
+    Calendly errors end the run as failed with the admin-facing message; nothing is raised.
+    """
+    client = None
+    try:
+        client = client_factory()
+        _SyncJob(client, run, options, now or utcnow()).run()
+        run.status = "succeeded"
+        log.info("sync #%s (%s) succeeded: %s", run.id, run.trigger, run.summary())
+    except (CalendlyError, MalformedRecordError, LeaseLost) as exc:
+        db.session.rollback()
+        run.status = "failed"
+        run.error = _error_message(exc)
+        log.warning("sync #%s (%s) failed: %s", run.id, run.trigger, run.error)
+    except Exception as exc:
+        db.session.rollback()
+        run.status = "failed"
+        run.error = f"Unexpected error: {type(exc).__name__}: {exc}"
+        log.exception("sync #%s (%s) crashed", run.id, run.trigger)
+    finally:
+        if client is not None:
+            run.api_requests = client.request_count
+            client.close()
+        run.finished_at = utcnow()
+        db.session.commit()
+        leases.release(SYNC_LEASE, options.owner)
+    return run
+
+
+def _error_message(exc: Exception) -> str:
+    if isinstance(exc, MalformedRecordError):
+        return f"Calendly sent a malformed record: {exc}"
+    return str(exc)
+
+
+def run_sync(
+    client_factory: Callable[[], CalendlyClient], options: SyncOptions, *, now=None
+) -> SyncRun:
+    """Run one sync to the end and return its recorded run.
+
+    Raises:
+        SyncAlreadyRunning: another sync holds the lease.
+    """
+    run = begin_run(options)
+    return execute_run(run, client_factory, options, now=now)
+
+
+def sync_from_settings(trigger: str, full: bool = False) -> SyncRun:
+    """Run a sync with the app's configuration (needs an app context, not a request)."""
+    return run_sync(build_client, options_from_settings(trigger, full))
+
+
+def start_background_sync(app: Flask, trigger: str = "manual", full: bool = False) -> SyncRun:
+    """Begin a run now and do its work in a thread; returns the running SyncRun at once.
+
+    Raises:
+        SyncAlreadyRunning: another sync holds the lease.
+    """
+    options = options_from_settings(trigger, full)
+    run = begin_run(options)
+    run_id = run.id
+
+    def work():
+        with app.app_context():
+            execute_run(db.session.get(SyncRun, run_id), build_client, options)
+            db.session.remove()
+
+    threading.Thread(target=work, name=f"sync-{run_id}", daemon=True).start()
+    return run
+
+
+def latest_run() -> SyncRun | None:
+    """The most recent run, finished or not."""
+    return db.session.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(1)).first()
+
+
+def running_run() -> SyncRun | None:
+    """The run in progress, if its holder is alive (its lease has not expired)."""
+    run = db.session.scalars(
+        select(SyncRun).where(SyncRun.status == "running").order_by(SyncRun.id.desc()).limit(1)
+    ).first()
+    if run is None or leases.current_holder(SYNC_LEASE) != run.owner:
+        return None
+    return run
+
+
+class LeaseLost(Exception):
+    """The sync lease expired and was taken by someone else while this run was working."""
+
+    def __str__(self) -> str:
+        return "The sync lost its lease (it stalled for too long); another sync took over."
+
+
+_DONE = object()
+
+
+class _SyncJob:
+    """One pass over the synced window: events from Calendly in, rows in the database out."""
+
+    def __init__(self, client: CalendlyClient, run: SyncRun, options: SyncOptions, now: datetime):
+        self.client = client
+        self.run = run
+        self.options = options
+        self.now = now
+        self.window_start = None if options.full else now - timedelta(days=options.lookback_days)
+        wanted = [item.strip() for item in options.event_types if item.strip()]
+        self.wanted_uris = {item for item in wanted if "://" in item}
+        self.wanted_names = {item.casefold() for item in wanted if "://" not in item}
+        self.seen: set[str] = set()
+        self.counts = {"events": WriteCounts(), "attendees": WriteCounts()}
+        self._last_progress = 0.0
+        self._last_renewal = time.monotonic()
+
+    def run(self) -> None:
+        user_uri = self._user_uri()
+        known = self._known_events()
+        # A producer thread downloads while this thread writes, so that the database work
+        # hides behind the network wait instead of adding to it.
+        pipe: queue.Queue = queue.Queue(maxsize=PIPELINE_DEPTH)
+        stop = threading.Event()
+        producer = threading.Thread(
+            target=self._download, args=(user_uri, known, pipe, stop), daemon=True
+        )
+        producer.start()
+        try:
+            while True:
+                item = pipe.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                event, invitees = item
+                self._write(event, invitees)
+        finally:
+            stop.set()
+            # Unblock a producer waiting on a full queue, then let it finish.
+            while producer.is_alive():
+                try:
+                    pipe.get_nowait()
+                except queue.Empty:
+                    producer.join(0.05)
+        self._flag_missing()
+        self._save_progress(force=True)
+
+    def _user_uri(self) -> str:
+        account = app_settings.account() or {}
+        if account.get("user_uri"):
+            return account["user_uri"]
+        user = self.client.get_current_user()
+        app_settings.save_account(user)
+        if not user.get("uri"):
+            raise MalformedResponseError("/users/me answered without a user URI")
+        return user["uri"]
+
+    def _known_events(self) -> dict[str, tuple]:
+        query = select(
+            CalendlyEvent.calendly_id,
+            CalendlyEvent.calendly_updated_at,
+            CalendlyEvent.invitees_active,
+            CalendlyEvent.invitees_total,
+            CalendlyEvent.invitees_limit,
+            CalendlyEvent.attendees_synced_at,
+        )
+        if self.window_start is not None:
+            query = query.where(CalendlyEvent.start_time >= self.window_start)
+        known = {row[0]: tuple(row[1:]) for row in db.session.execute(query)}
+        db.session.commit()  # end the read transaction: the writer thread is this one
+        return known
+
+    def _wanted(self, event: dict) -> bool:
+        if not self.wanted_uris and not self.wanted_names:
+            return True
+        name = (event.get("name") or "").casefold()
+        return event.get("event_type") in self.wanted_uris or name in self.wanted_names
+
+    def _needs_invitees(self, event: dict, known: dict) -> bool:
+        if self.options.full:
+            return True
+        stored = known.get(uuid_from_uri(event["uri"]))
+        if stored is None:
+            return True
+        updated_at, active, total, limit, attendees_synced_at = stored
+        counter = event.get("invitees_counter") or {}
+        return (
+            attendees_synced_at is None
+            or updated_at != parse_time(event.get("updated_at"))
+            or (active, total, limit)
+            != (counter.get("active"), counter.get("total"), counter.get("limit"))
+        )
+
+    def _download(self, user_uri, known, pipe: queue.Queue, stop: threading.Event) -> None:
+        """Producer: walk the events and fetch invitees where needed (no database access)."""
+        try:
+            events = self.client.iter_scheduled_events(
+                user=user_uri, min_start_time=self.window_start, sort="start_time:asc"
+            )
+            for event in events:
+                if stop.is_set():
+                    return
+                if not isinstance(event, dict) or not event.get("uri"):
+                    raise MalformedResponseError("an event without a URI in /scheduled_events")
+                if not self._wanted(event):
+                    continue
+                invitees = None
+                if self._needs_invitees(event, known):
+                    invitees = self.client.list_invitees(uuid_from_uri(event["uri"]))
+                self._put(pipe, stop, (event, invitees))
+            self._put(pipe, stop, _DONE)
+        except BaseException as exc:  # handed to the writer, which raises it
+            self._put(pipe, stop, exc)
+
+    @staticmethod
+    def _put(pipe: queue.Queue, stop: threading.Event, item) -> None:
+        while not stop.is_set():
+            try:
+                pipe.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _write(self, event: dict, invitees: list[dict] | None) -> None:
+        """Write one event and (when fetched) all its invitees in one transaction."""
+        values = event_values(event)
+        self.seen.add(values["calendly_id"])
+        try:
+            event_id, outcome = upsert_event(values, self.now)
+            setattr(self.counts["events"], outcome, getattr(self.counts["events"], outcome) + 1)
+            if invitees is not None:
+                rows = [attendee_values(invitee, event_id) for invitee in invitees]
+                counts = upsert_attendees(event_id, rows, self.now)
+                attendees = self.counts["attendees"]
+                attendees.created += counts.created
+                attendees.updated += counts.updated
+                attendees.unchanged += counts.unchanged
+                db.session.execute(
+                    update(CalendlyEvent)
+                    .where(CalendlyEvent.id == event_id)
+                    .values(attendees_synced_at=self.now)
+                )
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise
+        self._save_progress()
+        self._keep_lease()
+
+    def _flag_missing(self) -> None:
+        """Flag stored events in the window that Calendly no longer returns (never delete)."""
+        columns = (CalendlyEvent.id, CalendlyEvent.calendly_id, CalendlyEvent.event_type_uri)
+        query = select(*columns, CalendlyEvent.name).where(
+            CalendlyEvent.missing_upstream.is_(False)
+        )
+        if self.window_start is not None:
+            query = query.where(CalendlyEvent.start_time >= self.window_start)
+        missing = [
+            row.id
+            for row in db.session.execute(query)
+            if row.calendly_id not in self.seen
+            and self._wanted({"event_type": row.event_type_uri, "name": row.name})
+        ]
+        for start in range(0, len(missing), 500):
+            db.session.execute(
+                update(CalendlyEvent)
+                .where(CalendlyEvent.id.in_(missing[start : start + 500]))
+                .values(missing_upstream=True, synced_at=self.now)
+            )
+        self.run.events_missing = len(missing)
+        db.session.commit()
+        if missing:
+            log.warning("%d stored events are no longer returned by Calendly", len(missing))
+
+    def _save_progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_progress < PROGRESS_SECONDS:
+            return
+        self._last_progress = now
+        events, attendees = self.counts["events"], self.counts["attendees"]
+        run = self.run
+        run.events_seen = len(self.seen)
+        run.events_created, run.events_updated = events.created, events.updated
+        run.events_unchanged = events.unchanged
+        run.attendees_created, run.attendees_updated = attendees.created, attendees.updated
+        run.attendees_unchanged = attendees.unchanged
+        run.api_requests = self.client.request_count
+        db.session.commit()
+
+    def _keep_lease(self) -> None:
+        if time.monotonic() - self._last_renewal < LEASE_RENEW_SECONDS:
+            return
+        self._last_renewal = time.monotonic()
+        if not leases.renew(SYNC_LEASE, self.options.owner, self.options.lease_seconds):
+            raise LeaseLost()

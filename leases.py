@@ -1,0 +1,71 @@
+"""Named leases in the database: a lock shared by every thread, process and host of the app.
+
+A lease has an expiry so that a crashed holder stops blocking others; a live holder renews it.
+Each call runs in its own short transaction, apart from the caller's session.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models import Lease, utcnow
+
+_table = Lease.__table__
+
+
+def try_acquire(name: str, owner: str, ttl_seconds: float) -> bool:
+    """Take lease `name` for `owner` if it is free, expired or already `owner`'s."""
+    now = utcnow()
+    expires = now + timedelta(seconds=ttl_seconds)
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(
+                insert(_table).values(name=name, owner=owner, acquired_at=now, expires_at=expires)
+            )
+        return True
+    except IntegrityError:
+        pass
+    with db.engine.begin() as conn:
+        result = conn.execute(
+            update(_table)
+            .where(
+                and_(
+                    _table.c.name == name,
+                    or_(_table.c.expires_at < now, _table.c.owner == owner),
+                )
+            )
+            .values(owner=owner, acquired_at=now, expires_at=expires)
+        )
+        return result.rowcount == 1
+
+
+def renew(name: str, owner: str, ttl_seconds: float) -> bool:
+    """Push the expiry of `owner`'s lease forward; False when the lease is no longer theirs."""
+    with db.engine.begin() as conn:
+        result = conn.execute(
+            update(_table)
+            .where(and_(_table.c.name == name, _table.c.owner == owner))
+            .values(expires_at=utcnow() + timedelta(seconds=ttl_seconds))
+        )
+        return result.rowcount == 1
+
+
+def release(name: str, owner: str) -> None:
+    """Give up `owner`'s lease (no-op when someone else holds it)."""
+    with db.engine.begin() as conn:
+        conn.execute(delete(_table).where(and_(_table.c.name == name, _table.c.owner == owner)))
+
+
+def current_holder(name: str) -> str | None:
+    """The owner of an unexpired lease `name`, or None."""
+    with db.engine.connect() as conn:
+        row = conn.execute(
+            select(_table.c.owner, _table.c.expires_at).where(_table.c.name == name)
+        ).first()
+    if row is None or row.expires_at < utcnow():
+        return None
+    return row.owner
