@@ -23,6 +23,9 @@ class DefaultConfig:
     # (connect, read) seconds for every Calendly call.
     CALENDLY_TIMEOUT = (5.0, 30.0)
     CALENDLY_MAX_RETRIES = 4
+    # First retry delay in seconds; doubles per retry (with jitter) up to the cap.
+    CALENDLY_BACKOFF_BASE = 0.5
+    CALENDLY_BACKOFF_CAP = 20.0
     SYNC_LOOKBACK_DAYS = 14
     # A crashed sync stops blocking others after this long; a live one renews its lease.
     SYNC_LEASE_SECONDS = 600

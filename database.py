@@ -1,8 +1,10 @@
 """Engine-level settings that make SQLite safe under concurrent writers.
 
 pysqlite does not BEGIN before a SELECT, so read-modify-write transactions could interleave and
-lose updates. Taking the write lock up front (BEGIN IMMEDIATE) with a generous busy timeout makes
-every transaction serialisable; WAL keeps readers from blocking on the writer.
+lose updates, or fail at once with "database is locked" when a read snapshot turns out stale at
+the first write. A writing transaction therefore takes the write lock up front (BEGIN IMMEDIATE,
+waiting up to the busy timeout); reads stay plain BEGIN so that they never block one another
+and WAL keeps them from blocking on the writer. PostgreSQL needs none of this.
 """
 
 import sqlite3
@@ -34,7 +36,23 @@ def _sqlite_pragmas(dbapi_conn, _record):
         cur.close()
 
 
+IMMEDIATE = {"sqlite_immediate": True}
+
+
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn):
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        immediate = conn.get_execution_options().get("sqlite_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def start_write(session) -> None:
+    """Begin `session`'s next transaction as a writer (ending any transaction still open)."""
+    if session().in_transaction():  # a scoped_session: call it for the current Session
+        session.commit()
+    session.connection(execution_options=IMMEDIATE)
+
+
+def write_connection(engine):
+    """A connection whose transactions take the write lock up front: `with ... as c, c.begin()`."""
+    return engine.connect().execution_options(**IMMEDIATE)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from database import write_connection
 from extensions import db
 from models import Lease, utcnow
 
@@ -22,14 +23,14 @@ def try_acquire(name: str, owner: str, ttl_seconds: float) -> bool:
     now = utcnow()
     expires = now + timedelta(seconds=ttl_seconds)
     try:
-        with db.engine.begin() as conn:
+        with write_connection(db.engine) as conn, conn.begin():
             conn.execute(
                 insert(_table).values(name=name, owner=owner, acquired_at=now, expires_at=expires)
             )
         return True
     except IntegrityError:
         pass
-    with db.engine.begin() as conn:
+    with write_connection(db.engine) as conn, conn.begin():
         result = conn.execute(
             update(_table)
             .where(
@@ -43,9 +44,21 @@ def try_acquire(name: str, owner: str, ttl_seconds: float) -> bool:
         return result.rowcount == 1
 
 
+def take_over(name: str, stale_owner: str, owner: str, ttl_seconds: float) -> bool:
+    """Move lease `name` from `stale_owner` (known to be dead) to `owner`."""
+    now = utcnow()
+    with write_connection(db.engine) as conn, conn.begin():
+        result = conn.execute(
+            update(_table)
+            .where(and_(_table.c.name == name, _table.c.owner == stale_owner))
+            .values(owner=owner, acquired_at=now, expires_at=now + timedelta(seconds=ttl_seconds))
+        )
+        return result.rowcount == 1
+
+
 def renew(name: str, owner: str, ttl_seconds: float) -> bool:
     """Push the expiry of `owner`'s lease forward; False when the lease is no longer theirs."""
-    with db.engine.begin() as conn:
+    with write_connection(db.engine) as conn, conn.begin():
         result = conn.execute(
             update(_table)
             .where(and_(_table.c.name == name, _table.c.owner == owner))
@@ -56,7 +69,7 @@ def renew(name: str, owner: str, ttl_seconds: float) -> bool:
 
 def release(name: str, owner: str) -> None:
     """Give up `owner`'s lease (no-op when someone else holds it)."""
-    with db.engine.begin() as conn:
+    with write_connection(db.engine) as conn, conn.begin():
         conn.execute(delete(_table).where(and_(_table.c.name == name, _table.c.owner == owner)))
 
 

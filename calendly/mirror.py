@@ -54,6 +54,13 @@ def _required(record: dict, key: str):
     return value
 
 
+def _calendly_id(uri: str) -> str:
+    try:
+        return uuid_from_uri(uri)
+    except ValueError as exc:
+        raise MalformedRecordError(str(exc)) from exc
+
+
 def _cancellation(record: dict) -> dict:
     cancellation = record.get("cancellation") or {}
     return {
@@ -70,7 +77,7 @@ def event_values(event: dict) -> dict:
     counter = event.get("invitees_counter") or {}
     location = parse_location(event.get("location"))
     values = {
-        "calendly_id": uuid_from_uri(uri),
+        "calendly_id": _calendly_id(uri),
         "uri": uri,
         "name": event.get("name"),
         "status": _required(event, "status"),
@@ -98,7 +105,7 @@ def attendee_values(invitee: dict, event_id: int) -> dict:
     no_show = invitee.get("no_show") or {}
     answers = invitee.get("questions_and_answers") or []
     values = {
-        "calendly_id": uuid_from_uri(uri),
+        "calendly_id": _calendly_id(uri),
         "event_id": event_id,
         "uri": uri,
         "name": invitee.get("name"),

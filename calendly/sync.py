@@ -35,6 +35,7 @@ from calendly.mirror import (
     upsert_attendees,
     upsert_event,
 )
+from database import start_write
 from extensions import db
 from models import CalendlyEvent, SyncRun, utcnow
 
@@ -78,6 +79,8 @@ def build_client(token: str | None = None) -> CalendlyClient:
         base_url=config["CALENDLY_API_BASE_URL"],
         timeout=config["CALENDLY_TIMEOUT"],
         max_retries=config["CALENDLY_MAX_RETRIES"],
+        backoff_base=config["CALENDLY_BACKOFF_BASE"],
+        backoff_cap=config["CALENDLY_BACKOFF_CAP"],
     )
 
 
@@ -99,9 +102,17 @@ def begin_run(options: SyncOptions) -> SyncRun:
         SyncAlreadyRunning: another sync holds the lease.
     """
     if not leases.try_acquire(SYNC_LEASE, options.owner, options.lease_seconds):
-        raise SyncAlreadyRunning("A sync is already running; wait for it to finish.")
+        holder = leases.current_holder(SYNC_LEASE)
+        if not (
+            holder
+            and _owner_process_is_gone(holder)
+            and leases.take_over(SYNC_LEASE, holder, options.owner, options.lease_seconds)
+        ):
+            raise SyncAlreadyRunning("A sync is already running; wait for it to finish.")
+        log.warning("took over the sync lease of %s, whose process has ended", holder)
     # Holding the lease proves that no other run is alive: any run still marked as
     # running was cut off (process killed, machine restarted).
+    start_write(db.session)
     db.session.execute(
         update(SyncRun)
         .where(SyncRun.status == "running")
@@ -111,6 +122,20 @@ def begin_run(options: SyncOptions) -> SyncRun:
     db.session.add(run)
     db.session.commit()
     return run
+
+
+def _owner_process_is_gone(owner: str) -> bool:
+    """True when `owner` names a process on this host that no longer exists."""
+    host, _, rest = owner.partition(":")
+    if host != socket.gethostname():
+        return False  # another machine: only the lease expiry can tell
+    try:
+        os.kill(int(rest.split(":", 1)[0]), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError, OSError):
+        return False
+    return False
 
 
 def execute_run(
@@ -144,6 +169,7 @@ def execute_run(
         if client is not None:
             run.api_requests = client.request_count
             client.close()
+        start_write(db.session)
         run.finished_at = utcnow()
         db.session.commit()
         leases.release(SYNC_LEASE, options.owner)
@@ -222,7 +248,7 @@ class _SyncJob:
 
     def __init__(self, client: CalendlyClient, run: SyncRun, options: SyncOptions, now: datetime):
         self.client = client
-        self.run = run
+        self.sync_run = run
         self.options = options
         self.now = now
         self.window_start = None if options.full else now - timedelta(days=options.lookback_days)
@@ -345,6 +371,7 @@ class _SyncJob:
         """Write one event and (when fetched) all its invitees in one transaction."""
         values = event_values(event)
         self.seen.add(values["calendly_id"])
+        start_write(db.session)
         try:
             event_id, outcome = upsert_event(values, self.now)
             setattr(self.counts["events"], outcome, getattr(self.counts["events"], outcome) + 1)
@@ -375,6 +402,7 @@ class _SyncJob:
         )
         if self.window_start is not None:
             query = query.where(CalendlyEvent.start_time >= self.window_start)
+        start_write(db.session)
         missing = [
             row.id
             for row in db.session.execute(query)
@@ -387,7 +415,7 @@ class _SyncJob:
                 .where(CalendlyEvent.id.in_(missing[start : start + 500]))
                 .values(missing_upstream=True, synced_at=self.now)
             )
-        self.run.events_missing = len(missing)
+        self.sync_run.events_missing = len(missing)
         db.session.commit()
         if missing:
             log.warning("%d stored events are no longer returned by Calendly", len(missing))
@@ -398,7 +426,8 @@ class _SyncJob:
             return
         self._last_progress = now
         events, attendees = self.counts["events"], self.counts["attendees"]
-        run = self.run
+        start_write(db.session)
+        run = self.sync_run
         run.events_seen = len(self.seen)
         run.events_created, run.events_updated = events.created, events.updated
         run.events_unchanged = events.unchanged

@@ -1,0 +1,992 @@
+"""A Calendly API v2 simulator: a real HTTP server that answers like api.calendly.com.
+
+It serves seeded data (see devtools.sample_data) under the paths a sync client uses, with
+Calendly's auth, errors, pagination and rate-limit headers, and can inject faults (5xx, 429,
+timeouts, dropped connections, malformed bodies, revoked tokens, rejected page tokens).
+
+Every ``uri`` and ``next_page`` it returns points at https://api.calendly.com, never at the
+simulator's own address: a client that requests those URLs instead of building paths from UUIDs
+and page tokens fails here rather than in production.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import math
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from devtools import sample_data as sd
+
+API_BASE = sd.API_BASE
+JSON_TYPE = "application/json; charset=utf-8"
+FAULTS = (
+    "500",
+    "502",
+    "503",
+    "429",
+    "slow",
+    "drop",
+    "malformed",
+    "revoke",
+    "invalid_page_token",
+)
+DEFAULT_COUNT = 20
+# Calendly's paid-plan quota; only reported on injected 429s when no limit is configured.
+NOMINAL_RATE_LIMIT = 500
+
+ERR_UNAUTHENTICATED = {"title": "Unauthenticated", "message": "The access token is invalid"}
+ERR_NOT_FOUND = {
+    "title": "Resource Not Found",
+    "message": "The server could not find the requested resource.",
+}
+ERR_INTERNAL = {
+    "title": "Internal Server Error",
+    "message": "The server encountered an unexpected condition that prevented it from "
+    "fulfilling the request.",
+}
+ERR_UNAVAILABLE = {
+    "title": "Service Unavailable",
+    "message": "The service is temporarily unavailable. Please try again later.",
+}
+ERR_TOO_MANY = {
+    "title": "Too Many Requests",
+    "message": "You have exceeded the rate limit. Please wait before making more requests.",
+}
+ERR_PERMISSION = {
+    "title": "Permission Denied",
+    "message": "You do not have permission to access this resource.",
+}
+# Gateways answer 502 in HTML, not in Calendly's JSON: clients must cope with both.
+BAD_GATEWAY_HTML = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+def invalid_argument(details: list[dict]) -> dict:
+    """Calendly's 400 body."""
+    return {
+        "title": "Invalid Argument",
+        "message": "The supplied parameters are invalid.",
+        "details": details,
+    }
+
+
+@dataclass
+class RequestRecord:
+    """One request the simulator received (status 0 = connection dropped, None = in flight)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int | None = None
+    fault: str | None = None
+    at: float = field(default_factory=time.time)
+
+
+@dataclass
+class _Fault:
+    kind: str
+    times: int | None
+    path: str | None
+    after: int
+    delay: float
+    reset: float
+
+    def matches(self, path: str, query: dict[str, str]) -> bool:
+        if self.path is not None and not path.startswith(self.path):
+            return False
+        return self.kind != "invalid_page_token" or bool(query.get("page_token"))
+
+
+@dataclass
+class _Response:
+    status: int
+    body: bytes
+    content_type: str = JSON_TYPE
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _json(status: int, payload) -> _Response:
+    return _Response(
+        status, json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    )
+
+
+def _format_reset(seconds: float, whole: bool) -> str:
+    if whole:
+        return str(max(1, math.ceil(seconds)))
+    return f"{max(seconds, 0.001):.3f}"
+
+
+class _Handler(WSGIRequestHandler):
+    # Headers and body go out in separate writes; without this a client's delayed ACK stalls
+    # every response by ~40 ms.
+    disable_nagle_algorithm = True
+
+    def log_request(self, code="-", size="-"):
+        simulator = getattr(self.server, "simulator", None)
+        if simulator is not None and simulator.verbose:
+            super().log_request(code, size)
+
+
+class CalendlySimulator:
+    """An in-process Calendly API v2 server with mutable state and fault injection."""
+
+    def __init__(
+        self,
+        token: str = "sim-token",
+        seed: int = 42,
+        rate_limit: int | None = None,
+        rate_window: float = 60.0,
+        now: datetime | None = None,
+    ):
+        self.token = token
+        self.seed = seed
+        self.fixed_now = sd.parse_time(now) if now is not None else None
+        self.verbose = False
+        self._lock = threading.RLock()
+        self._t0 = time.monotonic()
+        self._rng = random.Random(f"mutations:{seed}")
+        self._last_stamp = datetime.min.replace(tzinfo=UTC)
+
+        self._faults: list[_Fault] = []
+        self._revoked = False
+        self._rate_limit: int | None = None
+        self._rate_window = 60.0
+        self._window_start: float | None = None
+        self._window_used = 0
+        self.set_rate_limit(rate_limit, rate_window)
+
+        self.request_log: list[RequestRecord] = []
+        self.responses_429 = 0
+
+        self._server = None
+        self._thread: threading.Thread | None = None
+        self.host: str | None = None
+        self.port: int | None = None
+
+        self.user: dict = {}
+        self.organization_uri = ""
+        self.event_types: list[dict] = []
+        self.events: dict[str, dict] = {}
+        self.invitees: dict[str, list[dict]] = {}
+        self._specs: dict[str, sd.EventTypeSpec] = {}
+        self._invitee_index: dict[str, str] = {}
+        self.seed_data()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> CalendlySimulator:
+        """Serve in a daemon thread (port 0 picks a free port); returns self."""
+        if self._server is not None:
+            raise RuntimeError("simulator already started")
+        try:
+            server = make_server(host, port, self._wsgi, threaded=True, request_handler=_Handler)
+        except SystemExit as exc:  # werkzeug exits the process when it cannot bind
+            raise OSError(f"cannot listen on {host}:{port}") from exc
+        server.simulator = self
+        self._server = server
+        self.host = host
+        self.port = server.server_port
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"calendly-simulator:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (idempotent)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> CalendlySimulator:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """The simulator's own root URL, e.g. http://127.0.0.1:54321."""
+        if self.port is None:
+            raise RuntimeError("simulator not started")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", None) else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    # -- data ----------------------------------------------------------------------------------
+
+    def seed_data(
+        self,
+        n_events: int = 300,
+        max_invitees: int = 40,
+        past_days: int = 60,
+        future_days: int = 120,
+        exact_invitees: bool = False,
+    ) -> None:
+        """Replace all data with a deterministic (by seed and now) realistic account.
+
+        ``exact_invitees=True`` gives every event exactly ``max_invitees`` invitees (benchmarks).
+        """
+        now = self.fixed_now if self.fixed_now is not None else datetime.now(UTC)
+        data = sd.generate(
+            self.seed, now, n_events, max_invitees, past_days, future_days, exact_invitees
+        )
+        with self._lock:
+            self.user = data.user
+            self.organization_uri = data.organization_uri
+            self.event_types = data.event_types
+            self.events = data.events
+            self.invitees = data.invitees
+            self._specs = data.specs
+            self._invitee_index = {
+                sd.uuid_of(inv["uri"]): ev_uuid
+                for ev_uuid, invs in data.invitees.items()
+                for inv in invs
+            }
+            self._rng = random.Random(f"mutations:{self.seed}")
+            self._last_stamp = max(self._last_stamp, now)
+
+    def event_type_uri(self, name: str) -> str:
+        """URI of the event type called ``name``."""
+        for et in self.event_types:
+            if et["name"] == name:
+                return et["uri"]
+        raise KeyError(f"no event type named {name!r}")
+
+    def now(self) -> datetime:
+        """The simulator's current time (the fixed ``now`` advanced by real elapsed time)."""
+        if self.fixed_now is not None:
+            return self.fixed_now + timedelta(seconds=time.monotonic() - self._t0)
+        return datetime.now(UTC)
+
+    def _stamp(self) -> str:
+        # Strictly increasing, so every mutation moves updated_at forward.
+        moment = max(self.now(), self._last_stamp + timedelta(microseconds=1))
+        self._last_stamp = moment
+        return sd.fmt_time(moment)
+
+    def _spec(self, event_type_uri: str) -> sd.EventTypeSpec:
+        spec = self._specs.get(event_type_uri)
+        if spec is None:
+            raise KeyError(f"unknown event type {event_type_uri!r}")
+        return spec
+
+    def _event(self, event_uuid: str) -> dict:
+        try:
+            return self.events[event_uuid]
+        except KeyError:
+            raise KeyError(f"no scheduled event {event_uuid!r}") from None
+
+    def find_invitee(self, invitee_uuid: str) -> tuple[str, dict]:
+        """Return (event uuid, invitee dict) for an invitee uuid."""
+        with self._lock:
+            ev_uuid = self._invitee_index.get(invitee_uuid)
+            suffix = f"/invitees/{invitee_uuid}"
+            for inv in self.invitees.get(ev_uuid, ()) if ev_uuid else ():
+                if inv["uri"].endswith(suffix):
+                    return ev_uuid, inv
+            # Someone may have edited self.invitees directly: fall back to a scan.
+            for ev_uuid, invs in self.invitees.items():
+                for inv in invs:
+                    if inv["uri"].endswith(suffix):
+                        self._invitee_index[invitee_uuid] = ev_uuid
+                        return ev_uuid, inv
+        raise KeyError(f"no invitee {invitee_uuid!r}")
+
+    def _touch(self, event_uuid: str, stamp: str) -> None:
+        event = self.events[event_uuid]
+        sd.recount(event, self.invitees.setdefault(event_uuid, []))
+        event["updated_at"] = stamp
+
+    def _next_free_slot(self, spec: sd.EventTypeSpec) -> datetime:
+        taken = {ev["start_time"] for ev in self.events.values()}
+        day = (self.now() + timedelta(days=1)).date()
+        for _ in range(3660):
+            if day.weekday() in spec.weekdays:
+                for slot in spec.slots:
+                    start = sd.berlin_to_utc(day, *slot)
+                    if sd.fmt_time(start) not in taken:
+                        return start
+            day += timedelta(days=1)
+        raise RuntimeError("no free slot within ten years")
+
+    # -- mutations ---------------------------------------------------------------------------
+
+    def add_event(
+        self,
+        *,
+        event_type_uri: str | None = None,
+        start_time: datetime | str | None = None,
+        name: str | None = None,
+        location=...,
+        status: str = "active",
+    ) -> dict:
+        """Create a scheduled event (default: the Infowebinar type, the next free future slot)."""
+        if status not in ("active", "canceled"):
+            raise ValueError("status must be 'active' or 'canceled'")
+        with self._lock:
+            et_uri = event_type_uri or self.event_type_uri(sd.MAIN_EVENT_TYPE)
+            spec = self._spec(et_uri)
+            start = (
+                sd.parse_time(start_time) if start_time is not None else self._next_free_slot(spec)
+            )
+            stamp = self._stamp()
+            event = sd.build_event(
+                self._rng,
+                user=self.user,
+                spec=spec,
+                event_type_uri=et_uri,
+                start=start,
+                created_at=stamp,
+                location=location,
+                name=name,
+            )
+            if status == "canceled":
+                event["status"] = "canceled"
+                event["cancellation"] = sd.cancellation(self.user["name"], None, "host", stamp)
+            ev_uuid = sd.uuid_of(event["uri"])
+            self.events[ev_uuid] = event
+            self.invitees[ev_uuid] = []
+            return event
+
+    def book(
+        self,
+        event_uuid: str,
+        *,
+        name: str,
+        email: str,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        timezone: str | None = "Europe/Berlin",
+        questions_and_answers: list[dict] | None = None,
+    ) -> dict:
+        """Add an active invitee to an active event with room left; returns the invitee."""
+        with self._lock:
+            event = self._event(event_uuid)
+            if event["status"] != "active":
+                raise ValueError(f"event {event_uuid} is canceled")
+            invs = self.invitees.setdefault(event_uuid, [])
+            sd.recount(event, invs)
+            counter = event["invitees_counter"]
+            if counter["active"] >= counter["limit"]:
+                raise ValueError(f"event {event_uuid} is full ({counter['limit']})")
+            stamp = self._stamp()
+            inv = sd.build_invitee(
+                self._rng,
+                event_uri=event["uri"],
+                name=name,
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+                timezone=timezone,
+                created_at=stamp,
+                questions_and_answers=list(questions_and_answers or []),
+                tracking_data=sd.empty_tracking(),
+            )
+            invs.append(inv)
+            self._invitee_index[sd.uuid_of(inv["uri"])] = event_uuid
+            self._touch(event_uuid, stamp)
+            return inv
+
+    def _cancel_solo_event(self, event_uuid: str, cancel: dict) -> None:
+        # Calendly cancels a one-on-one event once its only invitee is gone.
+        event = self.events[event_uuid]
+        spec = self._specs.get(event["event_type"])
+        active = event["invitees_counter"]["active"]
+        if spec is not None and spec.kind == "solo" and active == 0 and event["status"] == "active":
+            event["status"] = "canceled"
+            event["cancellation"] = dict(cancel)
+            sd.fail_conference(event)
+
+    def cancel_invitee(
+        self,
+        invitee_uuid: str,
+        *,
+        reason: str | None = None,
+        canceler_type: str = "invitee",
+        canceled_by: str | None = None,
+    ) -> dict:
+        """Cancel an active invitee (a solo event is canceled with it); returns the invitee."""
+        if canceler_type not in ("invitee", "host"):
+            raise ValueError("canceler_type must be 'invitee' or 'host'")
+        with self._lock:
+            ev_uuid, inv = self.find_invitee(invitee_uuid)
+            if inv["status"] != "active":
+                raise ValueError(f"invitee {invitee_uuid} is already canceled")
+            if canceled_by is None:
+                canceled_by = inv["name"] if canceler_type == "invitee" else self.user["name"]
+            stamp = self._stamp()
+            cancel = sd.cancellation(canceled_by, reason, canceler_type, stamp)
+            sd.cancel_invitee_dict(inv, cancel)
+            self._touch(ev_uuid, stamp)
+            self._cancel_solo_event(ev_uuid, cancel)
+            return inv
+
+    def cancel_event(
+        self, event_uuid: str, *, reason: str | None = None, canceled_by: str | None = None
+    ) -> dict:
+        """Cancel an event as its host, canceling its active invitees too; returns the event."""
+        with self._lock:
+            event = self._event(event_uuid)
+            if event["status"] != "active":
+                raise ValueError(f"event {event_uuid} is already canceled")
+            stamp = self._stamp()
+            cancel = sd.cancellation(canceled_by or self.user["name"], reason, "host", stamp)
+            event["status"] = "canceled"
+            event["cancellation"] = cancel
+            sd.fail_conference(event)
+            for inv in self.invitees.get(event_uuid, []):
+                if inv["status"] == "active":
+                    sd.cancel_invitee_dict(inv, dict(cancel))
+            self._touch(event_uuid, stamp)
+            return event
+
+    def reschedule(self, invitee_uuid: str, new_event_uuid: str) -> dict:
+        """Move an invitee to another event the way Calendly records it; returns the new invitee."""
+        with self._lock:
+            old_ev_uuid, old = self.find_invitee(invitee_uuid)
+            if old["status"] != "active":
+                raise ValueError(f"invitee {invitee_uuid} is canceled")
+            if new_event_uuid == old_ev_uuid:
+                raise ValueError("cannot reschedule into the same event")
+            target = self._event(new_event_uuid)
+            if target["status"] != "active":
+                raise ValueError(f"event {new_event_uuid} is canceled")
+            target_invs = self.invitees.setdefault(new_event_uuid, [])
+            sd.recount(target, target_invs)
+            counter = target["invitees_counter"]
+            if counter["active"] >= counter["limit"]:
+                raise ValueError(f"event {new_event_uuid} is full ({counter['limit']})")
+            stamp = self._stamp()
+            new = sd.build_invitee(
+                self._rng,
+                event_uri=target["uri"],
+                name=old["name"],
+                email=old["email"],
+                first_name=old["first_name"],
+                last_name=old["last_name"],
+                timezone=old["timezone"],
+                created_at=stamp,
+                questions_and_answers=[dict(qa) for qa in old["questions_and_answers"]],
+                tracking_data=dict(old["tracking"]),
+                text_reminder_number=old["text_reminder_number"],
+            )
+            new["old_invitee"] = old["uri"]
+            old["rescheduled"] = True
+            old["new_invitee"] = new["uri"]
+            cancel = sd.cancellation(old["name"], None, "invitee", stamp)
+            sd.cancel_invitee_dict(old, cancel)
+            target_invs.append(new)
+            self._invitee_index[sd.uuid_of(new["uri"])] = new_event_uuid
+            self._touch(old_ev_uuid, stamp)
+            self._touch(new_event_uuid, stamp)
+            self._cancel_solo_event(old_ev_uuid, cancel)
+            return new
+
+    def rename_event(self, event_uuid: str, name: str) -> dict:
+        """Change an event's name; returns the event."""
+        with self._lock:
+            event = self._event(event_uuid)
+            event["name"] = name
+            event["updated_at"] = self._stamp()
+            return event
+
+    def remove_event(self, event_uuid: str) -> None:
+        """Make an event vanish upstream (404, absent from every list)."""
+        with self._lock:
+            self._event(event_uuid)
+            del self.events[event_uuid]
+            for inv in self.invitees.pop(event_uuid, []):
+                self._invitee_index.pop(sd.uuid_of(inv["uri"]), None)
+
+    def set_no_show(self, invitee_uuid: str, on: bool) -> dict:
+        """Mark (on=True) or unmark an invitee as a no-show; returns the invitee."""
+        with self._lock:
+            _, inv = self.find_invitee(invitee_uuid)
+            if bool(inv["no_show"]) == bool(on):
+                return inv
+            stamp = self._stamp()
+            if on:
+                no_show_uuid = sd.new_uuid(self._rng)
+                inv["no_show"] = {
+                    "uri": f"{API_BASE}/invitee_no_shows/{no_show_uuid}",
+                    "created_at": stamp,
+                }
+            else:
+                inv["no_show"] = None
+            inv["updated_at"] = stamp
+            return inv
+
+    # -- faults, auth, rate limit, log ---------------------------------------------------------
+
+    def inject(
+        self,
+        fault: str,
+        *,
+        times: int | None = 1,
+        path: str | None = None,
+        after: int = 0,
+        delay: float = 1.0,
+        reset: float = 1.0,
+    ) -> None:
+        """Queue a fault for matching requests (``times=None``: until clear_faults)."""
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; expected one of {', '.join(FAULTS)}")
+        if times is not None and times < 1:
+            raise ValueError("times must be >= 1 (or None for unlimited)")
+        if path is not None and "://" in path:
+            path = urlsplit(path).path
+        with self._lock:
+            self._faults.append(_Fault(fault, times, path, max(0, after), delay, reset))
+
+    def revoke_token(self) -> None:
+        """Every further request gets 401 until clear_faults()."""
+        with self._lock:
+            self._revoked = True
+
+    def clear_faults(self) -> None:
+        """Drop pending faults and un-revoke the token."""
+        with self._lock:
+            self._faults.clear()
+            self._revoked = False
+
+    def set_rate_limit(self, limit: int | None, window_seconds: float = 60.0) -> None:
+        """Enforce ``limit`` requests per fixed window (None disables); starts a new window."""
+        if limit is not None and limit < 1:
+            raise ValueError("limit must be >= 1 or None")
+        if window_seconds <= 0:
+            raise ValueError("window_seconds must be > 0")
+        with self._lock:
+            self._rate_limit = limit
+            self._rate_window = float(window_seconds)
+            self._window_start = None
+            self._window_used = 0
+
+    @property
+    def request_count(self) -> int:
+        """How many requests arrived since the last reset_log()."""
+        return len(self.request_log)
+
+    def reset_log(self) -> None:
+        """Clear the request log, the 429 counter and the current rate-limit window."""
+        with self._lock:
+            self.request_log = []
+            self.responses_429 = 0
+            self._window_start = None
+            self._window_used = 0
+
+    def _take_fault(self, path: str, query: dict[str, str]) -> _Fault | None:
+        # Every pending fault counts the matching requests it sees; the first one past its
+        # `after` fires. Later ready faults wait for the next request.
+        fired = None
+        for fault in self._faults:
+            if not fault.matches(path, query):
+                continue
+            if fault.after > 0:
+                fault.after -= 1
+            elif fired is None:
+                fired = fault
+        if fired is not None:
+            if fired.kind == "revoke":
+                self._faults.remove(fired)
+            elif fired.times is not None:
+                fired.times -= 1
+                if fired.times <= 0:
+                    self._faults.remove(fired)
+        return fired
+
+    def _rate_headers(self, moment: float) -> tuple[list[tuple[str, str]], bool]:
+        """Count this request against the window; returns (headers, over_limit)."""
+        limit = self._rate_limit
+        if limit is None:
+            return [], False
+        window = self._rate_window
+        if self._window_start is None or moment >= self._window_start + window:
+            self._window_start = moment
+            self._window_used = 0
+        over = self._window_used >= limit
+        if not over:
+            self._window_used += 1
+        reset = window - (moment - self._window_start)  # not start+window-moment: float drift
+        headers = [
+            ("X-RateLimit-Limit", str(limit)),
+            ("X-RateLimit-Remaining", str(limit - self._window_used)),
+            ("X-RateLimit-Reset", _format_reset(reset, window >= 10)),
+        ]
+        return headers, over
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    def _wsgi(self, environ, start_response):
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO") or "/"
+        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        record = RequestRecord(method, path, query)
+        with self._lock:
+            self.request_log.append(record)
+            rate_headers, limited = self._rate_headers(time.monotonic())
+            fault = None
+            if limited:
+                self.responses_429 += 1
+            else:
+                fault = self._take_fault(path, query)
+        if fault is not None:
+            record.fault = fault.kind
+
+        if limited:
+            response = _json(429, ERR_TOO_MANY)
+        elif fault is not None and fault.kind == "drop":
+            record.status = 0
+            _drop(environ)
+            start_response("500 Internal Server Error", [("Content-Length", "0")])
+            return [b""]
+        elif fault is not None and fault.kind in ("500", "502", "503", "429", "invalid_page_token"):
+            response = self._fault_response(fault, rate_headers)
+        else:
+            if fault is not None and fault.kind == "slow":
+                time.sleep(fault.delay)
+            with self._lock:
+                if fault is not None and fault.kind == "revoke":
+                    self._revoked = True
+                response = self._dispatch(method, path, query, environ)
+            if fault is not None and fault.kind == "malformed":
+                response = _Response(200, _truncate(response.body))
+
+        record.status = response.status
+        headers = [
+            ("Content-Type", response.content_type),
+            ("Content-Length", str(len(response.body))),
+        ]
+        rate_names = {name for name, _ in response.headers}
+        headers.extend(h for h in rate_headers if h[0] not in rate_names)
+        headers.extend(response.headers)
+        status_line = f"{response.status} {HTTPStatus(response.status).phrase}"
+        start_response(status_line, headers)
+        return [response.body]
+
+    def _fault_response(self, fault: _Fault, rate_headers) -> _Response:
+        kind = fault.kind
+        if kind == "500":
+            return _json(500, ERR_INTERNAL)
+        if kind == "502":
+            return _Response(502, BAD_GATEWAY_HTML, "text/html")
+        if kind == "503":
+            return _json(503, ERR_UNAVAILABLE)
+        if kind == "invalid_page_token":
+            return _json(
+                400, invalid_argument([{"parameter": "page_token", "message": "is invalid"}])
+            )
+        with self._lock:
+            self.responses_429 += 1
+        response = _json(429, ERR_TOO_MANY)
+        limit = next(
+            (v for k, v in rate_headers if k == "X-RateLimit-Limit"), str(NOMINAL_RATE_LIMIT)
+        )
+        response.headers = [
+            ("X-RateLimit-Limit", limit),
+            ("X-RateLimit-Remaining", "0"),
+            ("X-RateLimit-Reset", _format_reset(fault.reset, fault.reset >= 10)),
+        ]
+        return response
+
+    def _dispatch(self, method, path, query, environ) -> _Response:
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        scheme, _, presented = auth.partition(" ")
+        if self._revoked or scheme.lower() != "bearer" or presented.strip() != self.token:
+            return _json(401, ERR_UNAUTHENTICATED)
+        if method not in ("GET", "HEAD"):
+            return _json(404, ERR_NOT_FOUND)
+        parts = [p for p in path.split("/") if p]
+        n = len(parts)
+        if n == 2 and parts[0] == "users":
+            if parts[1] in ("me", sd.uuid_of(self.user["uri"])):
+                return _json(200, {"resource": self.user})
+        elif parts and parts[0] == "event_types":
+            if n == 1:
+                return self._list_event_types(query)
+            if n == 2:
+                for et in self.event_types:
+                    if sd.uuid_of(et["uri"]) == parts[1]:
+                        return _json(200, {"resource": et})
+        elif parts and parts[0] == "scheduled_events":
+            if n == 1:
+                return self._list_events(query)
+            event = self.events.get(parts[1]) if n >= 2 else None
+            if event is not None:
+                if n == 2:
+                    return _json(200, {"resource": event})
+                if n == 3 and parts[2] == "invitees":
+                    return self._list_invitees(parts[1], query)
+                if n == 4 and parts[2] == "invitees":
+                    suffix = f"/invitees/{parts[3]}"
+                    for inv in self.invitees.get(parts[1], ()):
+                        if inv["uri"].endswith(suffix):
+                            return _json(200, {"resource": inv})
+        return _json(404, ERR_NOT_FOUND)
+
+    # -- collections ---------------------------------------------------------------------------
+
+    def _list_event_types(self, query) -> _Response:
+        details: list[dict] = []
+        count = _count(query, details)
+        user, org = query.get("user"), query.get("organization")
+        if not user and not org:
+            msg = "At least one of organization or user must be filled"
+            details += [
+                {"parameter": "organization", "message": msg},
+                {"parameter": "user", "message": msg},
+            ]
+        active = query.get("active")
+        if active and active not in ("true", "false"):
+            details.append({"parameter": "active", "message": "must be true or false"})
+        sort_field, descending = _sort(
+            query, details, ("name", "position", "created_at", "updated_at"), "name"
+        )
+        if details:
+            return _json(400, invalid_argument(details))
+        if (user and user != self.user["uri"]) or (org and org != self.organization_uri):
+            return _json(403, ERR_PERMISSION)
+        items = [et for et in self.event_types if not active or et["active"] == (active == "true")]
+        items.sort(
+            key=lambda et: (et[sort_field] is None, et[sort_field] or "", et["uri"]),
+            reverse=descending,
+        )
+        return self._page("/event_types", query, items, count)
+
+    def _list_events(self, query) -> _Response:
+        details: list[dict] = []
+        count = _count(query, details)
+        status = _status(query, details)
+        _, descending = _sort(query, details, ("start_time",), "start_time")
+        min_start = _time_param(query, "min_start_time", details)
+        max_start = _time_param(query, "max_start_time", details)
+        user, org, group = query.get("user"), query.get("organization"), query.get("group")
+        if not (user or org or group):
+            msg = "At least one of organization, group or user must be filled"
+            details += [{"parameter": p, "message": msg} for p in ("organization", "group", "user")]
+        if details:
+            return _json(400, invalid_argument(details))
+        if (user and user != self.user["uri"]) or (org and org != self.organization_uri):
+            return _json(403, ERR_PERMISSION)
+        if group:
+            return _json(403, ERR_PERMISSION)  # the simulated account has no groups
+
+        email = (query.get("invitee_email") or "").strip().lower()
+        items = []
+        for ev_uuid, event in self.events.items():
+            start = event["start_time"]
+            if status and event["status"] != status:
+                continue
+            if min_start and start < min_start:
+                continue
+            if max_start and start >= max_start:
+                continue
+            if email and not any(
+                inv["email"].lower() == email for inv in self.invitees.get(ev_uuid, ())
+            ):
+                continue
+            items.append(event)
+        items.sort(key=lambda e: (e["start_time"], e["uri"]), reverse=descending)
+        return self._page("/scheduled_events", query, items, count)
+
+    def _list_invitees(self, event_uuid, query) -> _Response:
+        details: list[dict] = []
+        count = _count(query, details)
+        status = _status(query, details)
+        _, descending = _sort(query, details, ("created_at",), "created_at")
+        if details:
+            return _json(400, invalid_argument(details))
+        email = (query.get("email") or "").strip().lower()
+        items = [
+            inv
+            for inv in self.invitees.get(event_uuid, ())
+            if (not status or inv["status"] == status)
+            and (not email or inv["email"].lower() == email)
+        ]
+        items.sort(key=lambda i: (i["created_at"], i["uri"]), reverse=descending)
+        return self._page(f"/scheduled_events/{event_uuid}/invitees", query, items, count)
+
+    def _page(self, path: str, query: dict[str, str], items: list, count: int) -> _Response:
+        params = [(k, v) for k, v in query.items() if v != "" and k not in ("page_token", "count")]
+        fingerprint = _fingerprint(path, params, count)
+        offset = 0
+        token = query.get("page_token")
+        if token:
+            offset = _decode_token(token, fingerprint)
+            if offset is None:
+                return _json(
+                    400, invalid_argument([{"parameter": "page_token", "message": "is invalid"}])
+                )
+        page = items[offset : offset + count]
+        next_token = (
+            _encode_token(offset + count, fingerprint) if offset + count < len(items) else None
+        )
+        prev_token = _encode_token(max(0, offset - count), fingerprint) if offset > 0 else None
+
+        def link(tok):
+            if tok is None:
+                return None
+            return f"{API_BASE}{path}?{urlencode([('count', count), *params, ('page_token', tok)])}"
+
+        return _json(
+            200,
+            {
+                "collection": page,
+                "pagination": {
+                    "count": len(page),
+                    "next_page": link(next_token),
+                    "previous_page": link(prev_token),
+                    "next_page_token": next_token,
+                    "previous_page_token": prev_token,
+                },
+            },
+        )
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _drop(environ) -> None:
+    sock = environ.get("werkzeug.socket")
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _truncate(body: bytes) -> bytes:
+    if len(body) < 4:
+        return b'{"'
+    cut = len(body) // 2
+    while cut > 1 and (body[cut] & 0xC0) == 0x80:  # stay on a UTF-8 boundary
+        cut -= 1
+    return body[:cut]
+
+
+def _count(query, details) -> int:
+    raw = query.get("count", "")
+    if raw == "":
+        return DEFAULT_COUNT
+    try:
+        value = int(raw)
+    except ValueError:
+        details.append({"parameter": "count", "message": "must be an integer"})
+        return DEFAULT_COUNT
+    if not 1 <= value <= 100:
+        details.append({"parameter": "count", "message": "must be between 1 and 100"})
+    return value
+
+
+def _status(query, details) -> str | None:
+    status = query.get("status") or None
+    if status not in (None, "active", "canceled"):
+        details.append({"parameter": "status", "message": "must be one of active, canceled"})
+    return status
+
+
+def _sort(query, details, fields, default) -> tuple[str, bool]:
+    raw = query.get("sort") or f"{default}:asc"
+    field_name, _, direction = raw.partition(":")
+    direction = direction or "asc"
+    if field_name not in fields or direction not in ("asc", "desc"):
+        allowed = ", ".join(f"{f}:asc, {f}:desc" for f in fields)
+        details.append({"parameter": "sort", "message": f"must be one of {allowed}"})
+        return default, False
+    return field_name, direction == "desc"
+
+
+def _time_param(query, name, details) -> str | None:
+    raw = query.get(name)
+    if not raw:
+        return None
+    try:
+        return sd.fmt_time(sd.parse_time(raw))
+    except (ValueError, OverflowError):
+        details.append({"parameter": name, "message": "is not a valid time"})
+        return None
+
+
+def _fingerprint(path, params, count) -> str:
+    canonical = json.dumps([path, count, sorted(params)], ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _encode_token(offset: int, fingerprint: str) -> str:
+    raw = f"{offset}:{fingerprint}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str, fingerprint: str) -> int | None:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        offset_text, _, token_fp = raw.partition(":")
+        offset = int(offset_text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if token_fp != fingerprint or offset < 0:
+        return None
+    return offset
+
+
+def serve(host="127.0.0.1", port=8765, token="sim-token", seed=42, n_events=300):
+    """Seed and serve the simulator in the foreground until Ctrl+C."""
+    sim = CalendlySimulator(token=token, seed=seed)
+    if n_events != 300:
+        sim.seed_data(n_events=n_events)
+    sim.verbose = True
+    sim.start(host=host, port=port)
+    n_invitees = sum(len(v) for v in sim.invitees.values())
+    print(f"Calendly simulator listening on {sim.base_url}", flush=True)
+    print(f"  token:        {token}", flush=True)
+    print(f"  user:         {sim.user['uri']}", flush=True)
+    print(f"  organization: {sim.organization_uri}", flush=True)
+    print(
+        f"  data:         {len(sim.events)} events, {n_invitees} invitees (seed {seed})", flush=True
+    )
+    print("Press Ctrl+C to stop.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=serve.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--token", default="sim-token")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--events", type=int, default=300)
+    args = parser.parse_args()
+    serve(args.host, args.port, args.token, args.seed, args.events)
