@@ -129,23 +129,21 @@ def main() -> None:
 
     download, sync = statistics.median(downloads), statistics.median(syncs)
     minimum = math.ceil(n_events / 100)
-    print(f"simulator: {n_events} events, {n_invitees} invitees (separate process)")
-    print(
-        f"download only : median {download:.2f} s over {args.rounds} rounds, {download_requests} requests"
-    )
-    print(
-        f"full sync     : median {sync:.2f} s, {sync_requests} requests, {attendees} attendees written"
-    )
-    print(f"ratio full sync / download only: {sync / download:.3f}  (target <= 1.25)")
-    print(
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lines = [
+        f"simulator: {n_events} events, {n_invitees} invitees (separate process)",
+        f"download only : median {download:.2f} s over {args.rounds} rounds, "
+        f"{download_requests} requests",
+        f"full sync     : median {sync:.2f} s, {sync_requests} requests, "
+        f"{attendees} attendees written",
+        f"ratio full sync / download only: {sync / download:.3f}  (target <= 1.25)",
         f"no-change resync: {calm.api_requests} requests (minimum {minimum}), "
         f"{calm.events_created + calm.events_updated} events and "
-        f"{calm.attendees_created + calm.attendees_updated} attendees written"
-    )
-    print(f"peak Python memory during a full sync (tracemalloc): {peak / 2**20:.1f} MiB")
-    print(
-        f"peak RSS of the benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
-    )
+        f"{calm.attendees_created + calm.attendees_updated} attendees written",
+        f"peak Python memory during a full sync (tracemalloc): {peak / 2**20:.1f} MiB",
+        f"peak RSS of the benchmark process: {rss:.0f} MiB",
+    ]
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -7,11 +7,12 @@ webhook delivery) never collide on the UNIQUE key, and an update only lands when
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from calendly.client import uuid_from_uri
@@ -127,20 +128,14 @@ def attendee_values(invitee: dict, event_id: int) -> dict:
     return values
 
 
-def _dialect_insert(model):
-    name = db.session.get_bind().dialect.name
-    module = postgresql if name == "postgresql" else sqlite
-    return module.insert(model)
+@functools.cache
+def _upsert_statement(dialect_name: str, table, fields: tuple[str, ...], returning: bool = False):
+    """INSERT ... ON CONFLICT (calendly_id) DO UPDATE unless the stored row is newer.
 
-
-def _upsert(model, rows: list[dict], fields: Iterable[str], now: datetime) -> None:
-    """INSERT rows, or UPDATE the existing row unless it holds newer Calendly data."""
-    if not rows:
-        return
-    for row in rows:
-        row["synced_at"] = now
-    stmt = _dialect_insert(model)
-    table = model.__table__
+    Built once per table and dialect: building the statement costs more than running it.
+    """
+    module = postgresql if dialect_name == "postgresql" else sqlite
+    stmt = module.insert(table)
     columns = [*fields, "synced_at"]
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.calendly_id],
@@ -151,7 +146,17 @@ def _upsert(model, rows: list[dict], fields: Iterable[str], now: datetime) -> No
             table.c.calendly_updated_at <= stmt.excluded.calendly_updated_at,
         ),
     )
-    db.session.execute(stmt, rows)
+    return stmt.returning(table.c.id) if returning else stmt
+
+
+def _upsert(model, rows: list[dict], fields: tuple[str, ...], now: datetime) -> None:
+    """INSERT rows, or UPDATE the existing row unless it holds newer Calendly data."""
+    if not rows:
+        return
+    for row in rows:
+        row["synced_at"] = now
+    connection = db.session.connection()
+    connection.execute(_upsert_statement(connection.dialect.name, model.__table__, fields), rows)
 
 
 @dataclass
@@ -173,37 +178,72 @@ def _is_older(stored_updated_at, incoming_updated_at) -> bool:
     )
 
 
-def upsert_event(values: dict, now: datetime) -> tuple[int, str]:
-    """Write one event; returns its local id and 'created', 'updated' or 'unchanged'.
+def upsert_event(
+    values: dict, now: datetime, *, is_new: bool = False, attendees_complete: bool = False
+) -> tuple[int, str]:
+    """Write one event inside the caller's transaction.
 
-    Runs inside the caller's transaction.
+    Args:
+        values: from `event_values`.
+        now: the sync time stamped on the row.
+        is_new: the caller knows the event is not stored yet, which saves a lookup (a
+            concurrent insert by another writer is still handled by the upsert).
+        attendees_complete: the caller writes all the event's invitees in this transaction.
+
+    Returns:
+        The local id and 'created', 'updated' or 'unchanged'.
     """
-    existing = db.session.execute(
-        select(CalendlyEvent.__table__).where(CalendlyEvent.calendly_id == values["calendly_id"])
-    ).first()
+    connection = db.session.connection()
+    table = CalendlyEvent.__table__
+    existing = None
+    if not is_new:
+        existing = connection.execute(
+            select(table).where(table.c.calendly_id == values["calendly_id"])
+        ).first()
     if existing is not None and (
         not _differs(existing, values, EVENT_FIELDS)
         or _is_older(existing.calendly_updated_at, values["calendly_updated_at"])
     ):
+        if attendees_complete and existing.attendees_synced_at is None:
+            connection.execute(
+                update(table).where(table.c.id == existing.id).values(attendees_synced_at=now)
+            )
         return existing.id, "unchanged"
-    _upsert(CalendlyEvent, [dict(values)], EVENT_FIELDS, now)
-    event_id = db.session.scalar(
-        select(CalendlyEvent.id).where(CalendlyEvent.calendly_id == values["calendly_id"])
-    )
+    row = dict(values, synced_at=now)
+    fields = EVENT_FIELDS
+    if attendees_complete:
+        row["attendees_synced_at"] = now
+        fields = (*EVENT_FIELDS, "attendees_synced_at")
+    statement = _upsert_statement(connection.dialect.name, table, fields, returning=True)
+    event_id = connection.execute(statement, row).scalar()
+    if event_id is None:  # a newer copy was stored meanwhile; the guard kept it
+        event_id = connection.scalar(
+            select(table.c.id).where(table.c.calendly_id == values["calendly_id"])
+        )
+        return event_id, "unchanged"
     return event_id, "updated" if existing is not None else "created"
 
 
-def upsert_attendees(event_id: int, rows: list[dict], now: datetime) -> WriteCounts:
-    """Write the invitees of one event (inside the caller's transaction) and count outcomes."""
+def upsert_attendees(
+    event_id: int, rows: list[dict], now: datetime, *, is_new: bool = False
+) -> WriteCounts:
+    """Write the invitees of one event (inside the caller's transaction) and count outcomes.
+
+    `is_new` says the event was created in this transaction, so none of them is stored yet.
+    """
     counts = WriteCounts()
     if not rows:
         return counts
     table = CalendlyEventAttendee.__table__
-    ids = [row["calendly_id"] for row in rows]
-    existing = {
-        row.calendly_id: row
-        for row in db.session.execute(select(table).where(table.c.calendly_id.in_(ids)))
-    }
+    existing = {}
+    if not is_new:
+        ids = [row["calendly_id"] for row in rows]
+        existing = {
+            row.calendly_id: row
+            for row in db.session.connection().execute(
+                select(table).where(table.c.calendly_id.in_(ids))
+            )
+        }
     to_write = []
     for values in rows:
         stored = existing.get(values["calendly_id"])

@@ -47,6 +47,8 @@ LEASE_RENEW_SECONDS = 30.0
 PROGRESS_SECONDS = 0.5
 # Events fetched ahead of the database writer; bounds memory on large accounts.
 PIPELINE_DEPTH = 64
+# Events written per transaction at most: fewer commits, short enough locks.
+BATCH_EVENTS = 50
 
 
 class SyncAlreadyRunning(Exception):
@@ -256,13 +258,14 @@ class _SyncJob:
         self.wanted_uris = {item for item in wanted if "://" in item}
         self.wanted_names = {item.casefold() for item in wanted if "://" not in item}
         self.seen: set[str] = set()
+        self.known: dict[str, tuple] = {}
         self.counts = {"events": WriteCounts(), "attendees": WriteCounts()}
         self._last_progress = 0.0
         self._last_renewal = time.monotonic()
 
     def run(self) -> None:
         user_uri = self._user_uri()
-        known = self._known_events()
+        known = self.known = self._known_events()
         # A producer thread downloads while this thread writes, so that the database work
         # hides behind the network wait instead of adding to it.
         pipe: queue.Queue = queue.Queue(maxsize=PIPELINE_DEPTH)
@@ -272,14 +275,13 @@ class _SyncJob:
         )
         producer.start()
         try:
-            while True:
-                item = pipe.get()
-                if item is _DONE:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                event, invitees = item
-                self._write(event, invitees)
+            done = False
+            while not done:
+                items, done, error = self._next_batch(pipe)
+                if items:
+                    self._write(items)
+                if error is not None:
+                    raise error
         finally:
             stop.set()
             # Unblock a producer waiting on a full queue, then let it finish.
@@ -367,32 +369,57 @@ class _SyncJob:
             except queue.Full:
                 continue
 
-    def _write(self, event: dict, invitees: list[dict] | None) -> None:
-        """Write one event and (when fetched) all its invitees in one transaction."""
-        values = event_values(event)
-        self.seen.add(values["calendly_id"])
+    @staticmethod
+    def _next_batch(pipe: queue.Queue):
+        """Wait for the next downloaded event, then take whatever else is ready (bounded)."""
+        items, done, error = [], False, None
+        item = pipe.get()
+        while True:
+            if item is _DONE:
+                done = True
+                break
+            if isinstance(item, BaseException):
+                done, error = True, item
+                break
+            items.append(item)
+            if len(items) >= BATCH_EVENTS:
+                break
+            try:
+                item = pipe.get_nowait()
+            except queue.Empty:
+                break
+        return items, done, error
+
+    def _write(self, items: list[tuple[dict, list[dict] | None]]) -> None:
+        """Write a batch of events, each with all its fetched invitees, in one transaction."""
         start_write(db.session)
         try:
-            event_id, outcome = upsert_event(values, self.now)
-            setattr(self.counts["events"], outcome, getattr(self.counts["events"], outcome) + 1)
-            if invitees is not None:
-                rows = [attendee_values(invitee, event_id) for invitee in invitees]
-                counts = upsert_attendees(event_id, rows, self.now)
-                attendees = self.counts["attendees"]
-                attendees.created += counts.created
-                attendees.updated += counts.updated
-                attendees.unchanged += counts.unchanged
-                db.session.execute(
-                    update(CalendlyEvent)
-                    .where(CalendlyEvent.id == event_id)
-                    .values(attendees_synced_at=self.now)
-                )
+            for event, invitees in items:
+                self._write_event(event, invitees)
             db.session.commit()
         except BaseException:
             db.session.rollback()
             raise
         self._save_progress()
         self._keep_lease()
+
+    def _write_event(self, event: dict, invitees: list[dict] | None) -> None:
+        values = event_values(event)
+        self.seen.add(values["calendly_id"])
+        is_new = values["calendly_id"] not in self.known
+        event_id, outcome = upsert_event(
+            values, self.now, is_new=is_new, attendees_complete=invitees is not None
+        )
+        events = self.counts["events"]
+        setattr(events, outcome, getattr(events, outcome) + 1)
+        if invitees is None:
+            return
+        rows = [attendee_values(invitee, event_id) for invitee in invitees]
+        counts = upsert_attendees(event_id, rows, self.now, is_new=outcome == "created")
+        attendees = self.counts["attendees"]
+        attendees.created += counts.created
+        attendees.updated += counts.updated
+        attendees.unchanged += counts.unchanged
 
     def _flag_missing(self) -> None:
         """Flag stored events in the window that Calendly no longer returns (never delete)."""

@@ -98,3 +98,133 @@ def calendly_sim():
 def sim_app(make_app, calendly_sim):
     """An app whose Calendly backend is the simulator."""
     return make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, CALENDLY_TOKEN="sim-token")
+
+
+# -- admin accounts and signed-in clients (auth screen) ----------------------------------------
+
+ADMIN_EMAIL = "admin@example.org"
+ADMIN_PASSWORD = "correct horse battery"
+# Fast hashing for tests; production uses werkzeug's default (scrypt).
+TEST_PASSWORD_HASH = "pbkdf2:sha256:1000"
+
+
+def _page_csrf_token(html: str) -> str:
+    import re
+
+    match = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert match, "page has no csrf-token meta tag"
+    return match.group(1)
+
+
+@pytest.fixture
+def admin_user(app):
+    """An admin account: `.email` admin@example.org, `.password` 'correct horse battery'."""
+    from types import SimpleNamespace
+
+    import accounts
+
+    app.config["PASSWORD_HASH_METHOD"] = TEST_PASSWORD_HASH
+    with app.app_context():
+        user = accounts.create_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
+        return SimpleNamespace(id=user.id, email=user.email, password=ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def csrf_token(client):
+    """`csrf_token(path="/login")`: the CSRF token of the page at `path`, for the test client."""
+
+    def read(path: str = "/login") -> str:
+        return _page_csrf_token(client.get(path).get_data(as_text=True))
+
+    return read
+
+
+@pytest.fixture
+def login(client, admin_user, csrf_token):
+    """The test client, signed in as `admin_user` through the real login form (CSRF on)."""
+    response = client.post(
+        "/login",
+        data={
+            "email": admin_user.email,
+            "password": admin_user.password,
+            "csrf_token": csrf_token("/login"),
+        },
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client
+
+
+def _insert(app, row):
+    """Commit `row` in a short app context and hand it back detached, attributes loaded.
+
+    Tests must not hold an app context while they make requests: Flask would reuse it, and
+    with it `g` (Flask-Login's cached user, Flask-Babel's cached locale) across requests.
+    """
+    with app.app_context():
+        db.session.add(row)
+        db.session.commit()
+        db.session.refresh(row)
+        db.session.expunge(row)
+    return row
+
+
+@pytest.fixture
+def add_webinar(app):
+    """`add_webinar(**fields)`: insert a CalendlyEvent (an upcoming Zoom webinar by default)."""
+    import itertools
+    from datetime import UTC, datetime, timedelta
+
+    from models import CalendlyEvent
+
+    counter = itertools.count(1)
+
+    def add(**fields):
+        n = next(counter)
+        start = fields.pop("start_time", datetime.now(UTC) + timedelta(days=n))
+        values = {
+            "calendly_id": f"evt-{n:04d}",
+            "uri": f"https://api.calendly.com/scheduled_events/evt-{n:04d}",
+            "name": "Infowebinar Quereinstieg Lehramt",
+            "status": "active",
+            "start_time": start,
+            "end_time": start + timedelta(hours=1),
+            "event_type_uri": "https://api.calendly.com/event_types/INFO",
+            "location_type": "zoom",
+            "location": "https://zoom.us/j/123456789",
+            "invitees_active": 0,
+            "invitees_total": 0,
+            "invitees_limit": 50,
+        }
+        values.update(fields)
+        return _insert(app, CalendlyEvent(**values))
+
+    return add
+
+
+@pytest.fixture
+def add_attendee(app):
+    """`add_attendee(event, **fields)`: insert a CalendlyEventAttendee of `event`."""
+    import itertools
+    from datetime import UTC, datetime, timedelta
+
+    from models import CalendlyEventAttendee
+
+    counter = itertools.count(1)
+
+    def add(event, **fields):
+        n = next(counter)
+        values = {
+            "event_id": event.id,
+            "calendly_id": f"inv-{event.id}-{n:04d}",
+            "uri": f"{event.uri}/invitees/inv-{n:04d}",
+            "name": f"Person {n}",
+            "email": f"person{n}@example.org",
+            "status": "active",
+            "timezone": "Europe/Berlin",
+            "questions_and_answers": [],
+            "calendly_created_at": datetime.now(UTC) - timedelta(days=3, minutes=n),
+        }
+        values.update(fields)
+        return _insert(app, CalendlyEventAttendee(**values))
+
+    return add

@@ -376,7 +376,7 @@ def test_unique_constraints_hold(ctx, calendly_sim):
 def test_killed_sync_leaves_consistent_rows_and_the_next_one_completes(
     sync_app, calendly_sim, infowebinar_uri, database_url
 ):
-    """SIGKILL a `flask calendly sync` process halfway; the next sync is not blocked and converges."""
+    """SIGKILL a `flask calendly sync` halfway; the next sync is not blocked and converges."""
     calendly_sim.inject("slow", times=10_000, delay=0.05, path="/scheduled_events/")
     env = {
         **os.environ,

@@ -1,0 +1,455 @@
+"""Calendly webhook deliveries: check the signature, then apply the delivery to the mirror.
+
+No Flask request in here (it needs an app context for the database and the settings): the route
+hands over the raw body and the signature header. The signature is checked before anything in
+the body is read. Every delivery is recorded in `webhook_deliveries`, refused ones included, in
+the same transaction as the change it made; no body is ever stored.
+
+Deliveries arrive late, twice and out of order (Calendly retries for 24 hours), and at the same
+time as a sync. Invitees and events go through the mirror's upserts (INSERT ... ON CONFLICT), so
+concurrent writers never collide, and an older `updated_at` never overwrites newer data. A no-show
+has no `updated_at` of its own: the delivery's `created_at` stands in for it. The change lands only
+when it is not older than the invitee's stored `calendly_updated_at`, which it then advances, so
+neither an older no-show delivery nor a sync that read the invitee before the change undoes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+import app_settings
+from calendly.client import uuid_from_uri
+from calendly.mirror import (
+    MalformedRecordError,
+    attendee_values,
+    event_values,
+    parse_time,
+    upsert_attendees,
+    upsert_event,
+)
+from database import start_write
+from extensions import db
+from models import CalendlyEvent, CalendlyEventAttendee, WebhookDelivery, utcnow
+from token_vault import TokenVaultError
+
+log = logging.getLogger("calendly.webhooks")
+
+SIGNATURE_HEADER = "Calendly-Webhook-Signature"
+# Calendly's own example refuses signatures older than three minutes.
+TOLERANCE_SECONDS = 180
+# Real deliveries are a few kilobytes; anything far bigger is not from Calendly.
+MAX_BODY_BYTES = 256 * 1024
+MAX_HEADER_CHARS = 1024
+INVITEE_EVENTS = frozenset({"invitee.created", "invitee.canceled"})
+NO_SHOW_EVENTS = frozenset({"invitee_no_show.created", "invitee_no_show.deleted"})
+# PostgreSQL deadlock / serialization failure: the transaction is safe to run again.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+ATTEMPTS = 3
+
+_attendees = CalendlyEventAttendee.__table__
+
+
+class WebhookSignatureError(Exception):
+    """The signature header is missing or unreadable, does not match, or is out of tolerance.
+
+    Attributes:
+        reason: what was wrong, for the delivery log (never sent back to the caller).
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class MalformedDelivery(ValueError):
+    """An authentic delivery whose body is not a webhook payload this handler can read."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a delivery did: `outcome` is applied, ignored, rejected or error."""
+
+    outcome: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """The answer for Calendly: HTTP status plus what is safe to tell the sender."""
+
+    status: int
+    outcome: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    event: str
+    created_at: datetime | None
+    payload: dict
+    invitee_uri: str | None
+
+
+# -- signature ----------------------------------------------------------------------------------
+
+
+def verify_signature(
+    header: str | None,
+    body: bytes,
+    key: str,
+    now: float | None = None,
+    tolerance: int = TOLERANCE_SECONDS,
+) -> int:
+    """Check a `Calendly-Webhook-Signature` header (`t=<unix seconds>,v1=<hex>`) against the body.
+
+    Args:
+        header: the header value, or None when it was absent.
+        body: the raw request body, exactly as received.
+        key: the webhook signing key.
+        now: the current Unix time (tests); defaults to the clock.
+        tolerance: how many seconds `t` may lie in the past or the future.
+
+    Returns:
+        The signed timestamp `t`.
+
+    Raises:
+        WebhookSignatureError: missing or unreadable header, wrong signature, or `t` outside the
+            tolerance (an old delivery replayed, or a clock far off).
+    """
+    if not header:
+        raise WebhookSignatureError("missing signature header")
+    if len(header) > MAX_HEADER_CHARS:
+        raise WebhookSignatureError("signature header too long")
+    timestamps, signatures = [], []
+    for part in header.split(","):
+        name, sep, value = part.strip().partition("=")
+        if not sep:
+            raise WebhookSignatureError("unreadable signature header")
+        if name == "t":
+            timestamps.append(value.strip())
+        elif name == "v1":
+            signatures.append(value.strip().lower())
+    if len(timestamps) != 1 or not signatures:
+        raise WebhookSignatureError("signature header lacks t or v1")
+    stamp = timestamps[0]
+    if not (stamp.isascii() and stamp.isdigit()):
+        raise WebhookSignatureError("unreadable signature timestamp")
+    expected = hmac.new(
+        key.encode("utf-8"), stamp.encode("ascii") + b"." + body, hashlib.sha256
+    ).hexdigest()
+    # Compare bytes: compare_digest refuses non-ASCII str, and the header is the sender's.
+    expected_bytes = expected.encode("ascii")
+    if not any(
+        hmac.compare_digest(expected_bytes, sig.encode("utf-8", "replace")) for sig in signatures
+    ):
+        raise WebhookSignatureError("signature does not match")
+    signed_at = int(stamp)
+    age = (time.time() if now is None else now) - signed_at
+    if age > tolerance:
+        raise WebhookSignatureError(f"signature timestamp too old ({int(age)} s)")
+    if age < -tolerance:
+        raise WebhookSignatureError(f"signature timestamp in the future ({int(-age)} s)")
+    return signed_at
+
+
+def sign(body: bytes, key: str, timestamp: int | None = None) -> str:
+    """The signature header Calendly would send for `body` (tests, local tools)."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(key.encode("utf-8"), f"{stamp}.".encode() + body, hashlib.sha256)
+    return f"t={stamp},v1={digest.hexdigest()}"
+
+
+# -- the whole pipeline (used by the route) -------------------------------------------------------
+
+
+def receive_delivery(body: bytes, signature_header: str | None, *, now: float | None = None):
+    """Verify, apply and record one delivery; never raises. Needs an app context.
+
+    Returns:
+        DeliveryResult: 200 applied/ignored; 400 malformed (authentic) body; 401 bad signature;
+        403 no usable signing key; 413 body too large; 500 error (Calendly retries).
+    """
+    received_at = utcnow()
+    if len(body) > MAX_BODY_BYTES:
+        return _refuse(413, "body too large", received_at, signature_valid=False)
+    try:
+        key = app_settings.webhook_signing_key()
+    except TokenVaultError:
+        log.error("webhook refused: the stored signing key cannot be decrypted")
+        return _refuse(403, "stored signing key cannot be decrypted", received_at, False)
+    if not key:
+        log.warning("webhook refused: no signing key is configured")
+        return _refuse(403, "no signing key configured", received_at, False)
+    try:
+        verify_signature(signature_header, body, key, now=now)
+    except WebhookSignatureError as exc:
+        log.warning("webhook refused: %s", exc.reason)
+        return _refuse(401, f"signature: {exc.reason}", received_at, False)
+
+    try:
+        payload = json.loads(body)
+    except ValueError:  # includes UnicodeDecodeError
+        return _refuse(400, "body is not JSON", received_at, True)
+    event = payload.get("event") if isinstance(payload, dict) else None
+    try:
+        outcome = handle_delivery(payload, received_at=received_at)
+    except MalformedDelivery as exc:
+        log.warning("webhook %s refused: %s", event, exc)
+        return _refuse(400, f"malformed: {exc}", received_at, True, event=event)
+    except Exception as exc:
+        db.session.rollback()
+        log.exception("webhook %s failed", event)
+        _record_alone(
+            received_at,
+            signature_valid=True,
+            outcome="error",
+            detail=f"{type(exc).__name__}: {exc}"[:2000],
+            event=event,
+        )
+        return DeliveryResult(500, "error", "internal error; please retry")
+    log.info("webhook %s: %s (%s)", event, outcome.outcome, outcome.detail)
+    return DeliveryResult(200, outcome.outcome, outcome.detail)
+
+
+def _refuse(status, detail, received_at, signature_valid, event=None) -> DeliveryResult:
+    _record_alone(
+        received_at, signature_valid=signature_valid, outcome="rejected", detail=detail, event=event
+    )
+    public = detail if signature_valid else _PUBLIC_REFUSALS.get(status, "refused")
+    return DeliveryResult(status, "rejected", public)
+
+
+# What an unauthenticated sender learns: no more than the status code says.
+_PUBLIC_REFUSALS = {
+    401: "signature verification failed",
+    403: "webhook signing key not configured",
+    413: "body too large",
+}
+
+
+def _record_alone(received_at, *, signature_valid, outcome, detail, event=None) -> None:
+    """Record a delivery in its own transaction (best effort: a database outage only logs)."""
+    try:
+        start_write(db.session)
+        db.session.add(
+            WebhookDelivery(
+                received_at=received_at,
+                event=event[:64] if isinstance(event, str) else None,
+                signature_valid=signature_valid,
+                outcome=outcome,
+                detail=detail,
+            )
+        )
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("could not record a webhook delivery")
+
+
+# -- applying an authentic delivery ---------------------------------------------------------------
+
+
+def handle_delivery(payload, *, received_at: datetime | None = None) -> Outcome:
+    """Apply one authentic, parsed delivery to the mirror and record it, in one transaction.
+
+    Idempotent and safe out of order (see the module docstring). Needs an app context.
+
+    Returns:
+        Outcome: applied (the mirror now reflects it) or ignored (not synced, unknown event,
+            stale, or its invitee not mirrored), with a detail line free of personal data.
+
+    Raises:
+        MalformedDelivery: the payload lacks what its event needs.
+        SQLAlchemyError: the database failed (after retrying deadlocks).
+    """
+    delivery = _read_envelope(payload)
+    received_at = received_at or utcnow()
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            start_write(db.session)
+            outcome = _apply(delivery)
+            db.session.add(
+                WebhookDelivery(
+                    received_at=received_at,
+                    event=delivery.event[:64],
+                    invitee_uri=delivery.invitee_uri,
+                    signature_valid=True,
+                    outcome=outcome.outcome,
+                    detail=outcome.detail,
+                    payload_created_at=delivery.created_at,
+                )
+            )
+            db.session.commit()
+            return outcome
+        except MalformedDelivery:
+            db.session.rollback()
+            raise
+        except MalformedRecordError as exc:
+            db.session.rollback()
+            raise MalformedDelivery(str(exc)) from exc
+        except DBAPIError as exc:
+            db.session.rollback()
+            if attempt == ATTEMPTS or not _retryable(exc):
+                raise
+            log.info("webhook %s: retrying after %s", delivery.event, type(exc.orig).__name__)
+    raise AssertionError("unreachable")
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def _read_envelope(payload) -> _Delivery:
+    if not isinstance(payload, dict):
+        raise MalformedDelivery("body is not a JSON object")
+    event, inner = payload.get("event"), payload.get("payload")
+    if not isinstance(event, str) or not event:
+        raise MalformedDelivery("no event name")
+    if not isinstance(inner, dict):
+        raise MalformedDelivery("no payload object")
+    try:
+        created_at = parse_time(payload.get("created_at"))
+    except (MalformedRecordError, TypeError) as exc:
+        raise MalformedDelivery(str(exc)) from exc
+    invitee_uri = None
+    if event in INVITEE_EVENTS:
+        invitee_uri = inner.get("uri")
+    elif event in NO_SHOW_EVENTS:
+        invitee_uri = inner.get("invitee")
+    if invitee_uri is not None and (not isinstance(invitee_uri, str) or len(invitee_uri) > 255):
+        raise MalformedDelivery("unreadable invitee URI")
+    return _Delivery(event, created_at, inner, invitee_uri)
+
+
+def _apply(delivery: _Delivery) -> Outcome:
+    if delivery.event in INVITEE_EVENTS:
+        return _apply_invitee(delivery)
+    if delivery.event in NO_SHOW_EVENTS:
+        return _apply_no_show(delivery, on=delivery.event == "invitee_no_show.created")
+    log.info("webhook event %r is not handled; acknowledged and ignored", delivery.event)
+    return Outcome("ignored", f"event {delivery.event[:64]!r} is not handled")
+
+
+def wanted_event(event_type_uri: str | None, name: str | None, selection) -> bool:
+    """True when the sync mirrors events of this type (URI) or name; an empty selection = all."""
+    wanted = [item.strip() for item in selection if item and item.strip()]
+    if not wanted:
+        return True
+    uris = {item for item in wanted if "://" in item}
+    names = {item.casefold() for item in wanted if "://" not in item}
+    return event_type_uri in uris or (name or "").casefold() in names
+
+
+def _apply_invitee(delivery: _Delivery) -> Outcome:
+    """invitee.created / invitee.canceled: upsert the embedded event, then the invitee."""
+    invitee, now = delivery.payload, utcnow()
+    if delivery.invitee_uri is None:
+        raise MalformedDelivery("invitee without uri")
+    selection = app_settings.sync_event_types()
+    scheduled_event = invitee.get("scheduled_event")
+    parts = []
+    if isinstance(scheduled_event, dict) and scheduled_event:
+        if not wanted_event(
+            scheduled_event.get("event_type"), scheduled_event.get("name"), selection
+        ):
+            return Outcome("ignored", "event type not synced")
+        event_id, event_outcome = upsert_event(event_values(scheduled_event), now)
+        if event_outcome != "unchanged":
+            # A delivery never vouches for the whole invitee list (others may be missing or
+            # still on their way): keep the event on the next sync's list to fetch in full.
+            # New events get NULL anyway; this is the same for events the delivery changed.
+            db.session.execute(
+                update(CalendlyEvent)
+                .where(CalendlyEvent.id == event_id)
+                .values(attendees_synced_at=None)
+            )
+            parts.append(f"event {event_outcome}")
+    else:
+        # Payloads from before `scheduled_event` existed name only the event's URI.
+        event = _local_event(invitee.get("event"))
+        if event is None:
+            return Outcome("ignored", "event not mirrored yet; the next sync fetches it")
+        if not wanted_event(event.event_type_uri, event.name, selection):
+            return Outcome("ignored", "event type not synced")
+        event_id = event.id
+
+    values = attendee_values(invitee, event_id)
+    stored = db.session.execute(
+        select(_attendees.c.calendly_updated_at).where(
+            _attendees.c.calendly_id == values["calendly_id"]
+        )
+    ).first()
+    counts = upsert_attendees(event_id, [values], now)
+    if counts.created or counts.updated:
+        parts.append("attendee created" if counts.created else "attendee updated")
+    elif _older(values["calendly_updated_at"], stored[0] if stored else None):
+        if not parts:
+            return Outcome("ignored", "older than the stored invitee (late or replayed delivery)")
+        parts.append("attendee older than stored, kept")
+    else:
+        parts.append("attendee already up to date")
+    return Outcome("applied", "; ".join(parts))
+
+
+def _local_event(uri) -> CalendlyEvent | None:
+    if not isinstance(uri, str) or not uri:
+        raise MalformedDelivery("invitee without scheduled_event or event URI")
+    return db.session.scalars(
+        select(CalendlyEvent).where(CalendlyEvent.calendly_id == _uuid(uri))
+    ).first()
+
+
+def _uuid(uri: str) -> str:
+    try:
+        return uuid_from_uri(uri)
+    except ValueError as exc:
+        raise MalformedDelivery(str(exc)) from exc
+
+
+def _older(incoming: datetime | None, stored: datetime | None) -> bool:
+    return incoming is not None and stored is not None and incoming < stored
+
+
+def _apply_no_show(delivery: _Delivery, *, on: bool) -> Outcome:
+    """invitee_no_show.created / .deleted: set or clear the no-show mark of a mirrored invitee."""
+    no_show = delivery.payload
+    if delivery.invitee_uri is None:
+        raise MalformedDelivery("no-show without invitee")
+    stamp = delivery.created_at
+    if stamp is None and on:
+        stamp = parse_time(no_show.get("created_at"))
+    if stamp is None:
+        raise MalformedDelivery("no created_at to order the change by")
+    mark_uri = no_show.get("uri") if on else None
+    if mark_uri is not None and (not isinstance(mark_uri, str) or len(mark_uri) > 255):
+        raise MalformedDelivery("unreadable no-show URI")
+    calendly_id = _uuid(delivery.invitee_uri)
+    # One guarded statement: atomic against a concurrent sync or delivery for this invitee.
+    result = db.session.execute(
+        update(_attendees)
+        .where(
+            _attendees.c.calendly_id == calendly_id,
+            or_(
+                _attendees.c.calendly_updated_at.is_(None),
+                _attendees.c.calendly_updated_at <= stamp,
+            ),
+        )
+        .values(no_show=on, no_show_uri=mark_uri, calendly_updated_at=stamp, synced_at=utcnow())
+    )
+    if result.rowcount:
+        return Outcome("applied", "no-show marked" if on else "no-show cleared")
+    known = db.session.scalar(
+        select(_attendees.c.id).where(_attendees.c.calendly_id == calendly_id)
+    )
+    if known is None:
+        return Outcome("ignored", "invitee not mirrored (event type not synced, or not yet)")
+    return Outcome("ignored", "older than the stored invitee (late or replayed delivery)")

@@ -1,0 +1,229 @@
+"""Sync now, the self-polling status panel and the list of sync runs."""
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+import accounts
+from calendly.sync import running_run
+from extensions import db
+from models import CalendlyEvent, SyncRun, utcnow
+
+HX = {"HX-Request": "true"}
+POLL = 'hx-trigger="every 1s"'
+
+
+def signed_in(app):
+    """A client signed in as an admin of `app`, for apps configured unlike the `app` fixture."""
+    app.config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:1000"
+    with app.app_context():
+        user_id = str(accounts.create_admin("other@example.org", "correct horse battery").id)
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    with client.session_transaction() as session:
+        session["_user_id"] = user_id
+        session["_fresh"] = True
+    return client
+
+
+@pytest.fixture
+def app(make_app, calendly_sim):
+    """The simulator as Calendly, syncing the info-webinars; CSRF is checked in its own test."""
+    return make_app(
+        CALENDLY_API_BASE_URL=calendly_sim.base_url,
+        CALENDLY_TOKEN="sim-token",
+        CALENDLY_EVENT_TYPES="TLr - Infowebinar",
+        WTF_CSRF_ENABLED=False,
+    )
+
+
+@pytest.fixture
+def client(app):
+    """A browser asking for English pages (the shared `login` fixture signs it in)."""
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    yield client
+    wait_until_idle(app)  # never drop the tables under a running sync thread
+
+
+def wait_until_idle(app, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    with app.app_context():
+        while running_run() is not None:
+            assert time.monotonic() < deadline, "the sync did not finish"
+            time.sleep(0.05)
+            db.session.remove()
+
+
+def poll_until_finished(client, first, timeout=30.0):
+    """Follow the panel's own polling until it stops; return every response seen."""
+    responses = [first]
+    deadline = time.monotonic() + timeout
+    while POLL in responses[-1].text:
+        assert time.monotonic() < deadline, "the panel kept polling"
+        url = responses[-1].text.split('hx-get="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+        time.sleep(0.1)
+        responses.append(client.get(url, headers=HX))
+    return responses
+
+
+def add_runs(app, n, **values):
+    with app.app_context():
+        start = utcnow() - timedelta(hours=n)
+        for i in range(n):
+            began = start + timedelta(hours=i)
+            defaults = {
+                "trigger": "scheduler",
+                "status": "succeeded",
+                "started_at": began,
+                "finished_at": began + timedelta(seconds=75),
+                "events_created": i,
+            }
+            db.session.add(SyncRun(**{**defaults, **values}))
+        db.session.commit()
+
+
+def test_panel_before_any_sync_as_page_and_partial(login):
+    page = login.get("/sync")
+    assert page.status_code == 200
+    assert "<html" in page.text
+    assert 'id="sync-panel"' in page.text
+    assert "No sync has run yet." in page.text
+    assert "Sync now" in page.text
+    assert POLL not in page.text
+
+    partial = login.get("/sync", headers=HX)
+    assert partial.text.lstrip().startswith("<section")
+    assert "<html" not in partial.text
+    assert 'id="sync-panel"' in partial.text
+    assert "HX-Request" in partial.headers["Vary"]
+
+
+def test_the_dashboard_shows_the_panel(login):
+    html = login.get("/").text
+    assert 'id="sync-panel"' in html
+    assert "Sync now" in html
+
+
+def test_sync_now_polls_while_running_then_reports_and_triggers_a_refresh(login, app, calendly_sim):
+    calendly_sim.inject("slow", times=4, delay=0.3)
+    started = login.post("/sync", headers=HX)
+    assert started.status_code == 200
+    assert "Sync started." in started.text
+    assert POLL in started.text
+    assert 'hx-target="this"' in started.text and 'hx-swap="outerHTML"' in started.text
+    assert "HX-Trigger" not in started.headers
+
+    responses = poll_until_finished(login, started)
+    running = [r for r in responses[1:-1] if "processed so far" in r.text]
+    assert running, "progress was never shown"
+    assert all("HX-Trigger" not in r.headers for r in responses[:-1])
+
+    final = responses[-1]
+    assert POLL not in final.text
+    trigger = json.loads(final.headers["HX-Trigger"])
+    with app.app_context():
+        run = db.session.scalars(select(SyncRun)).one()
+        assert run.status == "succeeded"
+        assert run.events_created > 0
+        assert trigger == {"syncFinished": {"run": run.id, "status": "succeeded"}}
+        assert f"Sync finished: {run.summary()}." in final.text
+        assert db.session.scalar(select(func.count()).select_from(CalendlyEvent)) > 0
+    assert "Succeeded" in final.text
+
+    # A plain reload afterwards shows the outcome but fires nothing.
+    again = login.get("/sync", headers=HX)
+    assert "HX-Trigger" not in again.headers
+    assert "Sync finished" not in again.text
+    assert "Succeeded" in again.text
+
+
+def test_a_second_click_while_running_starts_nothing(login, app, calendly_sim):
+    calendly_sim.inject("slow", times=3, delay=0.4)
+    first = login.post("/sync", headers=HX)
+    second = login.post("/sync", headers=HX)
+    assert "A sync is already running." in second.text
+    assert POLL in second.text  # still showing the running one
+    poll_until_finished(login, second)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SyncRun)) == 1
+    assert "Sync started." in first.text
+
+
+def test_sync_now_without_htmx_redirects_to_the_dashboard(login, app):
+    response = login.post("/sync")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+    wait_until_idle(app)
+    page = login.get("/").text
+    assert "Sync started." in page
+    assert "Succeeded" in page
+
+
+def test_sync_now_without_a_token_says_where_to_add_one(make_app):
+    app = make_app(WTF_CSRF_ENABLED=False)
+    admin = signed_in(app)
+    panel = admin.get("/sync", headers=HX).text
+    assert "Calendly is not connected yet." in panel
+    assert "/settings" in panel
+    response = admin.post("/sync", headers=HX)
+    assert "Connect Calendly in Settings first." in response.text
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SyncRun)) == 0
+
+
+def test_a_failed_run_shows_its_error(login, app):
+    add_runs(
+        app, 1, status="failed", error="Calendly API error (HTTP 401): The access token is invalid."
+    )
+    html = login.get("/sync").text
+    assert "Failed" in html
+    assert "The access token is invalid." in html
+
+
+def test_sync_post_needs_the_csrf_token(make_app, calendly_sim):
+    app = make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, CALENDLY_TOKEN="sim-token")
+    admin = signed_in(app)
+    assert 'name="csrf_token"' in admin.get("/sync").text
+    assert admin.post("/sync", headers=HX).status_code == 400
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SyncRun)) == 0
+
+
+def test_next_scheduled_run_is_shown_only_when_a_scheduler_says_so(login, app):
+    assert "Next scheduled sync" not in login.get("/sync").text
+    app.extensions["scheduler_next_run"] = lambda: datetime(2030, 1, 2, 5, 0, tzinfo=UTC)
+    html = login.get("/sync").text
+    assert "Next scheduled sync" in html
+    assert "6:00" in html  # 05:00 UTC in Europe/Berlin
+
+
+def test_runs_list_is_paginated_as_page_and_partial(login, app):
+    add_runs(app, 25)
+    add_runs(app, 1, status="failed", trigger="manual", error="Network trouble")
+    page = login.get("/sync/runs")
+    assert page.status_code == 200
+    assert "<html" in page.text
+    assert page.text.count('<tr class="run-') == 20
+    assert "Network trouble" in page.text
+    assert "Sync now" in page.text  # the trigger of the failed manual run
+    assert "1:15" in page.text  # its duration
+    assert 'href="/sync/runs?page=2"' in page.text
+    assert "Page 1 of 2" in page.text
+
+    second = login.get("/sync/runs?page=2", headers=HX)
+    assert second.text.lstrip().startswith("<section")
+    assert "<html" not in second.text
+    assert second.text.count('<tr class="run-') == 6
+    assert 'href="/sync/runs?page=1"' in second.text
+    assert 'hx-push-url="true"' in second.text
+
+
+def test_sync_pages_need_a_login(client):
+    assert client.get("/sync/runs").status_code == 302
+    response = client.post("/sync", headers=HX)
+    assert response.status_code == 401
+    assert "HX-Redirect" in response.headers
