@@ -56,6 +56,71 @@ def simulate_command(host, port, token, n_events, seed):
     serve(host=host, port=port, token=token, seed=seed, n_events=n_events)
 
 
+# -- users: admin accounts (owned by the auth screen) -----------------------------------------
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="The new password (prompted, with confirmation, when left out).",
+)
+def users_create_command(email, password):
+    """Create an admin account that can sign in to the web app."""
+    from flask_babel import force_locale
+
+    import accounts
+
+    try:
+        user = accounts.create_admin(email, password)
+    except accounts.AccountError as exc:
+        with force_locale("en"):
+            raise click.ClickException(str(exc.message)) from exc
+    click.echo(f"Created admin account {user.email}.")
+
+
+@users_cli.command("list")
+def users_list_command():
+    """List the admin accounts with their last sign-in."""
+    import accounts
+
+    admins = accounts.list_admins()
+    if not admins:
+        click.echo("No admin accounts yet. Create one with `flask users create EMAIL`.")
+        return
+    for admin in admins:
+        last = f"{admin.last_login_at:%Y-%m-%d %H:%M} UTC" if admin.last_login_at else "never"
+        locked = "  (locked after failed logins)" if admin.locked else ""
+        created = f"{admin.created_at:%Y-%m-%d}"
+        click.echo(f"{admin.email:40}  created {created}  last login {last}{locked}")
+
+
+@users_cli.command("set-password")
+@click.argument("email")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="The new password (prompted, with confirmation, when left out).",
+)
+def users_set_password_command(email, password):
+    """Set a new password for an admin account and lift a login lock."""
+    from flask_babel import force_locale
+
+    import accounts
+
+    try:
+        user = accounts.set_password(email, password)
+    except accounts.AccountError as exc:
+        with force_locale("en"):
+            raise click.ClickException(str(exc.message)) from exc
+    click.echo(f"Password changed for {user.email}.")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to `app`."""
     app.cli.add_command(calendly_cli)

@@ -47,7 +47,7 @@ class CalendlyEvent(db.Model):
     status: Mapped[str] = mapped_column(String(16), index=True)
     start_time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     end_time: Mapped[datetime] = mapped_column(UTCDateTime)
-    event_type_uri: Mapped[str | None] = mapped_column(String(255), index=True)
+    event_type_uri: Mapped[str | None] = mapped_column(String(255))
     location_type: Mapped[str | None] = mapped_column(String(64))
     location: Mapped[str | None] = mapped_column(Text)
     location_status: Mapped[str | None] = mapped_column(String(32))
@@ -70,6 +70,9 @@ class CalendlyEvent(db.Model):
     attendees: Mapped[list[CalendlyEventAttendee]] = relationship(
         back_populates="event", order_by="CalendlyEventAttendee.calendly_created_at"
     )
+
+    # The event-type filter of the dashboard.
+    __table_args__ = (Index("ix_events_event_type_name", "event_type_uri", "name"),)
 
     @property
     def is_canceled(self) -> bool:
@@ -116,7 +119,11 @@ class CalendlyEventAttendee(db.Model):
 
     event: Mapped[CalendlyEvent] = relationship(back_populates="attendees")
 
-    __table_args__ = (Index("ix_attendees_event_status", "event_id", "status"),)
+    __table_args__ = (
+        Index("ix_attendees_event_status", "event_id", "status"),
+        # Attendee search walks this index from the newest booking.
+        Index("ix_attendees_booked_email_name", "calendly_created_at", "email", "name"),
+    )
 
     def __repr__(self) -> str:
         return f"<CalendlyEventAttendee {self.calendly_id} {self.email}>"
@@ -181,3 +188,68 @@ class Setting(db.Model):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[object] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AdminUser(db.Model):
+    """A person who may sign in to the admin app (a Flask-Login user)."""
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Consecutive failed logins from anywhere; enough of them lock the account for a while.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # What Flask-Login asks of a user object (UserMixin, spelled out).
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    def is_locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and self.locked_until > now
+
+    def __repr__(self) -> str:
+        return f"<AdminUser {self.email}>"
+
+
+class LoginFailure(db.Model):
+    """One failed login attempt, kept briefly to throttle guessing per email and IP address."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(255))
+    ip: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_login_failures_email_ip_failed_at", "email", "ip", "failed_at"),)
+
+
+class WebhookDelivery(db.Model):
+    """One Calendly webhook delivery as received: what it was, whether it was authentic, and
+    what it did. Refused deliveries are recorded too; no body is ever stored."""
+
+    __tablename__ = "webhook_deliveries"
+
+    OUTCOMES = ("applied", "ignored", "rejected", "error")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # The delivery's `event` name (e.g. invitee.created); NULL when it was not read (refused).
+    event: Mapped[str | None] = mapped_column(String(64))
+    invitee_uri: Mapped[str | None] = mapped_column(String(255), index=True)
+    signature_valid: Mapped[bool] = mapped_column(Boolean)
+    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    detail: Mapped[str | None] = mapped_column(Text)
+    # The delivery's own `created_at` (when Calendly recorded the change).
+    payload_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<WebhookDelivery {self.id} {self.event} {self.outcome}>"

@@ -14,7 +14,11 @@ EN = {"Accept-Language": "en"}
 
 QA = [
     {"question": "Bundesland?", "answer": "Bayern", "position": 1},
-    {"question": "Welches Fach möchten Sie unterrichten?", "answer": "Mathe, Physik", "position": 0},
+    {
+        "question": "Welches Fach möchten Sie unterrichten?",
+        "answer": "Mathe, Physik",
+        "position": 0,
+    },
 ]
 
 

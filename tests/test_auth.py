@@ -79,7 +79,9 @@ def test_login_goes_to_the_page_that_asked_for_it(client, admin_user, csrf_token
     first = client.get("/search?q=ab")
     assert first.status_code == 302
     assert first.headers["Location"] == "/login?next=/search?q%3Dab"
-    response = _login(client, csrf_token, admin_user.email, admin_user.password, next_="/search?q=ab")
+    response = _login(
+        client, csrf_token, admin_user.email, admin_user.password, next_="/search?q=ab"
+    )
     assert response.status_code == 303
     assert response.headers["Location"] == "/search?q=ab"
 
@@ -270,7 +272,9 @@ def test_language_survives_login_and_logout(client, admin_user, csrf_token):
 
 def test_cli_users_create_and_list(app, runner):
     app.config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:1000"
-    result = runner.invoke(args=["users", "create", "Team@Example.org", "--password", "long enough pw"])
+    result = runner.invoke(
+        args=["users", "create", "Team@Example.org", "--password", "long enough pw"]
+    )
     assert result.exit_code == 0, result.output
     assert "team@example.org" in result.output
 

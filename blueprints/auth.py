@@ -1,0 +1,149 @@
+"""Signing in and out, the one-time setup of the first account, and the language choice."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+import accounts
+
+bp = Blueprint("auth", __name__)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=255)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+    next = HiddenField()
+
+
+class SetupForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=255)])
+    password = PasswordField(
+        _l("Password"),
+        validators=[
+            DataRequired(),
+            Length(
+                min=accounts.MIN_PASSWORD_LENGTH,
+                max=1024,
+                message=_l(
+                    "The password needs at least %(n)d characters.", n=accounts.MIN_PASSWORD_LENGTH
+                ),
+            ),
+        ],
+    )
+    confirm = PasswordField(
+        _l("Repeat password"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))],
+    )
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` when it is a path on this site, else None.
+
+    Refuses absolute URLs, scheme-relative `//host`, backslashes (browsers read `/\\host` as
+    `//host`) and control characters or blanks (browsers drop some of them before parsing).
+    """
+    if not target or len(target) > 2048 or not target.startswith("/"):
+        return None
+    if target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _start_session(user) -> None:
+    # A fresh session at login: nothing from before signing in carries over, except the language.
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    login_user(user)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """The sign-in form; after success, back to the page that asked for it."""
+    if not accounts.has_admin():
+        return redirect(url_for(".setup"))
+    if current_user.is_authenticated:
+        return redirect(safe_next(request.args.get("next")) or url_for("dashboard.index"))
+    form = LoginForm(next=request.args.get("next"))
+    error, status, headers = None, 200, {}
+    if form.validate_on_submit():
+        try:
+            user = accounts.authenticate(form.email.data, form.password.data, request.remote_addr)
+        except accounts.LoginThrottled as exc:
+            minutes = max(1, round(exc.retry_after / 60))
+            error = _(
+                "Too many failed attempts. Please wait %(minutes)d minutes and try again.",
+                minutes=minutes,
+            )
+            status, headers = 429, {"Retry-After": str(exc.retry_after)}
+        else:
+            if user is not None:
+                _start_session(user)
+                return redirect(safe_next(form.next.data) or url_for("dashboard.index"), 303)
+            error = _("Wrong email or password.")
+    return render_template("auth/login.html", form=form, error=error), status, headers
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+def setup():
+    """Create the first account; gone for good once any account exists."""
+    if accounts.has_admin():
+        abort(404)
+    form = SetupForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_first_admin(form.email.data, form.password.data)
+        except accounts.AccountError as exc:
+            form.email.errors = [*form.email.errors, exc.message]
+        else:
+            _start_session(user)
+            flash(_("Your account is ready. Welcome!"), "success")
+            return redirect(url_for("dashboard.index"), 303)
+    return render_template(
+        "auth/setup.html", form=form, min_password_length=accounts.MIN_PASSWORD_LENGTH
+    )
+
+
+@bp.post("/logout")
+def logout():
+    """Sign out and forget the session."""
+    language = session.get("lang")
+    logout_user()
+    session.clear()
+    if language:
+        session["lang"] = language
+    flash(_("You are signed out."), "success")
+    return redirect(url_for(".login"), 303)
+
+
+@bp.post("/language")
+def set_language():
+    """Remember the chosen language in the session and go back where the switch was pressed."""
+    language = request.form.get("lang")
+    if language in current_app.config["LANGUAGES"]:
+        session["lang"] = language
+    return redirect(safe_next(request.form.get("next")) or url_for("dashboard.index"), 303)

@@ -1,0 +1,62 @@
+// Small progressive enhancements; everything works without them. No inline scripts (CSP).
+"use strict";
+
+(function () {
+  // A webinar's title loads its attendees into the slot below it (htmx). Clicking it again
+  // while the list is open closes the list instead of loading it a second time.
+  document.addEventListener("htmx:confirm", function (evt) {
+    const toggle = evt.detail.elt;
+    if (!toggle.matches("[data-attendees-toggle]") || toggle.getAttribute("aria-expanded") !== "true") {
+      return;
+    }
+    evt.preventDefault();
+    const slot = document.getElementById(toggle.getAttribute("aria-controls"));
+    if (slot) {
+      slot.replaceChildren();
+    }
+    toggle.setAttribute("aria-expanded", "false");
+  });
+
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    const slot = evt.detail.target;
+    if (!slot.classList || !slot.classList.contains("attendees-slot")) {
+      return;
+    }
+    const toggle = document.querySelector('[aria-controls="' + slot.id + '"]');
+    if (toggle) {
+      toggle.setAttribute("aria-expanded", "true");
+    }
+  });
+
+  // htmx does not swap error responses; say that something went wrong instead of doing nothing.
+  let toastTimer = null;
+  function showToast(message) {
+    const toast = document.getElementById("toast");
+    if (!toast) {
+      return;
+    }
+    toast.textContent = message;
+    toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () {
+      toast.hidden = true;
+    }, 8000);
+  }
+
+  document.addEventListener("htmx:responseError", function (evt) {
+    const toast = document.getElementById("toast");
+    const status = evt.detail.xhr ? evt.detail.xhr.status : "?";
+    showToast((toast.dataset.messageFailed || "Request failed ({status})").replace("{status}", status));
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    const toast = document.getElementById("toast");
+    showToast(toast.dataset.messageOffline || "The server cannot be reached.");
+  });
+
+  document.addEventListener("click", function (evt) {
+    if (evt.target.id === "toast") {
+      evt.target.hidden = true;
+    }
+  });
+})();

@@ -1,0 +1,241 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright, the app on a live server.
+
+`playwright install` cannot download browsers here, so the session's browser is launched from
+/usr/bin/chromium (CHROMIUM_PATH overrides). Without it the browser tests are skipped locally
+and fail under CI (env CI set), where .ci/run installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+import accounts
+from extensions import db
+from models import CalendlyEvent, CalendlyEventAttendee
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ADMIN_EMAIL = "team@example.org"
+ADMIN_PASSWORD = "correct horse battery"
+SCREENSHOTS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "screenshots")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Launch Debian's Chromium instead of a Playwright download."""
+    if not shutil.which(CHROMIUM) and not os.environ.get("CI"):
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    """A German-speaking desktop browser (the team's default); tests switch language in-app."""
+    return {
+        **browser_context_args,
+        "locale": "de-DE",
+        "timezone_id": "Europe/Berlin",
+        "viewport": {"width": 1280, "height": 860},
+        "accept_downloads": True,
+    }
+
+
+@dataclass
+class LiveServer:
+    """The app served over HTTP on a free port; `server("/path")` is a full URL."""
+
+    app: Flask
+    url: str
+    _server: object = field(repr=False)
+
+    def __call__(self, path: str = "/") -> str:
+        return self.url + path
+
+    def create_admin(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD):
+        with self.app.app_context():
+            accounts.create_admin(email, password)
+
+
+@pytest.fixture
+def live_server(make_app):
+    """A fresh app and database (CSRF on) behind werkzeug's threaded server."""
+    app = make_app(PASSWORD_HASH_METHOD="pbkdf2:sha256:1000")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield LiveServer(app, f"http://127.0.0.1:{server.server_port}", server)
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def strict_page(page):
+    """`page` that fails the test if any script opens a dialog or the CSP blocks anything."""
+    problems: list[str] = []
+
+    def on_dialog(dialog):
+        problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    def on_console(message):
+        if message.type == "error" and "Content Security Policy" in message.text:
+            problems.append(f"CSP: {message.text}")
+
+    page.on("dialog", on_dialog)
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    yield page
+    assert not problems, problems
+
+
+def _sign_in(page, server: LiveServer, then: str = "/") -> None:
+    page.goto(server(f"/login?next={then}"))
+    page.fill("input[name=email]", ADMIN_EMAIL)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.click("main form button[type=submit]")
+    page.wait_for_url(server(then))
+
+
+@pytest.fixture
+def sign_in():
+    """`sign_in(page, server, then="/")`: use the login form, wait for the page asked for."""
+    return _sign_in
+
+
+@pytest.fixture
+def signed_in(strict_page, live_server):
+    """A strict page signed in as the admin on the dashboard; returns (page, server)."""
+    live_server.create_admin()
+    _sign_in(strict_page, live_server)
+    return strict_page, live_server
+
+
+QUESTIONS = (
+    "Welches Fach möchten Sie unterrichten?",
+    "In welchem Bundesland?",
+    "Wie haben Sie von uns erfahren?",
+)
+PEOPLE = [
+    ("Jürgen Groß", "juergen.gross@example.de", ("Mathematik, Physik", "Sachsen", "Newsletter")),
+    ("Aylin Demir", "aylin.demir@example.de", ("Deutsch", "Berlin", "Instagram")),
+    ("Sören Müller-Lüdenscheidt", "soeren.ml@example.de", ("Informatik", "Bayern", "Kollegium")),
+    ("Maria Schneider", "m.schneider@example.de", ("Englisch", "Hamburg", "Google")),
+    ("Dr. Ilse Weiß", "ilse.weiss@example.de", ("Chemie", "Brandenburg", "Arbeitsagentur")),
+    ("Mehmet Yılmaz", "mehmet.yilmaz@example.de", ("Sport, Biologie", "NRW", "Freunde")),
+]
+TEAMS_URL = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_info"
+# name, days from now, UTC hour, location type, location, invitee limit
+PLANS = [
+    ("Infowebinar Quereinstieg Lehramt", 2, 17, "zoom", "https://zoom.us/j/81234567890", 25),
+    ("Infowebinar Referendariat", 4, 16, "google_conference", None, 30),
+    ("Infoabend MINT-Fächer", 6, 18, "physical", "Bildungscampus, Schulstraße 12, Leipzig", 12),
+    ("Offene Sprechstunde Onboarding", 8, 15, "zoom", "https://zoom.us/j/89876543210", 40),
+    ("Infowebinar Grundschule", 11, 17, "microsoft_teams_conference", TEAMS_URL, 50),
+    ("Infowebinar Quereinstieg Lehramt", 13, 17, "zoom", "https://zoom.us/j/81234567891", 25),
+]
+HOSTILE_QA = [{"question": "<img src=x onerror=alert(2)>", "answer": "=1+2", "position": 0}]
+
+
+@pytest.fixture
+def seed_webinars():
+    """`seed_webinars(app, hostile=False)`: insert German demo webinars; returns their ids."""
+    return _seed_webinars
+
+
+def _seed_webinars(app: Flask, hostile: bool = False) -> list[int]:
+    """Realistic German info-webinars with attendees; returns the event ids, soonest first."""
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    ids = []
+    with app.app_context():
+        for n, (name, days, hour, kind, location, limit) in enumerate(PLANS):
+            start = (now + timedelta(days=days)).replace(hour=hour)
+            people = PEOPLE if n != 2 else PEOPLE[:1]
+            event = CalendlyEvent(
+                calendly_id=f"browser-evt-{n}",
+                uri=f"https://api.calendly.com/scheduled_events/browser-evt-{n}",
+                name=name,
+                status="canceled" if n == 5 else "active",
+                start_time=start,
+                end_time=start + timedelta(hours=1),
+                event_type_uri="https://api.calendly.com/event_types/" + name.split()[-1].upper(),
+                location_type=kind,
+                location=location,
+                invitees_active=limit if n == 2 else min(limit, len(people) + 9 * n),
+                invitees_total=len(people),
+                invitees_limit=12 if n == 2 else limit,
+                missing_upstream=n == 4,
+                cancel_reason="Referentin erkrankt" if n == 5 else None,
+            )
+            db.session.add(event)
+            db.session.flush()
+            for index, (person, email, answers) in enumerate(people):
+                db.session.add(
+                    CalendlyEventAttendee(
+                        event_id=event.id,
+                        calendly_id=f"browser-inv-{n}-{index}",
+                        uri=f"{event.uri}/invitees/{index}",
+                        name=person,
+                        email=email,
+                        status="canceled" if index == 3 else "active",
+                        timezone="Europe/Berlin",
+                        questions_and_answers=[
+                            {"question": q, "answer": a, "position": i}
+                            for i, (q, a) in enumerate(zip(QUESTIONS, answers, strict=True))
+                        ],
+                        rescheduled=index == 3,
+                        cancel_reason="Neuer Termin gewählt" if index == 3 else None,
+                        no_show=index == 5 and n == 0,
+                        calendly_created_at=start - timedelta(days=10 - index, hours=3 * index),
+                    )
+                )
+            ids.append(event.id)
+        if hostile:
+            db.session.add(
+                CalendlyEventAttendee(
+                    event_id=ids[0],
+                    calendly_id="browser-inv-hostile",
+                    uri="https://api.calendly.com/scheduled_events/x/invitees/hostile",
+                    name="<script>alert(1)</script>",
+                    email="hostile@example.org",
+                    status="active",
+                    questions_and_answers=HOSTILE_QA,
+                    calendly_created_at=now,
+                )
+            )
+        db.session.commit()
+    return ids
+
+
+@pytest.fixture
+def save_screenshot():
+    """`save_screenshot(page, "name.png")`: a full-page screenshot into docs/screenshots/."""
+
+    def save(page, name: str) -> str:
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        path = os.path.normpath(os.path.join(SCREENSHOTS, name))
+        page.screenshot(path=path, full_page=True)
+        return path
+
+    return save
