@@ -1,5 +1,13 @@
-"""`flask calendly verify|sync` against the simulator."""
+"""`flask calendly verify|sync|simulate` against the simulator."""
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
 from sqlalchemy import func, select
 
 import app_settings
@@ -40,3 +48,57 @@ def test_full_sync_exits_non_zero_with_the_error(sim_app, calendly_sim):
     assert result.exit_code == 1
     assert "HTTP 401" in result.output
     assert "Traceback" not in result.output
+
+
+def test_simulate_serves_the_calendly_api(tmp_path):
+    """`flask calendly simulate` answers like Calendly on the given port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "app",
+            "calendly",
+            "simulate",
+            "--port",
+            str(port),
+            "--events",
+            "20",
+            "--token",
+            "demo-token",
+        ],  # fmt: skip
+        cwd=root,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'sim.db'}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                me = requests.get(
+                    f"{base}/users/me", headers={"Authorization": "Bearer demo-token"}
+                )
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "simulator did not start"
+                time.sleep(0.1)
+        assert me.status_code == 200
+        user_uri = me.json()["resource"]["uri"]
+        events = requests.get(
+            f"{base}/scheduled_events",
+            params={"user": user_uri, "count": 100},
+            headers={"Authorization": "Bearer demo-token"},
+        ).json()
+        assert len(events["collection"]) == 20
+        bad = requests.get(f"{base}/users/me", headers={"Authorization": "Bearer nope"})
+        assert bad.status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
