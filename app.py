@@ -59,4 +59,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     init_web(app)
     register_cli(app)
+
+    if not app.testing:  # tests start demo mode themselves when they want it
+        from demo import init_demo
+
+        init_demo(app)
     return app

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from database import start_write
 from extensions import db
 from models import Setting, utcnow
 
@@ -25,7 +26,8 @@ def get_setting(key: str, default=None):
 
 
 def set_setting(key: str, value) -> None:
-    """Store `value` under `key` and commit."""
+    """Store `value` under `key` and commit (ends the session's open transaction first)."""
+    start_write(db.session)
     row = db.session.get(Setting, key)
     if row is None:
         db.session.add(Setting(key=key, value=value))
@@ -35,11 +37,12 @@ def set_setting(key: str, value) -> None:
 
 
 def delete_setting(key: str) -> None:
-    """Remove `key` and commit."""
+    """Remove `key` and commit (ends the session's open transaction first)."""
+    start_write(db.session)
     row = db.session.get(Setting, key)
     if row is not None:
         db.session.delete(row)
-        db.session.commit()
+    db.session.commit()
 
 
 def _vault():
@@ -52,12 +55,13 @@ def token_from_environment() -> bool:
 
 
 def calendly_token() -> str | None:
-    """The token to use: CALENDLY_TOKEN, else the stored one decrypted, else None."""
+    """The token to use: CALENDLY_TOKEN, else the stored one decrypted, else the demo one."""
     if token_from_environment():
         return current_app.config["CALENDLY_TOKEN"]
     stored = get_setting(TOKEN_KEY)
     if not stored:
-        return None
+        # Demo mode (demo.py) serves a simulator that accepts this token; empty otherwise.
+        return current_app.config.get("DEMO_CALENDLY_TOKEN") or None
     return _vault().decrypt(stored["ciphertext"])
 
 
@@ -127,3 +131,58 @@ def lookback_days() -> int:
 def display_timezone() -> str:
     """The admin's time zone name (IANA)."""
     return get_setting(TIMEZONE_KEY, current_app.config["DISPLAY_TIMEZONE"])
+
+
+DEFAULT_SYNC_SCHEDULE = {"daily_time": "06:00", "interval_minutes": 0}
+
+
+def sync_schedule() -> dict:
+    """When the scheduler syncs: {"daily_time": "HH:MM" (admin's time zone), "interval_minutes"
+    (0 = off)}, with defaults for anything not stored."""
+    stored = get_setting(SCHEDULE_KEY) or {}
+    schedule = dict(DEFAULT_SYNC_SCHEDULE)
+    schedule.update({key: stored[key] for key in DEFAULT_SYNC_SCHEDULE if key in stored})
+    return schedule
+
+
+def save_sync_schedule(daily_time: str, interval_minutes: int) -> None:
+    """Store the automatic sync schedule (values validated by the Settings form)."""
+    set_setting(SCHEDULE_KEY, {"daily_time": daily_time, "interval_minutes": int(interval_minutes)})
+
+
+def save_preferences(timezone: str, lookback: int, daily_time: str, interval_minutes: int) -> None:
+    """Store the Settings page's display time zone, look-back days and sync schedule."""
+    set_setting(TIMEZONE_KEY, timezone)
+    set_setting(LOOKBACK_KEY, int(lookback))
+    save_sync_schedule(daily_time, interval_minutes)
+
+
+WEBHOOK_SIGNING_KEY_SETTING = "webhook_signing_key"
+
+
+def webhook_signing_key() -> str | None:
+    """The key Calendly signs webhook deliveries with: CALENDLY_WEBHOOK_SIGNING_KEY, else the
+    stored one decrypted; None when there is neither.
+
+    Raises:
+        TokenVaultError: the stored key cannot be decrypted (TOKEN_ENCRYPTION_KEY changed).
+    """
+    configured = (current_app.config.get("CALENDLY_WEBHOOK_SIGNING_KEY") or "").strip()
+    if configured:
+        return configured
+    stored = get_setting(WEBHOOK_SIGNING_KEY_SETTING)
+    if not stored:
+        return None
+    return _vault().decrypt(stored["ciphertext"])
+
+
+def save_webhook_signing_key(key: str | None) -> None:
+    """Encrypt and store the webhook signing key; an empty `key` removes the stored one."""
+    key = (key or "").strip()
+    if not key:
+        delete_setting(WEBHOOK_SIGNING_KEY_SETTING)
+        return
+    set_setting(
+        WEBHOOK_SIGNING_KEY_SETTING,
+        {"ciphertext": _vault().encrypt(key), "saved_at": utcnow().isoformat()},
+    )

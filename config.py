@@ -32,6 +32,8 @@ class DefaultConfig:
     DISPLAY_TIMEZONE = "Europe/Berlin"
     SCHEDULER_ENABLED = False
     DEMO_MODE = False
+    # Set by demo mode to the bundled simulator's token; used only when no real token exists.
+    DEMO_CALENDLY_TOKEN = ""
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True

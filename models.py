@@ -134,7 +134,7 @@ class SyncRun(db.Model):
 
     __tablename__ = "sync_runs"
 
-    TRIGGERS = ("cli", "manual", "scheduler", "webhook")
+    TRIGGERS = ("cli", "manual", "scheduler", "webhook", "demo")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     trigger: Mapped[str] = mapped_column(String(16))

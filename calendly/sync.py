@@ -155,15 +155,20 @@ def execute_run(
     try:
         client = client_factory()
         _SyncJob(client, run, options, now or utcnow()).run()
+        # Take the write lock before touching `run`: loading its expired attributes first
+        # would make this a read-then-write transaction, which SQLite refuses when busy.
+        start_write(db.session)
         run.status = "succeeded"
         log.info("sync #%s (%s) succeeded: %s", run.id, run.trigger, run.summary())
     except (CalendlyError, MalformedRecordError, LeaseLost) as exc:
         db.session.rollback()
+        start_write(db.session)
         run.status = "failed"
         run.error = _error_message(exc)
         log.warning("sync #%s (%s) failed: %s", run.id, run.trigger, run.error)
     except Exception as exc:
         db.session.rollback()
+        start_write(db.session)
         run.status = "failed"
         run.error = f"Unexpected error: {type(exc).__name__}: {exc}"
         log.exception("sync #%s (%s) crashed", run.id, run.trigger)

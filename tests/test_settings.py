@@ -148,7 +148,7 @@ def test_an_unknown_event_type_is_refused(login, app):
         "/settings/event-types", data={"event_types": ["https://api.calendly.com/event_types/X"]}
     )
     assert response.status_code == 422
-    assert "field-error" in response.text
+    assert "field-errors" in response.text
     assert setting(app, app_settings.EVENT_TYPES_KEY) == before
 
 
@@ -274,10 +274,10 @@ def test_preferences_are_validated_next_to_their_fields(login, app):
     )
     assert response.status_code == 422
     html = response.text
-    assert 'id="display_timezone-error"' in html and "Unknown time zone" in html
-    assert 'id="lookback_days-error"' in html and "from 1 to 365" in html
-    assert 'id="daily_time-error"' in html
-    assert 'id="interval_minutes-error"' in html and "from 5 to 1440" in html
+    assert 'id="display_timezone-errors"' in html and "Unknown time zone" in html
+    assert 'id="lookback_days-errors"' in html and "from 1 to 365" in html
+    assert 'id="daily_time-errors"' in html
+    assert 'id="interval_minutes-errors"' in html and "from 5 to 1440" in html
     assert 'value="Mars/Olympus_Mons"' in html  # the input is kept for correcting
     with app.app_context():
         assert app_settings.display_timezone() == "Europe/Berlin"
@@ -349,3 +349,16 @@ def test_the_page_works_while_a_sync_writes(make_app, sim):
         assert admin.post("/settings/event-types", data={}).status_code == 303
         pages += 1
     assert pages > 0
+
+
+def test_a_token_stored_under_another_key_asks_to_enter_it_again(app, login, make_app, sim):
+    login.post("/settings/token", data={"token": GOOD_TOKEN})
+    rotated = make_app(CALENDLY_API_BASE_URL=sim.base_url, WTF_CSRF_ENABLED=False)  # new key
+    admin = signed_in(rotated)
+    response = admin.get("/settings")
+    assert response.status_code == 200
+    assert "cannot be decrypted" in response.text
+    assert f"••••{GOOD_TOKEN[-4:]}" in response.text
+    assert "Replace" in response.text and "Remove" in response.text
+    assert admin.post("/settings/token", data={"token": GOOD_TOKEN}).status_code == 303
+    assert "The token works" in admin.get("/settings").text

@@ -118,7 +118,7 @@ def test_sync_now_polls_while_running_then_reports_and_triggers_a_refresh(login,
     assert "HX-Trigger" not in started.headers
 
     responses = poll_until_finished(login, started)
-    running = [r for r in responses[1:-1] if "processed so far" in r.text]
+    running = [r for r in responses[1:-1] if "Processed so far" in r.text]
     assert running, "progress was never shown"
     assert all("HX-Trigger" not in r.headers for r in responses[:-1])
 

@@ -1,0 +1,166 @@
+"""Settings: the Calendly token and event types, the display time zone, look-back and schedule.
+
+Each form posts on its own. htmx gets the form's section back (status 200 even with errors,
+because htmx 2 does not swap 4xx bodies); a plain browser is redirected after success (303) and
+gets the whole page with the errors (422) otherwise.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+
+import app_settings
+import calendly_account
+import htmx
+from calendly.errors import TOKEN_PAGE_URL
+from forms import EventTypesForm, PreferencesForm, TokenForm, timezone_names
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+
+SECTION_TEMPLATES = {
+    "calendly": "settings/_calendly.html",
+    "preferences": "settings/_preferences.html",
+}
+
+
+@bp.get("")
+def index():
+    """The settings page."""
+    return _render("page")
+
+
+@bp.post("/token")
+def save_token():
+    """Verify a pasted Personal Access Token against Calendly and store it encrypted."""
+    if app_settings.token_from_environment():
+        return _refused_env_token()
+    form = TokenForm()
+    if not form.validate_on_submit():
+        return _render("calendly", 422, token_form=form)
+    check = calendly_account.connect_token(form.token.data)
+    if check.user is None:
+        form.token.errors.extend(check.problems or [_("Calendly did not accept the token.")])
+        return _render("calendly", 422, token_form=form, refused=check)
+    message = _("Token saved. Connected to Calendly as %(name)s.", name=check.user.get("name"))
+    return _done("calendly", message)
+
+
+@bp.post("/token/remove")
+def remove_token():
+    """Forget the stored token (syncing stops until a new one is saved)."""
+    if app_settings.token_from_environment():
+        return _refused_env_token()
+    calendly_account.remove_token()
+    return _done("calendly", _("Token removed. Syncing stops until a new token is saved."))
+
+
+@bp.post("/event-types")
+def save_event_types():
+    """Store which of the account's event types the sync mirrors."""
+    if _event_types_from_env():
+        message = _("The event types come from the CALENDLY_EVENT_TYPES environment variable.")
+        return _render("calendly", 409, message=message, message_kind="error")
+    check = calendly_account.check_token()
+    form = _types_form(check)
+    if not check.event_types_listed or not form.validate_on_submit():
+        return _render("calendly", 422, check=check, types_form=form)
+    calendly_account.save_event_types(form.event_types.data or [])
+    return _done("calendly", _("Event type choice saved."))
+
+
+@bp.post("/preferences")
+def save_preferences():
+    """Store the display time zone, the sync look-back and the automatic sync schedule."""
+    form = PreferencesForm()
+    if not form.validate_on_submit():
+        return _render("preferences", 422, prefs_form=form)
+    app_settings.save_preferences(
+        form.display_timezone.data,
+        form.lookback_days.data,
+        form.daily_time.data.strftime("%H:%M"),
+        form.interval_minutes.data,
+    )
+    return _done("preferences", _("Settings saved."))
+
+
+# -- rendering ----------------------------------------------------------------------------
+
+
+def _event_types_from_env() -> bool:
+    return bool((current_app.config.get("CALENDLY_EVENT_TYPES") or "").strip())
+
+
+def _types_form(check, form: EventTypesForm | None = None) -> EventTypesForm:
+    form = form or EventTypesForm()
+    events = check.event_types if check is not None else []
+    form.event_types.choices = [(item["uri"], item.get("name") or item["uri"]) for item in events]
+    return form
+
+
+def _refused_env_token():
+    message = _("The token comes from the CALENDLY_TOKEN environment variable; change it there.")
+    return _render("calendly", 409, message=message, message_kind="error")
+
+
+def _done(section: str, message: str):
+    """After a successful change: the fresh section for htmx, else redirect to the page."""
+    if htmx.is_partial_request():
+        return _render(section, message=message, message_kind="success")
+    flash(message, "success")
+    return redirect(url_for("settings.index"), 303)
+
+
+def _render(what: str, status: int = 200, message=None, message_kind="info", **parts):
+    """Render the page (`what` == "page") or one section, which htmx swaps in place."""
+    partial = what != "page" and htmx.is_partial_request()
+    context = {"notices": {what: (message, message_kind)} if message else {}}
+    if not partial or what == "calendly":
+        context.update(_calendly_context(**parts))
+    if not partial or what == "preferences":
+        context.update(_preferences_context(parts.get("prefs_form")))
+    if partial:
+        # htmx 2 does not swap 4xx responses; the section shows its errors itself.
+        return render_template(SECTION_TEMPLATES[what], **context), 200
+    return render_template("settings/index.html", **context), status
+
+
+def _calendly_context(token_form=None, types_form=None, check=None, refused=None, **_ignored):
+    """What the Calendly section shows: the token, its health and the event types."""
+    env_token = app_settings.token_from_environment()
+    hint = app_settings.token_hint()
+    if check is None and calendly_account.token_configured():
+        check = calendly_account.current_status()
+    return {
+        "token_form": token_form or TokenForm(),
+        "types_form": _types_form(check, types_form),
+        "token_hint": hint,
+        "token_from_env": env_token,
+        "demo_mode": bool(current_app.config.get("DEMO_MODE")) and not hint and not env_token,
+        "check": check,
+        "refused": refused,
+        "account": app_settings.account(),
+        # After a refused choice, show what was ticked rather than what is stored.
+        "selection": types_form.event_types.data or []
+        if types_form is not None
+        else app_settings.sync_event_types(),
+        "is_selected": calendly_account.is_selected,
+        "event_types_from_env": _event_types_from_env(),
+        "token_page_url": TOKEN_PAGE_URL,
+    }
+
+
+def _preferences_context(form: PreferencesForm | None) -> dict:
+    """The preferences form, filled from the stored settings unless it was just submitted."""
+    if form is None:
+        schedule = app_settings.sync_schedule()
+        form = PreferencesForm(
+            formdata=None,
+            display_timezone=app_settings.display_timezone(),
+            lookback_days=app_settings.lookback_days(),
+            daily_time=time.fromisoformat(schedule["daily_time"]),
+            interval_minutes=schedule["interval_minutes"],
+        )
+    return {"prefs_form": form, "timezone_names": timezone_names()}

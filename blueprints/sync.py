@@ -1,0 +1,197 @@
+"""Sync now, the live sync status panel, and the history of sync runs.
+
+The panel (templates/sync/_panel.html) is included by the dashboard with no context of its own:
+it loads its data through `load_sync_panel()`, a template global registered here. While a run is
+running the panel polls /sync?run=<id> every second and swaps itself; the response after the run
+ends has no poll trigger and carries an HX-Trigger `syncFinished` event for the rest of the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_date, format_time
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+import calendly_account
+import htmx
+from calendly.sync import SyncAlreadyRunning, running_run, start_background_sync
+from extensions import db
+from models import SyncRun
+
+bp = Blueprint("sync", __name__, url_prefix="/sync")
+
+RUNS_PER_PAGE = 20
+STATUS_LABELS = {
+    "running": _l("Running"),
+    "succeeded": _l("Succeeded"),
+    "failed": _l("Failed"),
+    "skipped": _l("Skipped"),
+}
+TRIGGER_LABELS = {
+    "cli": _l("Command line"),
+    "manual": _l("Sync now"),
+    "scheduler": _l("Schedule"),
+    "webhook": _l("Webhook"),
+    "demo": _l("Demo start"),
+}
+
+
+@dataclass
+class SyncPanel:
+    """What the status panel shows."""
+
+    running: SyncRun | None
+    last: SyncRun | None
+    next_run: datetime | None
+    connected: bool
+    message: str | None = None
+    message_kind: str = "info"
+
+
+def load_sync_panel(message: str | None = None, message_kind: str = "info") -> SyncPanel:
+    """The panel's data, read fresh from the database."""
+    # Running first: a run ending in between then shows as running once more, never as missing.
+    running = running_run()
+    last = db.session.scalars(
+        select(SyncRun).where(SyncRun.status != "running").order_by(SyncRun.id.desc()).limit(1)
+    ).first()
+    return SyncPanel(
+        running=running,
+        last=last,
+        next_run=_next_scheduled_run(),
+        connected=calendly_account.token_configured(),
+        message=message,
+        message_kind=message_kind,
+    )
+
+
+def _next_scheduled_run() -> datetime | None:
+    # The scheduler (jobs.py) publishes a callable here; without it there is no line to show.
+    next_run = current_app.extensions.get("scheduler_next_run")
+    return next_run() if callable(next_run) else None
+
+
+def finished_message(run: SyncRun) -> tuple[str, str]:
+    """What to tell the admin about a run that has just ended, and how (notice kind)."""
+    if run.status == "succeeded":
+        return _("Sync finished: %(summary)s.", summary=run.summary()), "success"
+    if run.status == "running":
+        return _("The sync stopped without finishing."), "error"
+    return _("Sync failed: %(error)s", error=run.error or _("unknown error")), "error"
+
+
+@bp.get("")
+def status():
+    """The sync status panel; `run` names the run the polling panel was watching."""
+    panel = load_sync_panel()
+    watched = request.args.get("run", type=int)
+    ended = None
+    if watched and (panel.running is None or panel.running.id != watched):
+        ended = db.session.get(SyncRun, watched)
+        if ended is not None:
+            panel.message, panel.message_kind = finished_message(ended)
+    partial = htmx.is_partial_request()
+    template = "sync/_panel.html" if partial else "sync/status.html"
+    response = make_response(render_template(template, sync_panel=panel))
+    if ended is not None and partial:
+        htmx.trigger(response, {"syncFinished": {"run": ended.id, "status": ended.status}})
+    return response
+
+
+@bp.post("")
+def start():
+    """Start a sync in the background and return at once (the panel then polls its progress)."""
+    if not calendly_account.token_configured():
+        message, kind = _("Connect Calendly in Settings first."), "warning"
+    else:
+        try:
+            start_background_sync(current_app._get_current_object(), trigger="manual")
+            message, kind = _("Sync started."), "info"
+        except SyncAlreadyRunning:
+            message, kind = _("A sync is already running."), "warning"
+    if not htmx.is_partial_request():
+        flash(message, kind)
+        return redirect(url_for("dashboard.index"), 303)
+    return render_template("sync/_panel.html", sync_panel=load_sync_panel(message, kind))
+
+
+@bp.get("/runs")
+def runs():
+    """Recent sync runs, newest first, a page at a time."""
+    page = db.paginate(
+        select(SyncRun).order_by(SyncRun.id.desc()),
+        per_page=RUNS_PER_PAGE,
+        max_per_page=100,
+        error_out=False,
+    )
+    template = "sync/_runs.html" if htmx.is_partial_request() else "sync/runs.html"
+    return render_template(template, runs=page)
+
+
+# -- template helpers ---------------------------------------------------------------------
+
+
+@bp.app_context_processor
+def sync_template_globals():
+    """Let any template (the dashboard) render the panel without passing it anything."""
+    return {"load_sync_panel": load_sync_panel}
+
+
+def _as_datetime(value) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@bp.app_template_filter("admin_datetime")
+def admin_datetime(value, seconds: bool = False) -> str:
+    """A UTC datetime (or ISO string) in the admin's time zone and language."""
+    value = _as_datetime(value)
+    if value is None:
+        return ""
+    return f"{format_date(value, 'medium')}, {format_time(value, 'medium' if seconds else 'short')}"
+
+
+@bp.app_template_filter("admin_time")
+def admin_time(value) -> str:
+    """The time of day (with seconds) of a UTC datetime in the admin's time zone."""
+    value = _as_datetime(value)
+    return "" if value is None else format_time(value, "medium")
+
+
+@bp.app_template_filter("run_duration")
+def run_duration(run: SyncRun) -> str:
+    """How long a run took (or has been running), as h:mm:ss or m:ss."""
+    end = run.finished_at or datetime.now(UTC)
+    seconds = max(0, int((end - run.started_at) / timedelta(seconds=1)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@bp.app_template_filter("sync_status_label")
+def sync_status_label(status: str) -> str:
+    """The run status in the admin's language."""
+    return str(STATUS_LABELS.get(status, status))
+
+
+@bp.app_template_filter("sync_trigger_label")
+def sync_trigger_label(trigger: str) -> str:
+    """What started a run, in the admin's language."""
+    return str(TRIGGER_LABELS.get(trigger, trigger))

@@ -1,0 +1,186 @@
+"""The Calendly connection behind the Settings page: check a token, connect it, pick event types.
+
+Runs in an app context but knows nothing of requests or forms; the views render what it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from flask import current_app
+
+import app_settings
+import demo
+from calendly.client import CalendlyClient
+from calendly.errors import AuthenticationError, CalendlyError, PermissionDeniedError
+from database import start_write
+from extensions import db
+from token_vault import TokenVaultError
+
+log = logging.getLogger(__name__)
+
+# The event type preselected for a new account (the seed's info-webinars).
+DEFAULT_EVENT_TYPE_MARKER = "infowebinar"
+# An admin waits on these checks, so fail fast instead of retrying for a minute.
+INTERACTIVE_MAX_RETRIES = 1
+
+
+@dataclass
+class TokenCheck:
+    """What Calendly said about a token: whose it is, its event types, and what is wrong."""
+
+    user: dict | None = None
+    event_types: list[dict] = field(default_factory=list)
+    event_types_listed: bool = False
+    problems: list[str] = field(default_factory=list)
+    missing_scopes: list[str] = field(default_factory=list)
+    token_rejected: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the token works for everything the sync needs."""
+        return self.user is not None and not self.problems
+
+    def note(self, exc: Exception) -> None:
+        """Record a failure as something to show the admin."""
+        self.problems.append(str(exc))
+        if isinstance(exc, AuthenticationError):
+            self.token_rejected = True
+        if isinstance(exc, PermissionDeniedError):
+            for scope in exc.required_scopes:
+                if scope not in self.missing_scopes:
+                    self.missing_scopes.append(scope)
+
+
+def token_configured() -> bool:
+    """True when the app has a token to use: the environment, a stored one, or demo mode's."""
+    return bool(
+        app_settings.token_from_environment()
+        or app_settings.token_hint()
+        or current_app.config.get("DEMO_CALENDLY_TOKEN")
+    )
+
+
+def _client(token: str | None) -> CalendlyClient:
+    """A client for an interactive check; a pasted `token` always goes to the real API."""
+    config = current_app.config
+    base_url = demo.real_api_base_url(current_app) if token else config["CALENDLY_API_BASE_URL"]
+    return CalendlyClient(
+        token if token else app_settings.calendly_token(),
+        base_url=base_url,
+        timeout=config["CALENDLY_TIMEOUT"],
+        max_retries=min(INTERACTIVE_MAX_RETRIES, config["CALENDLY_MAX_RETRIES"]),
+    )
+
+
+def check_token(token: str | None = None) -> TokenCheck:
+    """Verify `token` (default: the token in use) and list its account's event types.
+
+    Calls ``GET /users/me``, ``GET /event_types?user=...`` and one page of
+    ``GET /scheduled_events`` (so a missing ``scheduled_events:read`` scope shows up here rather
+    than in the next sync). Never raises for Calendly or decryption failures: they are returned
+    in ``problems``.
+    """
+    check = TokenCheck()
+    try:
+        client = _client(token)
+    except (CalendlyError, TokenVaultError) as exc:
+        check.note(exc)
+        return check
+    # Hold no database snapshot while waiting on Calendly: on SQLite a write after it would fail
+    # at once if a sync committed meanwhile.
+    db.session.commit()
+    try:
+        with client:
+            check.user = client.get_current_user()
+            user_uri = check.user.get("uri")
+            try:
+                check.event_types = list(client.iter_event_types(user=user_uri))
+                check.event_types_listed = True
+            except PermissionDeniedError as exc:
+                check.note(exc)
+            try:
+                next(iter(client.iter_scheduled_events(user=user_uri, count=1)), None)
+            except PermissionDeniedError as exc:
+                check.note(exc)
+    except (CalendlyError, ValueError) as exc:  # ValueError: a user without a URI
+        check.note(exc)
+    return check
+
+
+def current_status() -> TokenCheck:
+    """Check the token in use; when it works, refresh the stored account ("last verified")."""
+    check = check_token()
+    if check.user is not None:
+        _remember_account(check)
+    return check
+
+
+def _remember_account(check: TokenCheck) -> None:
+    start_write(db.session)
+    # Event types chosen for another account mean nothing for this one: start from the default.
+    previous = app_settings.account() or {}
+    if previous.get("user_uri") != check.user.get("uri"):
+        app_settings.delete_setting(app_settings.EVENT_TYPES_KEY)
+    app_settings.save_account(check.user)
+    if check.event_types_listed:
+        start_write(db.session)
+        apply_default_event_types(check.event_types)
+        db.session.commit()  # also when nothing was written: end the write transaction
+
+
+def connect_token(token: str) -> TokenCheck:
+    """Verify a pasted token and, when Calendly accepts it, store it encrypted.
+
+    A token of another account than before resets the event type choice to the default, and a
+    working token ends demo mode. The returned check has ``user`` None when it was refused.
+    """
+    token = token.strip()
+    check = check_token(token)
+    if check.user is None:
+        log.info("Calendly refused a pasted token: %s", check.problems[0] if check.problems else "")
+        return check
+    start_write(db.session)
+    app_settings.save_calendly_token(token)
+    _remember_account(check)
+    demo.leave_demo(current_app._get_current_object())
+    log.info("Calendly token saved for user %s", check.user.get("uri"))
+    return check
+
+
+def default_event_type_uris(event_types: list[dict]) -> list[str]:
+    """URIs of the event types whose name contains "Infowebinar"."""
+    return [
+        item["uri"]
+        for item in event_types
+        if item.get("uri") and DEFAULT_EVENT_TYPE_MARKER in (item.get("name") or "").casefold()
+    ]
+
+
+def apply_default_event_types(event_types: list[dict]) -> None:
+    """Store the default choice when the admin has chosen nothing yet (nothing stored = all)."""
+    if app_settings.get_setting(app_settings.EVENT_TYPES_KEY) is not None:
+        return
+    default = default_event_type_uris(event_types)
+    if default:
+        app_settings.set_setting(app_settings.EVENT_TYPES_KEY, default)
+
+
+def is_selected(event_type: dict, selection: list[str]) -> bool:
+    """True when `selection` (URIs, or names from CALENDLY_EVENT_TYPES) includes `event_type`."""
+    names = {item.casefold() for item in selection if "://" not in item}
+    return event_type.get("uri") in selection or (event_type.get("name") or "").casefold() in names
+
+
+def save_event_types(uris: list[str]) -> None:
+    """Store the event types to sync; an empty list means all of them."""
+    start_write(db.session)
+    app_settings.set_setting(app_settings.EVENT_TYPES_KEY, list(uris))
+
+
+def remove_token() -> None:
+    """Forget the stored token and its account (syncing stops until a new one is saved)."""
+    start_write(db.session)
+    app_settings.clear_calendly_token()
+    log.info("Calendly token removed")

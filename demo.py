@@ -1,0 +1,226 @@
+"""Demo mode: with no Calendly token at all, serve the bundled simulator in-process and sync it.
+
+DEMO_MODE (env DEMO_MODE=1, as scripts/run sets it) asks for it; `init_demo(app)`, called by the
+app factory, then starts the simulator on a free port in a daemon thread, points the Calendly
+client at it, runs a first sync so the dashboard has webinars, and creates a demo admin whose
+login it prints (and writes to instance/demo-credentials.txt). `config["DEMO_MODE"]` is True only
+while the demo runs. Saving a real token on the Settings page ends it without a restart
+(`leave_demo`), which also removes the made-up webinars from the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from flask import Flask
+from sqlalchemy import delete, inspect, select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.serving import is_running_from_reloader
+
+import app_settings
+import leases
+from calendly.sync import SYNC_LEASE, SyncAlreadyRunning, sync_from_settings
+from database import start_write
+from extensions import db
+from models import CalendlyEvent, CalendlyEventAttendee, SyncRun
+
+log = logging.getLogger(__name__)
+
+DEMO_ADMIN_EMAIL = "demo@example.com"
+DEMO_SEED = 42
+DEMO_EVENTS = 120
+DEMO_MAX_INVITEES = 30
+# Set while the mirror holds the simulator's made-up data, so that it is removed on leaving and
+# so that demo mode never starts on top of real synced data.
+DEMO_DATA_KEY = "demo_data"
+CREDENTIALS_FILE = "demo-credentials.txt"
+# How long leaving demo mode waits for a running demo sync to give up the lease.
+PURGE_WAIT_SECONDS = 15.0
+
+_lock = threading.Lock()
+
+
+@dataclass
+class DemoState:
+    """The running demo: its simulator and what the configuration said before."""
+
+    simulator: object
+    real_base_url: str
+
+
+def init_demo(app: Flask, *, force: bool = False) -> bool:
+    """Start demo mode when DEMO_MODE is on and no token is configured; True when it started.
+
+    Does nothing under TESTING unless `force` (a test asking for it), nor in processes that do
+    not serve requests: CLI commands other than `run`, and the werkzeug reloader's watcher.
+    """
+    if not app.config.get("DEMO_MODE"):
+        return False
+    if not force and (app.testing or not _serving_process(app)):
+        app.config["DEMO_MODE"] = False
+        return False
+    with app.app_context():
+        reason = _why_not(app)
+        if reason:
+            log.warning("Demo mode not started: %s", reason)
+            app.config["DEMO_MODE"] = False
+            return False
+        _start(app)
+    return True
+
+
+def real_api_base_url(app: Flask) -> str:
+    """The Calendly API URL configured for real tokens (demo mode points the client elsewhere)."""
+    state = app.extensions.get("demo")
+    return state.real_base_url if state is not None else app.config["CALENDLY_API_BASE_URL"]
+
+
+def leave_demo(app: Flask) -> None:
+    """End demo mode (stop the simulator, restore the API URL) and remove the demo's data."""
+    with _lock:
+        state = app.extensions.pop("demo", None)
+        app.config["DEMO_MODE"] = False
+        app.config["DEMO_CALENDLY_TOKEN"] = ""
+        if state is not None:
+            app.config["CALENDLY_API_BASE_URL"] = state.real_base_url
+            # A demo sync still running now fails fast against the stopped simulator.
+            state.simulator.stop()
+            log.info("Demo mode ended")
+    if app_settings.get_setting(DEMO_DATA_KEY):
+        _purge_demo_data()
+
+
+def _serving_process(app: Flask) -> bool:
+    """False for CLI commands other than `flask run` and for the reloader's watcher process."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:  # gunicorn, or create_app() called from Python
+        return True
+    if ctx.command.name != "run":
+        return False
+    reload = ctx.params.get("reload")
+    if reload is None:
+        reload = app.debug
+    return not reload or is_running_from_reloader()
+
+
+def _why_not(app: Flask) -> str | None:
+    """Why demo mode cannot start here, or None when it can."""
+    if not inspect(db.engine).has_table(SyncRun.__tablename__):
+        return "the database has no tables yet (run `flask --app app db upgrade`)"
+    if app_settings.token_from_environment() or app_settings.token_hint():
+        return "a Calendly token is configured"
+    has_events = db.session.scalar(select(CalendlyEvent.id).limit(1)) is not None
+    if has_events and not app_settings.get_setting(DEMO_DATA_KEY):
+        return "the database already holds synced Calendly data"
+    return None
+
+
+def _start(app: Flask) -> None:
+    # Imported here so that a production process never loads the simulator.
+    from devtools.simulator import CalendlySimulator
+
+    token = "demo-" + secrets.token_urlsafe(24)
+    simulator = CalendlySimulator(token=token, seed=DEMO_SEED)
+    simulator.seed_data(n_events=DEMO_EVENTS, max_invitees=DEMO_MAX_INVITEES)
+    simulator.start()
+    with _lock:
+        app.extensions["demo"] = DemoState(simulator, app.config["CALENDLY_API_BASE_URL"])
+        app.config["CALENDLY_API_BASE_URL"] = simulator.base_url
+        app.config["DEMO_CALENDLY_TOKEN"] = token
+        app.config["DEMO_MODE"] = True
+    app_settings.set_setting(DEMO_DATA_KEY, True)
+    log.info("Demo mode: Calendly simulator on %s", simulator.base_url)
+    try:
+        run = sync_from_settings(trigger="demo")
+        log.info("Demo mode: first sync %s: %s", run.status, run.error or run.summary())
+    except SyncAlreadyRunning:
+        log.info("Demo mode: a sync is already running; skipping the first one")
+    _ensure_admin(app)
+    app.before_request(_leave_when_token_stored)
+
+
+def _leave_when_token_stored():
+    # A token saved by another worker process (or before a restart of this one) ends the demo
+    # here too; without this, only the process that handled the Settings form would notice.
+    from flask import current_app
+
+    if current_app.config.get("DEMO_MODE") and app_settings.token_hint():
+        leave_demo(current_app._get_current_object())
+
+
+def credentials_path(app: Flask) -> Path:
+    """Where the demo admin's login is written (DEMO_CREDENTIALS_PATH overrides)."""
+    return Path(
+        app.config.get("DEMO_CREDENTIALS_PATH") or Path(app.instance_path) / CREDENTIALS_FILE
+    )
+
+
+def _ensure_admin(app: Flask) -> None:
+    """Create the demo admin unless any admin exists, and tell the console how to log in."""
+    import accounts
+
+    path = credentials_path(app)
+    if accounts.has_admin():
+        where = f" (see {path})" if path.exists() else ""
+        _say(f"Demo mode: log in with an existing admin account{where}.")
+        return
+    password = secrets.token_urlsafe(12)
+    try:
+        accounts.create_admin(DEMO_ADMIN_EMAIL, password)
+    except (accounts.AccountError, IntegrityError):  # another worker created it first
+        db.session.rollback()
+        _say(f"Demo mode: log in as {DEMO_ADMIN_EMAIL} (see {path}).")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"email: {DEMO_ADMIN_EMAIL}\npassword: {password}\n")
+    _say(
+        "\n".join(
+            [
+                "",
+                "=" * 64,
+                "  Webinar Sync is running in DEMO MODE (simulated Calendly data).",
+                f"  Log in as:  {DEMO_ADMIN_EMAIL}",
+                f"  Password:   {password}",
+                f"  (also written to {path})",
+                "  Paste a real Calendly token in Settings to leave demo mode.",
+                "=" * 64,
+                "",
+            ]
+        )
+    )
+
+
+def _say(text: str) -> None:
+    # The console, not the log: this is for the person who just started the app.
+    click.echo(text, err=True)
+
+
+def _purge_demo_data() -> None:
+    """Delete the demo's events, attendees and sync runs (only ever simulator data)."""
+    owner = f"demo-purge:{uuid.uuid4().hex[:8]}"
+    deadline = time.monotonic() + PURGE_WAIT_SECONDS
+    while not leases.try_acquire(SYNC_LEASE, owner, PURGE_WAIT_SECONDS * 2):
+        if time.monotonic() > deadline:
+            log.warning("Demo data not removed: a sync is still running")
+            return
+        time.sleep(0.2)
+    try:
+        start_write(db.session)
+        db.session.execute(delete(CalendlyEventAttendee))
+        db.session.execute(delete(CalendlyEvent))
+        db.session.execute(delete(SyncRun))
+        db.session.commit()
+        app_settings.delete_setting(DEMO_DATA_KEY)
+        log.info("Demo data removed")
+    finally:
+        leases.release(SYNC_LEASE, owner)

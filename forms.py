@@ -1,0 +1,97 @@
+"""Flask-WTF forms of the Settings page (login forms live with the auth blueprint)."""
+
+from __future__ import annotations
+
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, PasswordField, SelectMultipleField, StringField, TimeField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+LOOKBACK_RANGE = (1, 365)
+# An interval of 0 turns the extra interval sync off; shorter than 5 minutes would only burn quota.
+INTERVAL_RANGE = (5, 1440)
+
+
+@cache
+def timezone_names() -> list[str]:
+    """Every IANA time zone name the system knows, sorted (for the field's suggestions)."""
+    return sorted(available_timezones())
+
+
+def is_valid_timezone(name: str) -> bool:
+    """True when zoneinfo can load `name`."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _valid_timezone(_form, field) -> None:
+    field.data = (field.data or "").strip()
+    if not is_valid_timezone(field.data):
+        raise ValidationError(_l("Unknown time zone. Use an IANA name such as Europe/Berlin."))
+
+
+def _valid_interval(_form, field) -> None:
+    low, high = INTERVAL_RANGE
+    if field.data is not None and field.data != 0 and not low <= field.data <= high:
+        raise ValidationError(
+            _l("Enter 0 (off) or a number of minutes from %(low)d to %(high)d.", low=low, high=high)
+        )
+
+
+class TokenForm(FlaskForm):
+    """Paste a Calendly Personal Access Token."""
+
+    token = PasswordField(
+        _l("Personal Access Token"),
+        validators=[DataRequired(_l("Paste the token.")), Length(max=4096)],
+        render_kw={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"},
+    )
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A multiple choice shown as a list of checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class EventTypesForm(FlaskForm):
+    """Which of the account's event types the sync mirrors (choices are set by the view)."""
+
+    event_types = MultiCheckboxField(_l("Event types to sync"), choices=[])
+
+
+class PreferencesForm(FlaskForm):
+    """Display time zone, sync look-back and the automatic sync schedule."""
+
+    display_timezone = StringField(
+        _l("Display time zone"),
+        validators=[DataRequired(_l("Enter a time zone.")), _valid_timezone],
+        render_kw={"list": "timezone-names", "autocomplete": "off"},
+    )
+    lookback_days = IntegerField(
+        _l("Sync look-back (days)"),
+        validators=[
+            InputRequired(_l("Enter a number of days.")),
+            NumberRange(*LOOKBACK_RANGE, message=_l("Enter a number of days from 1 to 365.")),
+        ],
+        render_kw={"min": LOOKBACK_RANGE[0], "max": LOOKBACK_RANGE[1], "type": "number"},
+    )
+    daily_time = TimeField(
+        _l("Daily sync at"),
+        format="%H:%M",
+        validators=[InputRequired(_l("Enter a time such as 06:00."))],
+    )
+    interval_minutes = IntegerField(
+        _l("Also sync every (minutes, 0 = off)"),
+        default=0,
+        validators=[InputRequired(_l("Enter 0 or a number of minutes.")), _valid_interval],
+        render_kw={"min": 0, "max": INTERVAL_RANGE[1], "type": "number"},
+    )
