@@ -60,8 +60,10 @@ def create_app(config: dict | None = None) -> Flask:
     init_web(app)
     register_cli(app)
 
-    if not app.testing:  # tests start demo mode themselves when they want it
+    if not app.testing:  # tests start demo mode and the scheduler themselves when they want them
         from demo import init_demo
+        from jobs import init_scheduler
 
         init_demo(app)
+        init_scheduler(app)
     return app

@@ -31,6 +31,10 @@ class DefaultConfig:
     SYNC_LEASE_SECONDS = 600
     DISPLAY_TIMEZONE = "Europe/Berlin"
     SCHEDULER_ENABLED = False
+    # How often each process re-reads the schedule from the settings (changes made elsewhere).
+    SCHEDULER_WATCH_SECONDS = 30
+    # Tests only: tick every N seconds instead of the settings' schedule.
+    SCHEDULER_TEST_INTERVAL_SECONDS = None
     DEMO_MODE = False
     # Set by demo mode to the bundled simulator's token; used only when no real token exists.
     DEMO_CALENDLY_TOKEN = ""

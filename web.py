@@ -38,7 +38,7 @@ from extensions import babel, csrf, db, login_manager
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "auth.setup", "auth.set_language", "static"})
 PUBLIC_REQUESTS = frozenset({("POST", "/api/infowebinar/webhook")})
 # Screens written by other people (and the webhook); registered when their module exists.
-OPTIONAL_BLUEPRINTS = ("settings", "sync", "webhooks")
+OPTIONAL_BLUEPRINTS = ("settings", "sync", "webhooks", "webhook_admin", "no_shows")
 
 # How the dashboard names the video services behind Calendly's conference location types.
 CONFERENCE_LABELS = {

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 import app_settings
 import calendly_account
 import htmx
+import jobs
 from calendly.errors import TOKEN_PAGE_URL
 from forms import EventTypesForm, PreferencesForm, TokenForm, timezone_names
 
@@ -83,6 +84,7 @@ def save_preferences():
         form.daily_time.data.strftime("%H:%M"),
         form.interval_minutes.data,
     )
+    jobs.reschedule(current_app._get_current_object())
     return _done("preferences", _("Settings saved."))
 
 

@@ -67,7 +67,10 @@ def load_sync_panel(message: str | None = None, message_kind: str = "info") -> S
     # Running first: a run ending in between then shows as running once more, never as missing.
     running = running_run()
     last = db.session.scalars(
-        select(SyncRun).where(SyncRun.status != "running").order_by(SyncRun.id.desc()).limit(1)
+        select(SyncRun)
+        .where(SyncRun.status.in_(("succeeded", "failed")))
+        .order_by(SyncRun.id.desc())
+        .limit(1)
     ).first()
     return SyncPanel(
         running=running,

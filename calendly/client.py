@@ -28,7 +28,7 @@ import random
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -332,6 +332,123 @@ class CalendlyClient:
             CalendlyError: as ``iter_invitees``.
         """
         return list(self.iter_invitees(event_uuid, **kw))
+
+    # -- writes and webhook subscriptions -----------------------------------------------------
+    # Never retried except on 429: after a 5xx or a dropped connection the write may have
+    # happened, and only the caller can tell whether doing it twice is harmless.
+
+    def create_no_show(self, invitee_uri: str) -> dict:
+        """Mark an invitee as a no-show (``POST /invitee_no_shows``).
+
+        Args:
+            invitee_uri: The invitee's URI
+                (``https://api.calendly.com/scheduled_events/<event>/invitees/<invitee>``).
+
+        Returns:
+            The InviteeNoShow resource (``uri``, ``invitee``, ``created_at``).
+
+        Raises:
+            ValueError: when ``invitee_uri`` is not an invitee URI.
+            PermissionDeniedError: e.g. the token lacks ``scheduled_events:write`` (403).
+            NotFoundError: no such invitee for this token (404).
+            CalendlyError: any other failure; a NetworkError leaves the outcome unknown.
+        """
+        body = {"invitee": invitee_uri_of(invitee_uri)}
+        return self._request("POST", "/invitee_no_shows", json=body, expect="resource")["resource"]
+
+    def delete_no_show(self, no_show_uri_or_uuid: str) -> None:
+        """Undo a no-show mark (``DELETE /invitee_no_shows/{uuid}``).
+
+        Args:
+            no_show_uri_or_uuid: The no-show's URI (the invitee's ``no_show.uri``) or UUID.
+
+        Raises:
+            ValueError: when the value is not a safe URI/UUID.
+            NotFoundError: the no-show does not exist (any more) (404).
+            CalendlyError: any other failure; a NetworkError leaves the outcome unknown.
+        """
+        self._request("DELETE", f"/invitee_no_shows/{uuid_from_uri(no_show_uri_or_uuid)}")
+
+    def iter_webhook_subscriptions(
+        self, *, organization: str, scope: str = "organization", user: str | None = None
+    ) -> Iterator[dict]:
+        """Yield the webhook subscriptions of an organization or user (``GET
+        /webhook_subscriptions``), paged.
+
+        Args:
+            organization: Organization URI (required by Calendly for both scopes).
+            scope: ``"organization"`` (needs admin/owner rights) or ``"user"``.
+            user: User URI; required when ``scope`` is ``"user"``.
+
+        Returns:
+            An iterator of WebhookSubscription dicts (``uri``, ``callback_url``, ``state``,
+            ``events`` ...); requests are sent as it is consumed.
+
+        Raises:
+            ValueError: no organization, an unknown scope, or scope user without ``user``.
+            PermissionDeniedError: no right to list them, or a plan without webhooks (403).
+            CalendlyError: on any other API failure while iterating.
+        """
+        _check_webhook_scope(organization, scope, user)
+        params = {"organization": organization, "scope": scope, "user": user}
+        params["count"] = MAX_PAGE_SIZE
+        return self._iter_collection("/webhook_subscriptions", params)
+
+    def create_webhook_subscription(
+        self,
+        *,
+        url: str,
+        events: Sequence[str],
+        organization: str,
+        scope: str,
+        user: str | None = None,
+        signing_key: str | None,
+    ) -> dict:
+        """Subscribe a callback URL to events (``POST /webhook_subscriptions``).
+
+        Args:
+            url: The HTTPS URL Calendly posts deliveries to.
+            events: Event names, e.g. ``["invitee.created", "invitee.canceled"]``.
+            organization: Organization URI.
+            scope: ``"organization"`` or ``"user"``.
+            user: User URI; required when ``scope`` is ``"user"``.
+            signing_key: The key Calendly signs deliveries with (None: Calendly signs nothing
+                for a Personal Access Token). Calendly never returns it; keep it.
+
+        Returns:
+            The WebhookSubscription resource (without the signing key).
+
+        Raises:
+            ValueError: no events, no organization, an unknown scope, or scope user without
+                ``user``.
+            ApiError: 409 when a subscription for this URL exists; 400 for a refused URL or event.
+            PermissionDeniedError: no right to create it, or a plan without webhooks (403).
+            CalendlyError: any other failure; a NetworkError leaves the outcome unknown.
+        """
+        _check_webhook_scope(organization, scope, user)
+        if isinstance(events, str) or not events:
+            raise ValueError("events must be a non-empty list of event names")
+        body = {"url": url, "events": list(events), "organization": organization, "scope": scope}
+        if user is not None:
+            body["user"] = user
+        if signing_key is not None:
+            body["signing_key"] = signing_key
+        return self._request("POST", "/webhook_subscriptions", json=body, expect="resource")[
+            "resource"
+        ]
+
+    def delete_webhook_subscription(self, uri_or_uuid: str) -> None:
+        """Delete a webhook subscription (``DELETE /webhook_subscriptions/{uuid}``).
+
+        Args:
+            uri_or_uuid: The subscription's URI or UUID.
+
+        Raises:
+            ValueError: when the value is not a safe URI/UUID.
+            NotFoundError: no such subscription (any more) (404).
+            CalendlyError: any other failure; a NetworkError leaves the outcome unknown.
+        """
+        self._request("DELETE", f"/webhook_subscriptions/{uuid_from_uri(uri_or_uuid)}")
 
     # -- paging ---------------------------------------------------------------------------
 
@@ -703,6 +820,32 @@ def _require_user_or_organization(user: str | None, organization: str | None) ->
         raise ValueError(
             "Pass user or organization (URIs from get_current_user()) to list Calendly data"
         )
+
+
+WEBHOOK_SCOPES = ("organization", "user")
+_INVITEE_PATH = re.compile(r"/scheduled_events/([A-Za-z0-9_-]+)/invitees/([A-Za-z0-9_-]+)/?")
+
+
+def invitee_uri_of(uri: str) -> str:
+    """The canonical API URI of an invitee, rebuilt from the UUIDs in `uri`.
+
+    Raises:
+        ValueError: when `uri` is not an invitee URI.
+    """
+    path = urlsplit(uri.strip()).path if isinstance(uri, str) else ""
+    match = _INVITEE_PATH.fullmatch(path)
+    if match is None:
+        raise ValueError(f"Not a Calendly invitee URI: {str(uri)[:120]!r}")
+    return f"{DEFAULT_BASE_URL}/scheduled_events/{match.group(1)}/invitees/{match.group(2)}"
+
+
+def _check_webhook_scope(organization: str | None, scope: str, user: str | None) -> None:
+    if not organization:
+        raise ValueError("Pass the organization URI (current_organization from /users/me)")
+    if scope not in WEBHOOK_SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(WEBHOOK_SCOPES)}, got {scope!r}")
+    if scope == "user" and not user:
+        raise ValueError("Pass the user URI for scope 'user'")
 
 
 def _check_count(count: int) -> int:

@@ -186,6 +186,10 @@ def receive_delivery(body: bytes, signature_header: str | None, *, now: float | 
     except TokenVaultError:
         log.error("webhook refused: the stored signing key cannot be decrypted")
         return _refuse(403, "stored signing key cannot be decrypted", received_at, False)
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("webhook: could not read the signing key")
+        return DeliveryResult(500, "error", "internal error; please retry")
     if not key:
         log.warning("webhook refused: no signing key is configured")
         return _refuse(403, "no signing key configured", received_at, False)
@@ -197,7 +201,7 @@ def receive_delivery(body: bytes, signature_header: str | None, *, now: float | 
 
     try:
         payload = json.loads(body)
-    except ValueError:  # includes UnicodeDecodeError
+    except (ValueError, RecursionError):  # ValueError includes UnicodeDecodeError
         return _refuse(400, "body is not JSON", received_at, True)
     event = payload.get("event") if isinstance(payload, dict) else None
     try:
@@ -212,12 +216,19 @@ def receive_delivery(body: bytes, signature_header: str | None, *, now: float | 
             received_at,
             signature_valid=True,
             outcome="error",
-            detail=f"{type(exc).__name__}: {exc}"[:2000],
+            detail=_error_detail(exc),
             event=event,
         )
         return DeliveryResult(500, "error", "internal error; please retry")
     log.info("webhook %s: %s (%s)", event, outcome.outcome, outcome.detail)
     return DeliveryResult(200, outcome.outcome, outcome.detail)
+
+
+def _error_detail(exc: Exception) -> str:
+    # Only the error's kind: database errors quote their statement's parameters (attendee data).
+    if isinstance(exc, DBAPIError):
+        return f"database error: {type(exc.orig).__name__}"
+    return f"internal error: {type(exc).__name__}"
 
 
 def _refuse(status, detail, received_at, signature_valid, event=None) -> DeliveryResult:

@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import hashlib
+import hmac
 import json
 import math
 import random
+import re
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from devtools import sample_data as sd
@@ -68,11 +73,53 @@ ERR_PERMISSION = {
     "title": "Permission Denied",
     "message": "You do not have permission to access this resource.",
 }
+ERR_PLAN = {"title": "Permission Denied", "message": "Please upgrade to a paid Calendly account."}
+ERR_HOOK_EXISTS = {"title": "Already Exists", "message": "Hook with this url already exists"}
+# Event names Calendly accepts for webhook subscriptions, and the scopes each one allows.
+WEBHOOK_EVENTS = (
+    "invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted",
+    "event_type.created", "event_type.updated", "event_type.deleted",
+    "routing_form_submission.created", "meeting_recap.created", "meeting_recap.updated",
+    "meeting_recap.deleted", "contact.created", "contact.updated", "contact.deleted",
+)  # fmt: skip
+WEBHOOK_SCOPES = ("organization", "user")  # the simulated account has no groups
+_EVENT_SCOPES = {
+    "routing_form_submission.created": ("organization",),
+    "meeting_recap.created": ("user",),
+    "meeting_recap.updated": ("user",),
+    "meeting_recap.deleted": ("user",),
+}
+# What an invitee.* delivery embeds of its event (Calendly's InviteePayloadScheduledEvent).
+EMBEDDED_EVENT_FIELDS = (
+    "uri", "name", "meeting_notes_plain", "meeting_notes_html", "status", "start_time",
+    "end_time", "event_type", "location", "invitees_counter", "created_at", "updated_at",
+    "event_memberships", "event_guests", "cancellation",
+)  # fmt: skip
+_INVITEE_URI = re.compile(
+    re.escape(API_BASE) + r"/scheduled_events/([A-Za-z0-9_-]+)/invitees/([A-Za-z0-9_-]+)"
+)
+MAX_BODY_BYTES = 64 * 1024
 # Gateways answer 502 in HTML, not in Calendly's JSON: clients must cope with both.
 BAD_GATEWAY_HTML = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
 )
+
+
+def insufficient_scope(scopes: list[str]) -> dict:
+    """Calendly's 403 for a token without a scope the request needs."""
+    return {
+        "title": "Insufficient scope",
+        "message": "This operation requires the scopes listed in the 'required_scopes' array.",
+        "required_scopes": list(scopes),
+    }
+
+
+def webhook_signature(body: bytes, key: str, timestamp: int | None = None) -> str:
+    """`Calendly-Webhook-Signature` for `body`: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(key.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={digest}"
 
 
 def invalid_argument(details: list[dict]) -> dict:
@@ -94,6 +141,22 @@ class RequestRecord:
     status: int | None = None
     fault: str | None = None
     at: float = field(default_factory=time.time)
+
+
+@dataclass
+class DeliveryRecord:
+    """One webhook delivery attempt: status None means no HTTP answer (see `error`)."""
+
+    subscription_uuid: str
+    event: str
+    url: str
+    status: int | None = None
+    error: str | None = None
+    at: float = field(default_factory=time.time)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
 
 
 @dataclass
@@ -185,6 +248,8 @@ class CalendlySimulator:
         self.invitees: dict[str, list[dict]] = {}
         self._specs: dict[str, sd.EventTypeSpec] = {}
         self._invitee_index: dict[str, str] = {}
+        self._no_show_index: dict[str, str] = {}
+        self._init_webhooks(seed)
         self.seed_data()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -269,6 +334,7 @@ class CalendlySimulator:
                 for ev_uuid, invs in data.invitees.items()
                 for inv in invs
             }
+            self._no_show_index = {}
             self._rng = random.Random(f"mutations:{self.seed}")
             self._last_stamp = max(self._last_stamp, now)
 
@@ -412,7 +478,9 @@ class CalendlySimulator:
             invs.append(inv)
             self._invitee_index[sd.uuid_of(inv["uri"])] = event_uuid
             self._touch(event_uuid, stamp)
-            return inv
+            self._announce_invitee("invitee.created", inv)
+        self._flush_deliveries()
+        return inv
 
     def _cancel_solo_event(self, event_uuid: str, cancel: dict) -> None:
         # Calendly cancels a one-on-one event once its only invitee is gone.
@@ -446,7 +514,9 @@ class CalendlySimulator:
             sd.cancel_invitee_dict(inv, cancel)
             self._touch(ev_uuid, stamp)
             self._cancel_solo_event(ev_uuid, cancel)
-            return inv
+            self._announce_invitee("invitee.canceled", inv)
+        self._flush_deliveries()
+        return inv
 
     def cancel_event(
         self, event_uuid: str, *, reason: str | None = None, canceled_by: str | None = None
@@ -461,11 +531,16 @@ class CalendlySimulator:
             event["status"] = "canceled"
             event["cancellation"] = cancel
             sd.fail_conference(event)
+            canceled = []
             for inv in self.invitees.get(event_uuid, []):
                 if inv["status"] == "active":
                     sd.cancel_invitee_dict(inv, dict(cancel))
+                    canceled.append(inv)
             self._touch(event_uuid, stamp)
-            return event
+            for inv in canceled:
+                self._announce_invitee("invitee.canceled", inv)
+        self._flush_deliveries()
+        return event
 
     def reschedule(self, invitee_uuid: str, new_event_uuid: str) -> dict:
         """Move an invitee to another event the way Calendly records it; returns the new invitee."""
@@ -507,7 +582,10 @@ class CalendlySimulator:
             self._touch(old_ev_uuid, stamp)
             self._touch(new_event_uuid, stamp)
             self._cancel_solo_event(old_ev_uuid, cancel)
-            return new
+            self._announce_invitee("invitee.canceled", old)
+            self._announce_invitee("invitee.created", new)
+        self._flush_deliveries()
+        return new
 
     def rename_event(self, event_uuid: str, name: str) -> dict:
         """Change an event's name; returns the event."""
@@ -529,19 +607,221 @@ class CalendlySimulator:
         """Mark (on=True) or unmark an invitee as a no-show; returns the invitee."""
         with self._lock:
             _, inv = self.find_invitee(invitee_uuid)
-            if bool(inv["no_show"]) == bool(on):
-                return inv
+            self._set_no_show(inv, on)
+        self._flush_deliveries()
+        return inv
+
+    def _set_no_show(self, inv: dict, on: bool) -> dict | None:
+        """Set or clear `inv`'s no-show (bumping updated_at); returns the no-show created or
+        removed, None when nothing changed. Caller holds the lock."""
+        if bool(inv["no_show"]) == bool(on):
+            return None
+        stamp = self._stamp()
+        if on:
+            no_show_uuid = sd.new_uuid(self._rng)
+            inv["no_show"] = {
+                "uri": f"{API_BASE}/invitee_no_shows/{no_show_uuid}",
+                "created_at": stamp,
+            }
+            self._no_show_index[no_show_uuid] = sd.uuid_of(inv["uri"])
+            no_show = _no_show_resource(inv)
+        else:
+            no_show = _no_show_resource(inv)
+            self._no_show_index.pop(sd.uuid_of(inv["no_show"]["uri"]), None)
+            inv["no_show"] = None
+        inv["updated_at"] = stamp
+        name = "invitee_no_show.created" if on else "invitee_no_show.deleted"
+        self._announce(name, no_show, stamp)
+        return no_show
+
+    # -- webhook subscriptions, deliveries, plan and scopes -----------------------------------
+
+    def _init_webhooks(self, seed: int) -> None:
+        self.webhook_subscriptions: dict[str, dict] = {}
+        self._signing_keys: dict[str, str | None] = {}
+        # Every delivery attempt, newest last (tests read it).
+        self.delivery_log: list[DeliveryRecord] = []
+        # True: book/cancel/reschedule/no-show changes are delivered to active subscriptions.
+        self.auto_deliver = False
+        # Tests serve the app on http://127.0.0.1:<port> while callback URLs must be https:
+        # when set, deliveries go to this origin (scheme, host, port) with the callback's path.
+        self.deliver_to: str | None = None
+        self._plan_allows_webhooks = True
+        self._org_admin = True
+        self._missing_scopes: set[str] = set()
+        self._webhook_rng = random.Random(f"webhooks:{seed}")
+        self._local = threading.local()
+
+    def set_plan_allows_webhooks(self, allowed: bool) -> None:
+        """False: listing and creating webhook subscriptions answer 403 (a plan without them)."""
+        with self._lock:
+            self._plan_allows_webhooks = bool(allowed)
+
+    def set_org_admin(self, admin: bool) -> None:
+        """False: the token's user is a plain member, so organization-scope webhook
+        subscriptions answer 403 (user scope still works)."""
+        with self._lock:
+            self._org_admin = bool(admin)
+
+    def set_scopes(self, *, missing: Iterable[str] = ()) -> None:
+        """Scopes the token lacks (e.g. ``scheduled_events:write``): the no-show and webhook
+        endpoints needing one answer 403 Insufficient scope. ``missing=()`` grants all."""
+        with self._lock:
+            self._missing_scopes = set(missing)
+
+    def add_webhook_subscription(
+        self,
+        url: str,
+        events: Iterable[str] = ("invitee.created", "invitee.canceled"),
+        *,
+        scope: str = "organization",
+        signing_key: str | None = None,
+    ) -> dict:
+        """Create a subscription directly (no HTTP, no validation); returns the resource."""
+        with self._lock:
+            return self._create_subscription(url, list(events), scope, signing_key)
+
+    def find_subscription(self, ref: str) -> tuple[str, dict]:
+        """(uuid, resource) of the subscription with this uuid, uri or callback URL."""
+        with self._lock:
+            if ref in self.webhook_subscriptions:
+                return ref, self.webhook_subscriptions[ref]
+            for uuid, sub in self.webhook_subscriptions.items():
+                if ref in (sub["uri"], sub["callback_url"]):
+                    return uuid, sub
+        raise KeyError(f"no webhook subscription {ref!r}")
+
+    def signing_key_of(self, ref: str) -> str | None:
+        """The signing key a subscription was created with (Calendly never returns it)."""
+        uuid, _ = self.find_subscription(ref)
+        return self._signing_keys.get(uuid)
+
+    def disable_subscription(self, ref: str) -> dict:
+        """Set a subscription's state to disabled, as Calendly does after 24 h of failures."""
+        with self._lock:
+            _, sub = self.find_subscription(ref)
             stamp = self._stamp()
-            if on:
-                no_show_uuid = sd.new_uuid(self._rng)
-                inv["no_show"] = {
-                    "uri": f"{API_BASE}/invitee_no_shows/{no_show_uuid}",
-                    "created_at": stamp,
-                }
-            else:
-                inv["no_show"] = None
-            inv["updated_at"] = stamp
-            return inv
+            sub["state"] = "disabled"
+            sub["retry_started_at"] = sub["retry_started_at"] or stamp
+            sub["updated_at"] = stamp
+            return sub
+
+    def deliver_webhook(
+        self, ref: str, event_name: str, payload: dict, *, created_at: str | None = None
+    ) -> DeliveryRecord:
+        """POST one signed delivery of `event_name` with `payload` to a subscription's callback
+        URL (or `deliver_to`), whatever its state; returns the attempt's record."""
+        with self._lock:
+            uuid, _ = self.find_subscription(ref)
+            envelope = self._envelope(event_name, payload, created_at or self._stamp())
+        return self._post_delivery(uuid, event_name, envelope)
+
+    def _create_subscription(
+        self, url: str, events: list[str], scope: str, signing_key: str | None
+    ) -> dict:
+        uuid = sd.new_uuid(self._webhook_rng)
+        stamp = self._stamp()
+        sub = {
+            "uri": f"{API_BASE}/webhook_subscriptions/{uuid}",
+            "callback_url": url,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "retry_started_at": None,
+            "state": "active",
+            "events": list(dict.fromkeys(events)),
+            "scope": scope,
+            "organization": self.organization_uri,
+            "user": self.user["uri"] if scope == "user" else None,
+            "group": None,
+            "creator": self.user["uri"],
+        }
+        self.webhook_subscriptions[uuid] = sub
+        self._signing_keys[uuid] = signing_key
+        return sub
+
+    def _envelope(self, event_name: str, payload: dict, created_at: str) -> dict:
+        return {
+            "event": event_name,
+            "created_at": created_at,
+            "created_by": self.user["uri"],
+            "payload": copy.deepcopy(payload),
+        }
+
+    def _announce_invitee(self, event_name: str, inv: dict) -> None:
+        """Queue an invitee.* delivery: the invitee plus its embedded scheduled_event."""
+        if not self.auto_deliver:
+            return
+        event = self.events.get(sd.uuid_of(inv["event"]))
+        payload = copy.deepcopy(inv)
+        if event is not None:
+            embedded = {key: copy.deepcopy(event.get(key)) for key in EMBEDDED_EVENT_FIELDS}
+            embedded["event_memberships"] = [
+                {key: member.get(key) for key in ("user", "user_email", "user_name")}
+                for member in event.get("event_memberships") or []
+            ]
+            payload["scheduled_event"] = embedded
+        self._announce(event_name, payload, inv["updated_at"])
+
+    def _announce(self, event_name: str, payload: dict, created_at: str) -> None:
+        """Queue a delivery to every active subscription of `event_name` (auto_deliver only).
+
+        Queued per thread and sent once the lock is released, so the receiving app may call
+        back into the simulator while it handles the delivery."""
+        if not self.auto_deliver:
+            return
+        envelope = self._envelope(event_name, payload, created_at)
+        pending = self._pending_deliveries()
+        for uuid, sub in self.webhook_subscriptions.items():
+            if sub["state"] == "active" and event_name in sub["events"]:
+                pending.append((uuid, event_name, envelope))
+
+    def _pending_deliveries(self) -> list:
+        if not hasattr(self._local, "pending"):
+            self._local.pending = []
+        return self._local.pending
+
+    def _flush_deliveries(self) -> None:
+        if getattr(self._local, "in_request", False):
+            return  # _wsgi flushes once the request's lock is released
+        pending = self._pending_deliveries()
+        while pending:
+            uuid, event_name, envelope = pending.pop(0)
+            self._post_delivery(uuid, event_name, envelope)
+
+    def _post_delivery(self, uuid: str, event_name: str, envelope: dict) -> DeliveryRecord:
+        with self._lock:
+            sub = self.webhook_subscriptions.get(uuid)
+            callback = sub["callback_url"] if sub else ""
+            key = self._signing_keys.get(uuid)
+        url = self._delivery_url(callback)
+        body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "Calendly Webhook Simulator"}
+        if key:
+            headers["Calendly-Webhook-Signature"] = webhook_signature(body, key)
+        record = DeliveryRecord(uuid, event_name, url)
+        try:
+            # Calendly's own limits: 10 s to connect, 15 s to read.
+            response = requests.post(
+                url, data=body, headers=headers, timeout=(10, 15), allow_redirects=False
+            )
+            record.status = response.status_code
+        except requests.RequestException as exc:
+            record.error = type(exc).__name__
+        with self._lock:
+            self.delivery_log.append(record)
+            if sub is not None:
+                # Calendly retries failures for 24 h before disabling (see disable_subscription).
+                if record.ok:
+                    sub["retry_started_at"] = None
+                elif sub["retry_started_at"] is None:
+                    sub["retry_started_at"] = self._stamp()
+        return record
+
+    def _delivery_url(self, callback: str) -> str:
+        if not self.deliver_to:
+            return callback
+        parts = urlsplit(callback)
+        return self.deliver_to.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
 
     # -- faults, auth, rate limit, log ---------------------------------------------------------
 
@@ -671,10 +951,15 @@ class CalendlySimulator:
         else:
             if fault is not None and fault.kind == "slow":
                 time.sleep(fault.delay)
-            with self._lock:
-                if fault is not None and fault.kind == "revoke":
-                    self._revoked = True
-                response = self._dispatch(method, path, query, environ)
+            self._local.in_request = True
+            try:
+                with self._lock:
+                    if fault is not None and fault.kind == "revoke":
+                        self._revoked = True
+                    response = self._dispatch(method, path, query, environ)
+            finally:
+                self._local.in_request = False
+            self._flush_deliveries()
             if fault is not None and fault.kind == "malformed":
                 response = _Response(200, _truncate(response.body))
 
@@ -720,6 +1005,8 @@ class CalendlySimulator:
         scheme, _, presented = auth.partition(" ")
         if self._revoked or scheme.lower() != "bearer" or presented.strip() != self.token:
             return _json(401, ERR_UNAUTHENTICATED)
+        if path.startswith(("/invitee_no_shows", "/webhook_subscriptions")):
+            return self._dispatch_writable(method, path, query, environ)
         if method not in ("GET", "HEAD"):
             return _json(404, ERR_NOT_FOUND)
         parts = [p for p in path.split("/") if p]
@@ -749,6 +1036,173 @@ class CalendlySimulator:
                         if inv["uri"].endswith(suffix):
                             return _json(200, {"resource": inv})
         return _json(404, ERR_NOT_FOUND)
+
+    # -- no-shows and webhook subscriptions over HTTP --------------------------------------------
+
+    def _dispatch_writable(self, method, path, query, environ) -> _Response:
+        parts = [p for p in path.split("/") if p]
+        n = len(parts)
+        if parts[0] == "invitee_no_shows":
+            if n == 1 and method == "POST":
+                return self._scoped("scheduled_events:write") or self._create_no_show(environ)
+            if n == 2 and method in ("GET", "HEAD"):
+                return self._scoped("scheduled_events:read") or self._get_no_show(parts[1])
+            if n == 2 and method == "DELETE":
+                return self._scoped("scheduled_events:write") or self._delete_no_show(parts[1])
+        elif parts[0] == "webhook_subscriptions":
+            if n == 1 and method in ("GET", "HEAD"):
+                return (
+                    self._scoped("webhooks:read")
+                    or self._plan_refusal()
+                    or self._list_subscriptions(query)
+                )
+            if n == 1 and method == "POST":
+                return (
+                    self._scoped("webhooks:write")
+                    or self._plan_refusal()
+                    or self._post_subscription(environ)
+                )
+            sub = self.webhook_subscriptions.get(parts[1]) if n == 2 else None
+            if n == 2 and method in ("GET", "HEAD"):
+                return self._scoped("webhooks:read") or (
+                    _json(200, {"resource": sub}) if sub else _json(404, ERR_NOT_FOUND)
+                )
+            if n == 2 and method == "DELETE":
+                if refusal := self._scoped("webhooks:write"):
+                    return refusal
+                if sub is None:
+                    return _json(404, ERR_NOT_FOUND)
+                del self.webhook_subscriptions[parts[1]]
+                self._signing_keys.pop(parts[1], None)
+                return _Response(204, b"")
+        return _json(404, ERR_NOT_FOUND)
+
+    def _scoped(self, scope: str) -> _Response | None:
+        """403 Insufficient scope when the token lacks `scope` (a :write scope implies :read)."""
+        family = scope.rsplit(":", 1)[0]
+        lacking = scope in self._missing_scopes or (
+            scope.endswith(":write") and f"{family}:read" in self._missing_scopes
+        )
+        return _json(403, insufficient_scope([scope])) if lacking else None
+
+    def _plan_refusal(self) -> _Response | None:
+        return None if self._plan_allows_webhooks else _json(403, ERR_PLAN)
+
+    def _create_no_show(self, environ) -> _Response:
+        body, refusal = _read_json(environ)
+        if refusal is not None:
+            return refusal
+        invitee_uri = body.get("invitee")
+        match = _INVITEE_URI.fullmatch(invitee_uri) if isinstance(invitee_uri, str) else None
+        if match is None:
+            detail = {"parameter": "invitee", "message": "must be an invitee URI"}
+            return _json(400, invalid_argument([detail]))
+        try:
+            event_uuid, inv = self.find_invitee(match.group(2))
+        except KeyError:
+            return _json(404, ERR_NOT_FOUND)
+        if event_uuid != match.group(1):
+            return _json(404, ERR_NOT_FOUND)
+        if inv["no_show"]:
+            # Not documented by Calendly; the simulator's stand-in for "already marked".
+            detail = {"parameter": "invitee", "message": "is already marked as no show"}
+            return _json(400, invalid_argument([detail]))
+        return _json(201, {"resource": self._set_no_show(inv, True)})
+
+    def _no_show_invitee(self, no_show_uuid: str) -> dict | None:
+        suffix = f"/invitee_no_shows/{no_show_uuid}"
+        inv_uuid = self._no_show_index.get(no_show_uuid)
+        if inv_uuid is not None:
+            with contextlib.suppress(KeyError):
+                _, inv = self.find_invitee(inv_uuid)
+                if inv["no_show"] and inv["no_show"]["uri"].endswith(suffix):
+                    return inv
+        # Seeded no-shows and direct edits are not indexed: scan.
+        for invs in self.invitees.values():
+            for inv in invs:
+                if inv["no_show"] and inv["no_show"]["uri"].endswith(suffix):
+                    self._no_show_index[no_show_uuid] = sd.uuid_of(inv["uri"])
+                    return inv
+        return None
+
+    def _get_no_show(self, no_show_uuid: str) -> _Response:
+        inv = self._no_show_invitee(no_show_uuid)
+        if inv is None:
+            return _json(404, ERR_NOT_FOUND)
+        return _json(200, {"resource": _no_show_resource(inv)})
+
+    def _delete_no_show(self, no_show_uuid: str) -> _Response:
+        inv = self._no_show_invitee(no_show_uuid)
+        if inv is None:
+            return _json(404, ERR_NOT_FOUND)
+        self._set_no_show(inv, False)
+        return _Response(204, b"")
+
+    def _list_subscriptions(self, query) -> _Response:
+        details: list[dict] = []
+        count = _count(query, details)
+        org, scope, user = query.get("organization"), query.get("scope"), query.get("user")
+        if not org:
+            details.append({"parameter": "organization", "message": "is required"})
+        if not scope:
+            details.append({"parameter": "scope", "message": "is required"})
+        elif scope not in WEBHOOK_SCOPES:
+            details.append({"parameter": "scope", "message": "must be one of organization, user"})
+        elif scope == "user" and not user:
+            details.append({"parameter": "user", "message": "is required for scope user"})
+        _, descending = _sort(query, details, ("created_at",), "created_at")
+        if details:
+            return _json(400, invalid_argument(details))
+        if org != self.organization_uri or (user and user != self.user["uri"]):
+            return _json(403, ERR_PERMISSION)
+        if scope == "organization" and not self._org_admin:
+            return _json(403, ERR_PERMISSION)
+        items = [
+            sub
+            for sub in self.webhook_subscriptions.values()
+            if sub["scope"] == scope and (scope != "user" or sub["user"] == user)
+        ]
+        items.sort(key=lambda sub: (sub["created_at"], sub["uri"]), reverse=descending)
+        return self._page("/webhook_subscriptions", query, items, count)
+
+    def _post_subscription(self, environ) -> _Response:
+        body, refusal = _read_json(environ)
+        if refusal is not None:
+            return refusal
+        url, events, scope = body.get("url"), body.get("events"), body.get("scope")
+        org, user, key = body.get("organization"), body.get("user"), body.get("signing_key")
+        details = []
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme != "https" or not parts.hostname:
+            details.append({"parameter": "url", "message": "must be a valid HTTPS URL"})
+        if not isinstance(events, list) or not events:
+            details.append({"parameter": "events", "message": "must be a non-empty list"})
+        else:
+            for name in events:
+                if name not in WEBHOOK_EVENTS:
+                    details.append({"parameter": "events", "message": f"{name} is not valid"})
+                elif scope in WEBHOOK_SCOPES and scope not in _EVENT_SCOPES.get(
+                    name, WEBHOOK_SCOPES
+                ):
+                    message = f"{name} is not allowed for scope {scope}"
+                    details.append({"parameter": "events", "message": message})
+        if not org:
+            details.append({"parameter": "organization", "message": "is required"})
+        if scope not in WEBHOOK_SCOPES:
+            details.append({"parameter": "scope", "message": "must be one of organization, user"})
+        elif scope == "user" and not user:
+            details.append({"parameter": "user", "message": "is required for scope user"})
+        if key is not None and not isinstance(key, str):
+            details.append({"parameter": "signing_key", "message": "must be a string"})
+        if details:
+            return _json(400, invalid_argument(details))
+        if org != self.organization_uri or (user and user != self.user["uri"]):
+            return _json(403, ERR_PERMISSION)
+        if scope == "organization" and not self._org_admin:
+            return _json(403, ERR_PERMISSION)
+        if any(sub["callback_url"] == url for sub in self.webhook_subscriptions.values()):
+            return _json(409, ERR_HOOK_EXISTS)
+        return _json(201, {"resource": self._create_subscription(url, events, scope, key)})
 
     # -- collections ---------------------------------------------------------------------------
 
@@ -870,6 +1324,32 @@ class CalendlySimulator:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def _no_show_resource(inv: dict) -> dict:
+    """The InviteeNoShow resource of an invitee that has one."""
+    return {
+        "uri": inv["no_show"]["uri"],
+        "invitee": inv["uri"],
+        "created_at": inv["no_show"]["created_at"],
+    }
+
+
+def _read_json(environ) -> tuple[dict, _Response | None]:
+    """The request's JSON object body, or a 400 to answer instead."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    raw = environ["wsgi.input"].read(min(max(length, 0), MAX_BODY_BYTES)) if length else b""
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        detail = {"parameter": "body", "message": "must be a JSON object"}
+        return {}, _json(400, invalid_argument([detail]))
+    return body, None
 
 
 def _drop(environ) -> None:

@@ -1,0 +1,159 @@
+"""No-show marks set by the admin: written to Calendly first, stored in the mirror only after
+Calendly took them, so a failed write changes nothing here.
+
+Runs in an app context and knows nothing of requests. A change made in Calendly itself comes back
+through the `invitee_no_show.*` webhook (calendly/webhooks.py) or the next sync (the mirror's
+attendee upsert carries `no_show`).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import or_, update
+
+import app_settings
+from calendly.client import CalendlyClient
+from calendly.errors import CalendlyError, NotFoundError
+from calendly.mirror import MalformedRecordError, parse_time
+from database import start_write
+from extensions import db
+from models import CalendlyEvent, CalendlyEventAttendee, utcnow
+from token_vault import TokenVaultError
+
+log = logging.getLogger(__name__)
+
+# The admin waits for the answer: one retry at most (writes only ever retry a 429).
+INTERACTIVE_MAX_RETRIES = 1
+
+_attendees = CalendlyEventAttendee.__table__
+
+
+class NoShowError(Exception):
+    """The mark was not changed.
+
+    Attributes:
+        reason: ``not_allowed`` (webinar not started, canceled booking), ``no_uri`` (the stored
+            mark lacks its Calendly URI) or ``calendly`` (Calendly refused or was unreachable).
+        cause: the Calendly (or token decryption) failure when ``reason`` is ``calendly``.
+    """
+
+    def __init__(self, reason: str, cause: Exception | None = None):
+        super().__init__(reason if cause is None else f"{reason}: {cause}")
+        self.reason = reason
+        self.cause = cause
+
+
+def offers_no_show(event: CalendlyEvent, attendee: CalendlyEventAttendee, now=None) -> bool:
+    """True when the admin may mark (or unmark) this attendee: a booked attendee of a webinar
+    that has started and was not canceled; an existing mark can always be undone."""
+    if attendee.no_show:
+        return True
+    now = now or utcnow()
+    return event.status == "active" and attendee.status == "active" and event.start_time <= now
+
+
+def mark_no_show(attendee_id: int) -> None:
+    """Mark the attendee as a no-show in Calendly, then in the mirror.
+
+    Raises:
+        NoShowError: not allowed for this attendee, or Calendly did not take it (nothing was
+            stored then).
+    """
+    attendee = db.session.get(CalendlyEventAttendee, attendee_id)
+    if attendee is None or attendee.no_show:
+        return
+    if not offers_no_show(attendee.event, attendee):
+        raise NoShowError("not_allowed")
+    invitee_uri = attendee.uri
+    # Hold no database snapshot while waiting on Calendly (its webhook may write meanwhile).
+    db.session.commit()
+    try:
+        with _client() as client:
+            no_show = client.create_no_show(invitee_uri)
+    except (CalendlyError, TokenVaultError, ValueError) as exc:
+        log.info("marking a no-show in Calendly failed: %s", exc)
+        raise NoShowError("calendly", exc) from exc
+    try:
+        created_at = parse_time(no_show.get("created_at"))
+    except MalformedRecordError:
+        created_at = None
+    _store_mark(attendee_id, no_show.get("uri"), created_at or utcnow())
+
+
+def clear_no_show(attendee_id: int) -> None:
+    """Remove the attendee's no-show mark in Calendly, then in the mirror.
+
+    Raises:
+        NoShowError: the stored mark lacks its Calendly URI, or Calendly did not take the
+            change (nothing was stored then).
+    """
+    attendee = db.session.get(CalendlyEventAttendee, attendee_id)
+    if attendee is None or not attendee.no_show:
+        return
+    no_show_uri = attendee.no_show_uri
+    if not no_show_uri:
+        raise NoShowError("no_uri")
+    db.session.commit()
+    try:
+        with _client() as client:
+            client.delete_no_show(no_show_uri)
+    except NotFoundError:
+        log.info("the no-show was already gone in Calendly; clearing it here too")
+    except (CalendlyError, TokenVaultError, ValueError) as exc:
+        log.info("removing a no-show in Calendly failed: %s", exc)
+        raise NoShowError("calendly", exc) from exc
+    _store_clear(attendee_id, no_show_uri)
+
+
+def _client() -> CalendlyClient:
+    config = current_app.config
+    return CalendlyClient(
+        app_settings.calendly_token(),
+        base_url=config["CALENDLY_API_BASE_URL"],
+        timeout=config["CALENDLY_TIMEOUT"],
+        max_retries=min(INTERACTIVE_MAX_RETRIES, config["CALENDLY_MAX_RETRIES"]),
+    )
+
+
+def _store_mark(attendee_id: int, no_show_uri: str | None, created_at: datetime) -> None:
+    """Store Calendly's mark unless the stored invitee is newer (as the webhook handler does)."""
+    start_write(db.session)
+    db.session.execute(
+        update(_attendees)
+        .where(
+            _attendees.c.id == attendee_id,
+            or_(
+                _attendees.c.calendly_updated_at.is_(None),
+                _attendees.c.calendly_updated_at <= created_at,
+            ),
+        )
+        .values(
+            no_show=True,
+            no_show_uri=no_show_uri,
+            calendly_updated_at=created_at,
+            synced_at=utcnow(),
+        )
+    )
+    db.session.commit()
+
+
+def _store_clear(attendee_id: int, no_show_uri: str) -> None:
+    """Clear the mark Calendly just deleted, unless another mark replaced it meanwhile.
+
+    Calendly's 204 carries no time, so the local clock stands in, never earlier than the stored
+    time: a sync that read the invitee before the deletion cannot bring the mark back."""
+    start_write(db.session)
+    attendee = db.session.get(CalendlyEventAttendee, attendee_id)
+    if attendee is not None and attendee.no_show_uri == no_show_uri:
+        stamp = utcnow()
+        stored = attendee.calendly_updated_at
+        attendee.no_show = False
+        attendee.no_show_uri = None
+        attendee.calendly_updated_at = max(
+            stamp, stored + timedelta(microseconds=1) if stored else stamp
+        )
+        attendee.synced_at = stamp
+    db.session.commit()

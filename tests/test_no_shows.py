@@ -1,0 +1,318 @@
+"""No-shows both ways: the admin marks and unmarks attendees of started webinars (Calendly first,
+then the mirror), and changes made in Calendly arrive by signed webhook or the next sync."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+import app_settings
+import webhook_subscriptions
+from calendly.sync import sync_from_settings
+from devtools.sample_data import uuid_of
+from devtools.simulator import CalendlySimulator
+from extensions import db
+from models import CalendlyEvent, CalendlyEventAttendee, WebhookDelivery
+
+TOKEN = "sim-token"
+
+
+@pytest.fixture(scope="module")
+def _shared_sim():
+    with CalendlySimulator(token=TOKEN, seed=21) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def sim(_shared_sim):
+    """A small account (every event inside the sync's look-back), no subscriptions or faults."""
+    _shared_sim.seed_data(n_events=16, max_invitees=4, past_days=10, future_days=20)
+    _shared_sim._init_webhooks(_shared_sim.seed)
+    _shared_sim.clear_faults()
+    _shared_sim.reset_log()
+    return _shared_sim
+
+
+@pytest.fixture
+def app(make_app, sim):
+    """The app on the simulator, with its account verified and the data synced once."""
+    app = make_app(CALENDLY_API_BASE_URL=sim.base_url, CALENDLY_TOKEN=TOKEN, SYNC_LOOKBACK_DAYS=14)
+    with app.app_context():
+        app_settings.save_account(sim.user)
+        assert sync_from_settings("cli").status == "succeeded"
+    sim.reset_log()
+    return app
+
+
+@pytest.fixture
+def client(app):
+    """The test client, asking for English (German is the default; one test checks it)."""
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+@pytest.fixture
+def htmx(login, csrf_token):
+    """Headers of an htmx request from a signed-in page (CSRF token included)."""
+    return {"HX-Request": "true", "X-CSRFToken": csrf_token("/")}
+
+
+@pytest.fixture
+def live_app(app):
+    """The same app served over HTTP, for Calendly's webhook deliveries."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def attendee_of(app, *, past: bool, no_show: bool = False) -> CalendlyEventAttendee:
+    """A booked attendee of an active webinar that has started (past) or lies ahead."""
+    now = datetime.now(UTC)
+    started = CalendlyEvent.start_time <= now if past else CalendlyEvent.start_time > now
+    with app.app_context():
+        attendee = db.session.scalars(
+            select(CalendlyEventAttendee)
+            .join(CalendlyEvent)
+            .where(
+                started,
+                CalendlyEvent.status == "active",
+                CalendlyEventAttendee.status == "active",
+                CalendlyEventAttendee.no_show.is_(no_show),
+            )
+            .order_by(CalendlyEventAttendee.id)
+        ).first()
+        assert attendee is not None, "the seed has no such attendee"
+        db.session.expunge(attendee)
+    return attendee
+
+
+def stored(app, attendee_id) -> CalendlyEventAttendee:
+    with app.app_context():
+        row = db.session.get(CalendlyEventAttendee, attendee_id)
+        db.session.expunge(row)
+    return row
+
+
+def upstream(sim, attendee) -> dict:
+    return sim.find_invitee(attendee.calendly_id)[1]
+
+
+def no_show_requests(sim):
+    return [(r.method, r.status) for r in sim.request_log if r.path.startswith("/invitee_no")]
+
+
+# -- marking from the attendee list ---------------------------------------------------------------
+
+
+def test_mark_and_undo_change_calendly_then_the_mirror(app, sim, login, htmx):
+    attendee = attendee_of(app, past=True)
+
+    marked = login.post(f"/attendees/{attendee.id}/no-show", headers=htmx)
+
+    assert marked.status_code == 200
+    html = marked.get_data(as_text=True)
+    assert f'id="attendee-list-{attendee.event_id}"' in html and "<html" not in html
+    assert "is marked as a no-show in Calendly" in html
+    assert "Undo no-show" in html
+    row, invitee = stored(app, attendee.id), upstream(sim, attendee)
+    assert row.no_show is True
+    assert invitee["no_show"] is not None and row.no_show_uri == invitee["no_show"]["uri"]
+    assert row.calendly_updated_at == datetime.fromisoformat(invitee["no_show"]["created_at"])
+
+    undone = login.post(f"/attendees/{attendee.id}/no-show/undo", headers=htmx)
+
+    assert undone.status_code == 200
+    assert "is no longer marked as a no-show" in undone.get_data(as_text=True)
+    row = stored(app, attendee.id)
+    assert row.no_show is False and row.no_show_uri is None
+    assert upstream(sim, attendee)["no_show"] is None
+    assert no_show_requests(sim) == [("POST", 201), ("DELETE", 204)]
+
+
+def test_a_plain_form_post_redirects_to_the_webinar_page(app, sim, login, csrf_token):
+    attendee = attendee_of(app, past=True)
+
+    response = login.post(f"/attendees/{attendee.id}/no-show", data={"csrf_token": csrf_token("/")})
+
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/webinars/{attendee.event_id}")
+    page = login.get(response.headers["Location"]).get_data(as_text=True)
+    assert "is marked as a no-show in Calendly" in page
+    assert stored(app, attendee.id).no_show is True
+
+
+def test_missing_write_scope_changes_nothing_and_says_why(app, sim, login, htmx):
+    attendee = attendee_of(app, past=True)
+    sim.set_scopes(missing=["scheduled_events:write"])
+
+    response = login.post(f"/attendees/{attendee.id}/no-show", headers=htmx)
+
+    assert response.status_code == 200  # htmx swaps the list with the message in it
+    html = response.get_data(as_text=True)
+    assert "Nothing was changed here." in html
+    assert "scheduled_events:write" in html and "Traceback" not in html
+    assert 'class="flash flash-error' in html
+    assert stored(app, attendee.id).no_show is False
+    assert upstream(sim, attendee)["no_show"] is None
+
+
+def test_unreachable_calendly_changes_nothing_and_is_not_retried(app, sim, login, htmx):
+    attendee = attendee_of(app, past=True)
+    sim.inject("drop", path="/invitee_no_shows", times=None)
+
+    response = login.post(f"/attendees/{attendee.id}/no-show", headers=htmx)
+
+    html = response.get_data(as_text=True)
+    assert "Calendly could not be reached." in html
+    assert stored(app, attendee.id).no_show is False
+    assert len(no_show_requests(sim)) == 1  # a write is never repeated after a dropped answer
+
+
+def test_undo_of_a_mark_already_gone_in_calendly_clears_it_here(app, sim, login, htmx):
+    attendee = attendee_of(app, past=True)
+    login.post(f"/attendees/{attendee.id}/no-show", headers=htmx)
+    sim.set_no_show(attendee.calendly_id, False)  # removed in Calendly, no webhook
+
+    response = login.post(f"/attendees/{attendee.id}/no-show/undo", headers=htmx)
+
+    assert "is no longer marked as a no-show" in response.get_data(as_text=True)
+    assert stored(app, attendee.id).no_show is False
+
+
+def test_only_started_webinars_offer_the_control(app, sim, login, htmx):
+    past, future = attendee_of(app, past=True), attendee_of(app, past=False)
+
+    past_list = login.get(f"/webinars/{past.event_id}", headers={"HX-Request": "true"})
+    future_list = login.get(f"/webinars/{future.event_id}", headers={"HX-Request": "true"})
+    future_page = login.get(f"/webinars/{future.event_id}")
+
+    assert f'action="/attendees/{past.id}/no-show"' in past_list.get_data(as_text=True)
+    assert "/no-show" not in future_list.get_data(as_text=True)
+    assert "/no-show" not in future_page.get_data(as_text=True)
+
+    refused = login.post(f"/attendees/{future.id}/no-show", headers=htmx)
+    assert "Only attendees of a webinar that has started" in refused.get_data(as_text=True)
+    assert stored(app, future.id).no_show is False and no_show_requests(sim) == []
+
+
+def test_the_webinar_page_offers_the_control_too(app, login):
+    attendee = attendee_of(app, past=True)
+
+    page = login.get(f"/webinars/{attendee.event_id}").get_data(as_text=True)
+
+    assert "<!doctype html>" in page.lower()
+    assert f'action="/attendees/{attendee.id}/no-show"' in page
+    assert 'name="csrf_token"' in page
+
+
+def test_csrf_token_is_required(app, sim, login):
+    attendee = attendee_of(app, past=True)
+
+    response = login.post(f"/attendees/{attendee.id}/no-show", headers={"HX-Request": "true"})
+
+    assert response.status_code == 400
+    assert stored(app, attendee.id).no_show is False and no_show_requests(sim) == []
+
+
+def test_login_is_required(app, sim, client, admin_user, csrf_token):
+    attendee = attendee_of(app, past=True)
+    token = csrf_token("/login")  # a valid token of a visitor who has not signed in
+
+    plain = client.post(f"/attendees/{attendee.id}/no-show", data={"csrf_token": token})
+    htmx_request = client.post(
+        f"/attendees/{attendee.id}/no-show", headers={"HX-Request": "true", "X-CSRFToken": token}
+    )
+
+    assert plain.status_code in (302, 303) and "/login" in plain.headers["Location"]
+    assert htmx_request.status_code == 401 and "/login" in htmx_request.headers["HX-Redirect"]
+    assert stored(app, attendee.id).no_show is False and no_show_requests(sim) == []
+
+
+def test_unknown_attendee_is_404(app, login, htmx):
+    assert login.post("/attendees/999999/no-show", headers=htmx).status_code == 404
+
+
+# -- changes made in Calendly ---------------------------------------------------------------------
+
+
+def test_calendly_side_no_show_arrives_by_signed_webhook(app, sim, live_app):
+    attendee = attendee_of(app, past=True)
+    with app.app_context():
+        webhook_subscriptions.create_subscription("https://webinare.example.org")
+    sim.deliver_to, sim.auto_deliver = live_app, True
+
+    sim.set_no_show(attendee.calendly_id, True)
+
+    assert sim.delivery_log[-1].status == 200
+    row = stored(app, attendee.id)
+    assert row.no_show is True and row.no_show_uri == upstream(sim, attendee)["no_show"]["uri"]
+
+    sim.set_no_show(attendee.calendly_id, False)
+
+    assert sim.delivery_log[-1].status == 200
+    assert stored(app, attendee.id).no_show is False
+    with app.app_context():
+        outcomes = db.session.scalars(select(WebhookDelivery.outcome)).all()
+    assert outcomes == ["applied", "applied"]
+
+
+def test_an_explicit_delivery_is_verified_and_applied(app, sim, live_app):
+    attendee = attendee_of(app, past=True)
+    with app.app_context():
+        created = webhook_subscriptions.create_subscription("https://webinare.example.org")
+    sim.deliver_to = live_app
+    invitee = sim.set_no_show(attendee.calendly_id, True)  # auto_deliver is off
+    payload = {"uri": invitee["no_show"]["uri"], "invitee": invitee["uri"]}
+    payload["created_at"] = invitee["no_show"]["created_at"]
+
+    record = sim.deliver_webhook(created.uuid, "invitee_no_show.created", payload)
+
+    assert record.status == 200
+    assert stored(app, attendee.id).no_show is True
+
+
+def test_the_apps_own_mark_is_not_undone_by_its_webhook(app, sim, live_app, login, htmx):
+    attendee = attendee_of(app, past=True)
+    with app.app_context():
+        webhook_subscriptions.create_subscription("https://webinare.example.org")
+    sim.deliver_to, sim.auto_deliver = live_app, True
+
+    login.post(f"/attendees/{attendee.id}/no-show", headers=htmx)
+    assert stored(app, attendee.id).no_show is True
+    login.post(f"/attendees/{attendee.id}/no-show/undo", headers=htmx)
+
+    assert [record.status for record in sim.delivery_log] == [200, 200]
+    assert stored(app, attendee.id).no_show is False
+
+
+def test_calendly_side_no_show_arrives_with_the_next_sync(app, sim):
+    attendee = attendee_of(app, past=True)
+    sim.set_no_show(attendee.calendly_id, True)
+
+    with app.app_context():
+        assert sync_from_settings("cli", full=True).status == "succeeded"
+
+    row = stored(app, attendee.id)
+    assert row.no_show is True
+    assert row.no_show_uri == upstream(sim, attendee)["no_show"]["uri"]
+    assert uuid_of(row.no_show_uri)
+
+
+def test_the_control_and_messages_are_german_by_default(app, sim, login, htmx):
+    attendee = attendee_of(app, past=True)
+    login.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de"
+
+    html = login.post(f"/attendees/{attendee.id}/no-show", headers=htmx).get_data(as_text=True)
+
+    assert "ist in Calendly als nicht erschienen markiert." in html
+    assert "Nicht erschienen aufheben" in html

@@ -1,0 +1,665 @@
+"""Calendly webhook deliveries: signed with real HMACs, applied to a real database, safely.
+
+Payloads are built from the simulator's own records (an invitee plus its embedded
+`scheduled_event`, exactly as Calendly nests them), right after the change they announce.
+"""
+
+import concurrent.futures
+import copy
+import json
+import logging
+import random
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+import requests
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from werkzeug.serving import make_server
+
+import app_settings
+from calendly import webhooks
+from calendly.mirror import parse_time
+from calendly.sync import sync_from_settings
+from calendly.webhooks import WebhookSignatureError, sign, verify_signature
+from devtools.simulator import CalendlySimulator
+from extensions import db
+from models import CalendlyEvent, CalendlyEventAttendee, SyncRun, WebhookDelivery
+
+KEY = "whsec-test-0f1e2d3c4b5a"
+PATH = "/api/infowebinar/webhook"
+EMBEDDED_FIELDS = (
+    "uri", "name", "meeting_notes_plain", "meeting_notes_html", "status", "start_time",
+    "end_time", "event_type", "location", "invitees_counter", "created_at", "updated_at",
+    "event_memberships", "event_guests", "cancellation",
+)  # fmt: skip
+
+
+# -- fixtures and helpers -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sim():
+    """A small simulated account, every event inside the sync's look-back window."""
+    with CalendlySimulator(token="sim-token", seed=11) as simulator:
+        simulator.seed_data(n_events=30, max_invitees=5, past_days=10, future_days=30)
+        yield simulator
+
+
+@pytest.fixture
+def hook_app(make_app, sim):
+    return make_app(
+        CALENDLY_API_BASE_URL=sim.base_url,
+        CALENDLY_TOKEN="sim-token",
+        CALENDLY_WEBHOOK_SIGNING_KEY=KEY,
+        SYNC_LOOKBACK_DAYS=14,
+    )
+
+
+@pytest.fixture
+def client(hook_app):
+    return hook_app.test_client()
+
+
+def invitee_delivery(sim, invitee, name="invitee.created"):
+    """The delivery Calendly sends for `invitee` as it is now (copied, with its event)."""
+    event_uuid, _ = sim.find_invitee(invitee["uri"].rsplit("/", 1)[1])
+    event = sim.events[event_uuid]
+    payload = copy.deepcopy(invitee)
+    payload["scheduled_event"] = {k: copy.deepcopy(event.get(k)) for k in EMBEDDED_FIELDS}
+    return {
+        "event": name,
+        "created_at": invitee["updated_at"],
+        "created_by": sim.user["uri"],
+        "payload": payload,
+    }
+
+
+def no_show_delivery(sim, invitee, on: bool, mark: dict | None = None):
+    """invitee_no_show.created/deleted for `invitee`, as of the change just made."""
+    mark = copy.deepcopy(mark or invitee["no_show"])
+    return {
+        "event": "invitee_no_show.created" if on else "invitee_no_show.deleted",
+        "created_at": invitee["updated_at"],
+        "created_by": sim.user["uri"],
+        "payload": {
+            "uri": mark["uri"],
+            "invitee": invitee["uri"],
+            "created_at": mark["created_at"],
+        },
+    }
+
+
+def signed(payload, key=KEY, timestamp=None):
+    body = json.dumps(payload).encode()
+    return body, {
+        "Content-Type": "application/json",
+        "Calendly-Webhook-Signature": sign(body, key, timestamp),
+    }
+
+
+def deliver(client, payload, **kwargs):
+    body, headers = signed(payload, **kwargs)
+    return client.post(PATH, data=body, headers=headers)
+
+
+def new_webinar(sim):
+    """A fresh future info-webinar in the simulator (room for 50)."""
+    return sim.add_event()
+
+
+def book(sim, event, n):
+    uuid = event["uri"].rsplit("/", 1)[1]
+    return sim.book(uuid, name=f"Person {n}", email=f"person{n}@example.org")
+
+
+def uuid_of(resource):
+    return resource["uri"].rsplit("/", 1)[1]
+
+
+def attendee(app, invitee):
+    with app.app_context():
+        row = db.session.scalars(
+            select(CalendlyEventAttendee).where(
+                CalendlyEventAttendee.calendly_id == uuid_of(invitee)
+            )
+        ).first()
+        if row is not None:
+            db.session.expunge(row)
+        return row
+
+
+def counts(app):
+    with app.app_context():
+        return (
+            db.session.scalar(select(func.count()).select_from(CalendlyEvent)),
+            db.session.scalar(select(func.count()).select_from(CalendlyEventAttendee)),
+        )
+
+
+def deliveries(app):
+    with app.app_context():
+        rows = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+# -- the signature --------------------------------------------------------------------------------
+
+
+def test_verify_signature_accepts_calendlys_format():
+    body = b'{"event":"invitee.created"}'
+    header = sign(body, KEY, timestamp=1_700_000_000)
+    assert verify_signature(header, body, KEY, now=1_700_000_100) == 1_700_000_000
+    # Several v1 values (a key rotation on Calendly's side): one matching is enough.
+    assert verify_signature(f"{header},v1=00ff", body, KEY, now=1_700_000_000)
+    assert verify_signature(" t=1700000000 , " + header.split(",")[1], body, KEY, now=1_700_000_000)
+
+
+@pytest.mark.parametrize(
+    "header, now, reason",
+    [
+        (None, 0, "missing"),
+        ("", 0, "missing"),
+        ("v1=abc", 0, "lacks t or v1"),
+        ("t=1700000000", 0, "lacks t or v1"),
+        ("t=17e8,v1=00", 0, "unreadable signature timestamp"),
+        ("garbage", 0, "unreadable"),
+        ("t=1700000000,v1=" + "0" * 64, 1_700_000_000, "does not match"),
+        ("t=1700000000,v1=ü" + "0" * 63, 1_700_000_000, "does not match"),
+        ("t=1700000000,v1=x," + "a" * 2000, 1_700_000_000, "too long"),
+    ],
+)
+def test_verify_signature_refuses(header, now, reason):
+    with pytest.raises(WebhookSignatureError, match=reason):
+        verify_signature(header, b"{}", KEY, now=now)
+
+
+def test_verify_signature_tolerance_is_three_minutes_both_ways():
+    body = b"{}"
+    header = sign(body, KEY, timestamp=1_700_000_000)
+    assert verify_signature(header, body, KEY, now=1_700_000_180)
+    assert verify_signature(header, body, KEY, now=1_699_999_820)
+    with pytest.raises(WebhookSignatureError, match="too old"):
+        verify_signature(header, body, KEY, now=1_700_000_181)
+    with pytest.raises(WebhookSignatureError, match="future"):
+        verify_signature(header, body, KEY, now=1_699_999_819)
+    with pytest.raises(WebhookSignatureError, match="does not match"):
+        verify_signature(header, body, "another-key", now=1_700_000_000)
+
+
+# -- refused deliveries change nothing ------------------------------------------------------------
+
+
+def _tamper(kind, sim):
+    invitee = book(sim, new_webinar(sim), 1)
+    payload = invitee_delivery(sim, invitee)
+    body, headers = signed(payload)
+    if kind == "wrong key":
+        body, headers = signed(payload, key="not-the-key")
+    elif kind == "altered body":
+        body = body.replace(b"Person 1", b"Person 2")
+    elif kind == "missing header":
+        del headers["Calendly-Webhook-Signature"]
+    elif kind == "stale timestamp":
+        body, headers = signed(payload, timestamp=int(time.time()) - 181)
+    elif kind == "future timestamp":
+        body, headers = signed(payload, timestamp=int(time.time()) + 181)
+    elif kind == "signature of another body":
+        other, _ = signed({"event": "invitee.created"})
+        headers["Calendly-Webhook-Signature"] = sign(other, KEY)
+    return body, headers
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "wrong key",
+        "altered body",
+        "missing header",
+        "stale timestamp",
+        "future timestamp",
+        "signature of another body",
+    ],
+)
+def test_bad_signatures_are_refused_and_change_nothing(hook_app, client, sim, kind):
+    body, headers = _tamper(kind, sim)
+    response = client.post(PATH, data=body, headers=headers)
+    assert response.status_code == 401
+    assert response.get_json() == {
+        "outcome": "rejected",
+        "detail": "signature verification failed",
+    }
+    assert counts(hook_app) == (0, 0)
+    [row] = deliveries(hook_app)
+    assert (row.outcome, row.signature_valid, row.event, row.invitee_uri) == (
+        "rejected",
+        False,
+        None,
+        None,
+    )
+    assert row.detail.startswith("signature: ")
+    assert "Person" not in row.detail  # nothing of the body is kept
+
+
+def test_without_a_signing_key_everything_is_refused(make_app, sim):
+    app = make_app(CALENDLY_WEBHOOK_SIGNING_KEY="")
+    invitee = book(sim, new_webinar(sim), 1)
+    response = deliver(app.test_client(), invitee_delivery(sim, invitee))
+    assert response.status_code == 403
+    assert counts(app) == (0, 0)
+    assert [(d.outcome, d.detail) for d in deliveries(app)] == [
+        ("rejected", "no signing key configured")
+    ]
+
+
+def test_the_stored_signing_key_is_used_when_none_is_configured(make_app, sim):
+    app = make_app(CALENDLY_WEBHOOK_SIGNING_KEY="")
+    with app.app_context():
+        app_settings.save_webhook_signing_key("  stored-key-42 ")
+        assert app_settings.webhook_signing_key() == "stored-key-42"
+        assert "stored-key-42" not in json.dumps(app_settings.get_setting("webhook_signing_key"))
+    invitee = book(sim, new_webinar(sim), 1)
+    client = app.test_client()
+    assert deliver(client, invitee_delivery(sim, invitee), key=KEY).status_code == 401
+    assert deliver(client, invitee_delivery(sim, invitee), key="stored-key-42").status_code == 200
+    with app.app_context():
+        app_settings.save_webhook_signing_key("")
+        assert app_settings.webhook_signing_key() is None
+
+
+def test_an_oversized_body_is_refused_unread(hook_app, client):
+    body = b"{" + b" " * webhooks.MAX_BODY_BYTES + b"}"
+    response = client.post(PATH, data=body, headers={"Calendly-Webhook-Signature": sign(body, KEY)})
+    assert response.status_code == 413
+    assert [d.outcome for d in deliveries(hook_app)] == ["rejected"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"\xff\xfe",
+        b"[]",
+        b'{"event": "invitee.created"}',
+        b'{"event": "invitee.created", "payload": {"status": "active"}}',
+        b'{"event": "invitee.created", "payload": {"uri": "https://x/invitees/a b"}}',
+        b'{"event": "invitee_no_show.created", "created_at": "yesterday",'
+        b' "payload": {"invitee": "https://api.calendly.com/scheduled_events/E/invitees/I"}}',
+    ],
+)
+def test_authentic_but_malformed_bodies_get_400(hook_app, client, body):
+    response = client.post(PATH, data=body, headers={"Calendly-Webhook-Signature": sign(body, KEY)})
+    assert response.status_code == 400
+    assert counts(hook_app) == (0, 0)
+    [row] = deliveries(hook_app)
+    assert (row.outcome, row.signature_valid) == ("rejected", True)
+
+
+def test_the_endpoint_needs_no_login_and_no_csrf_token(hook_app, client, sim):
+    assert hook_app.config.get("WTF_CSRF_ENABLED", True)
+    invitee = book(sim, new_webinar(sim), 1)
+    response = deliver(client, invitee_delivery(sim, invitee))
+    assert response.status_code == 200
+    assert client.get(PATH).status_code in (302, 405)  # only POST is public
+
+
+# -- applied deliveries ---------------------------------------------------------------------------
+
+
+def test_invitee_created_mirrors_event_and_attendee(hook_app, client, sim):
+    event = new_webinar(sim)
+    invitee = book(sim, event, 1)
+    response = deliver(client, invitee_delivery(sim, invitee))
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "outcome": "applied",
+        "detail": "event created; attendee created",
+    }
+    row = attendee(hook_app, invitee)
+    assert (row.email, row.status, row.name) == ("person1@example.org", "active", "Person 1")
+    assert row.calendly_updated_at == parse_time(invitee["updated_at"])
+    with hook_app.app_context():
+        stored = db.session.scalars(select(CalendlyEvent)).one()
+        assert stored.uri == event["uri"]
+        assert stored.invitees_active == 1
+        # The next sync must still fetch this event's complete invitee list.
+        assert stored.attendees_synced_at is None
+    [record] = deliveries(hook_app)
+    assert record.event == "invitee.created"
+    assert record.invitee_uri == invitee["uri"]
+    assert record.signature_valid and record.outcome == "applied"
+    assert record.payload_created_at == parse_time(invitee["updated_at"])
+
+
+def test_a_delivery_for_a_synced_event_sends_it_back_to_the_next_full_fetch(hook_app, client, sim):
+    event = new_webinar(sim)
+    first = book(sim, event, 1)
+    with hook_app.app_context():
+        assert sync_from_settings("cli").status == "succeeded"
+    # Two more people book; only the second delivery arrives (the first is still on its way).
+    book(sim, event, 2)
+    third = book(sim, event, 3)
+    assert deliver(client, invitee_delivery(sim, third)).status_code == 200
+    with hook_app.app_context():
+        row = db.session.scalars(
+            select(CalendlyEvent).where(CalendlyEvent.uri == event["uri"])
+        ).one()
+        assert row.invitees_active == 3 and row.attendees_synced_at is None
+        sync_from_settings("cli")
+        names = db.session.scalars(
+            select(CalendlyEventAttendee.name).where(CalendlyEventAttendee.event_id == row.id)
+        ).all()
+    assert sorted(names) == ["Person 1", "Person 2", "Person 3"]
+    assert attendee(hook_app, first).status == "active"
+
+
+def test_invitee_canceled_and_rescheduled(hook_app, client, sim):
+    event, other = new_webinar(sim), new_webinar(sim)
+    staying, moving = book(sim, event, 1), book(sim, event, 2)
+    for invitee in (staying, moving):
+        assert deliver(client, invitee_delivery(sim, invitee)).status_code == 200
+
+    canceled = copy.deepcopy(sim.cancel_invitee(uuid_of(staying), reason="Krank"))
+    assert deliver(client, invitee_delivery(sim, canceled, "invitee.canceled")).status_code == 200
+    new = sim.reschedule(uuid_of(moving), uuid_of(other))
+    _, old = sim.find_invitee(uuid_of(moving))
+    assert deliver(client, invitee_delivery(sim, old, "invitee.canceled")).status_code == 200
+    assert deliver(client, invitee_delivery(sim, new)).status_code == 200
+
+    row = attendee(hook_app, staying)
+    assert (row.status, row.cancel_reason, row.canceler_type) == ("canceled", "Krank", "invitee")
+    old_row, new_row = attendee(hook_app, moving), attendee(hook_app, new)
+    assert (old_row.status, old_row.rescheduled, old_row.new_invitee_uri) == (
+        "canceled",
+        True,
+        new["uri"],
+    )
+    assert (new_row.status, new_row.old_invitee_uri) == ("active", moving["uri"])
+    with hook_app.app_context():
+        actives = dict(
+            db.session.execute(select(CalendlyEvent.uri, CalendlyEvent.invitees_active)).all()
+        )
+    assert actives == {event["uri"]: 0, other["uri"]: 1}
+
+
+def test_no_show_marked_and_cleared(hook_app, client, sim):
+    invitee = book(sim, new_webinar(sim), 1)
+    deliver(client, invitee_delivery(sim, invitee))
+    marked = copy.deepcopy(sim.set_no_show(uuid_of(invitee), True))
+    response = deliver(client, no_show_delivery(sim, marked, True))
+    assert response.get_json()["detail"] == "no-show marked"
+    row = attendee(hook_app, invitee)
+    assert (row.no_show, row.no_show_uri) == (True, marked["no_show"]["uri"])
+
+    cleared = copy.deepcopy(sim.set_no_show(uuid_of(invitee), False))
+    response = deliver(client, no_show_delivery(sim, cleared, False, mark=marked["no_show"]))
+    assert response.get_json()["detail"] == "no-show cleared"
+    row = attendee(hook_app, invitee)
+    assert (row.no_show, row.no_show_uri) == (False, None)
+    assert row.calendly_updated_at == parse_time(cleared["updated_at"])
+
+
+def test_no_show_deliveries_out_of_order_keep_the_latest(hook_app, client, sim):
+    invitee = book(sim, new_webinar(sim), 1)
+    deliver(client, invitee_delivery(sim, invitee))
+    marked = copy.deepcopy(sim.set_no_show(uuid_of(invitee), True))
+    cleared = copy.deepcopy(sim.set_no_show(uuid_of(invitee), False))
+    mark_delivery = no_show_delivery(sim, marked, True)
+    clear_delivery = no_show_delivery(sim, cleared, False, mark=marked["no_show"])
+    assert deliver(client, clear_delivery).status_code == 200
+    late = deliver(client, mark_delivery)
+    assert late.status_code == 200
+    assert late.get_json() == {
+        "outcome": "ignored",
+        "detail": "older than the stored invitee (late or replayed delivery)",
+    }
+    assert attendee(hook_app, invitee).no_show is False
+    # A copy of the invitee from before the mark (a late delivery, or what a sync read just
+    # before the mark) cannot undo it either.
+    marked_again = copy.deepcopy(sim.set_no_show(uuid_of(invitee), True))
+    deliver(client, no_show_delivery(sim, marked_again, True))
+    stale = invitee_delivery(sim, cleared, "invitee.created")  # the invitee before the mark
+    assert deliver(client, stale).get_json()["outcome"] == "ignored"
+    assert attendee(hook_app, invitee).no_show is True
+
+
+def test_no_show_for_an_invitee_not_mirrored_is_ignored(hook_app, client, sim):
+    invitee = book(sim, new_webinar(sim), 1)
+    marked = sim.set_no_show(uuid_of(invitee), True)
+    response = deliver(client, no_show_delivery(sim, marked, True))
+    assert response.status_code == 200 and response.get_json()["outcome"] == "ignored"
+    assert counts(hook_app) == (0, 0)
+
+
+def test_replayed_older_delivery_changes_nothing(hook_app, client, sim):
+    invitee = book(sim, new_webinar(sim), 1)
+    created = invitee_delivery(sim, invitee)
+    canceled_invitee = sim.cancel_invitee(uuid_of(invitee))
+    canceled = invitee_delivery(sim, canceled_invitee, "invitee.canceled")
+    assert deliver(client, canceled).get_json()["outcome"] == "applied"
+    before = attendee(hook_app, invitee)
+
+    replay = deliver(client, created)  # freshly signed, but older data
+    assert replay.status_code == 200
+    assert replay.get_json()["outcome"] == "ignored"
+    after = attendee(hook_app, invitee)
+    assert (after.status, after.calendly_updated_at, after.synced_at) == (
+        before.status,
+        before.calendly_updated_at,
+        before.synced_at,
+    )
+    with hook_app.app_context():
+        event = db.session.scalars(select(CalendlyEvent)).one()
+        assert (event.status, event.invitees_active) == ("active", 0)
+
+
+def test_the_same_delivery_twice_is_applied_once(hook_app, client, sim):
+    invitee = book(sim, new_webinar(sim), 1)
+    payload = invitee_delivery(sim, invitee)
+    assert deliver(client, payload).get_json()["detail"] == "event created; attendee created"
+    assert deliver(client, payload).get_json() == {
+        "outcome": "applied",
+        "detail": "attendee already up to date",
+    }
+    assert counts(hook_app) == (1, 1)
+    assert len(deliveries(hook_app)) == 2
+
+
+def test_event_types_that_are_not_synced_are_acknowledged_and_ignored(make_app, sim):
+    app = make_app(
+        CALENDLY_WEBHOOK_SIGNING_KEY=KEY,
+        CALENDLY_EVENT_TYPES=sim.event_type_uri("Einzelberatung") + ",Telefonsprechstunde",
+    )
+    invitee = book(sim, new_webinar(sim), 1)  # an info-webinar
+    response = deliver(app.test_client(), invitee_delivery(sim, invitee))
+    assert response.status_code == 200
+    assert response.get_json() == {"outcome": "ignored", "detail": "event type not synced"}
+    assert counts(app) == (0, 0)
+
+
+def test_unknown_events_are_acknowledged(hook_app, client, caplog, monkeypatch):
+    # Alembic's fileConfig() (test_migrations) disables loggers that exist at that moment.
+    monkeypatch.setattr(logging.getLogger("calendly.webhooks"), "disabled", False)
+    payload = {"event": "routing_form_submission.created", "created_at": None, "payload": {}}
+    with caplog.at_level("INFO", logger="calendly.webhooks"):
+        response = deliver(client, payload)
+    assert response.status_code == 200
+    assert response.get_json()["outcome"] == "ignored"
+    assert "routing_form_submission.created" in caplog.text
+    assert [d.event for d in deliveries(hook_app)] == ["routing_form_submission.created"]
+
+
+# -- many deliveries at once, while a sync runs ------------------------------------------------
+
+
+def _story(sim, rng):
+    """Change the simulated account the way a busy week would, and collect every delivery
+    Calendly would send for it, in order. Returns (deliveries, new events)."""
+    sent, events = [], [new_webinar(sim) for _ in range(5)]
+    booked = []
+    for n in range(150):
+        invitee = copy.deepcopy(book(sim, events[n % 5], n))
+        booked.append(invitee)
+        sent.append(invitee_delivery(sim, invitee))
+    for invitee in rng.sample(booked, 40):
+        changed = copy.deepcopy(sim.cancel_invitee(uuid_of(invitee), reason="Termin"))
+        sent.append(invitee_delivery(sim, changed, "invitee.canceled"))
+    # Invitees of the seeded account (the sync, not a delivery, brings them in first).
+    seeded = [
+        inv
+        for uuid, invs in sim.invitees.items()
+        if uuid not in {uuid_of(e) for e in events}
+        for inv in invs
+        if inv["status"] == "active"
+    ]
+    for invitee in rng.sample(seeded, min(12, len(seeded))):
+        marked = copy.deepcopy(sim.set_no_show(uuid_of(invitee), True))
+        sent.append(no_show_delivery(sim, marked, True))
+        if rng.random() < 0.5:
+            cleared = copy.deepcopy(sim.set_no_show(uuid_of(invitee), False))
+            sent.append(no_show_delivery(sim, cleared, False, mark=marked["no_show"]))
+    active = [inv for inv in booked if sim.find_invitee(uuid_of(inv))[1]["status"] == "active"]
+    position = {event["uri"]: n for n, event in enumerate(events)}
+    for invitee in rng.sample(active, 10):
+        target = events[(position[invitee["event"]] + 1) % len(events)]
+        new = copy.deepcopy(sim.reschedule(uuid_of(invitee), uuid_of(target)))
+        _, old = sim.find_invitee(uuid_of(invitee))
+        sent.append(invitee_delivery(sim, copy.deepcopy(old), "invitee.canceled"))
+        sent.append(invitee_delivery(sim, new))
+    # Calendly retries: duplicates of earlier deliveries, arriving late.
+    sent += [copy.deepcopy(rng.choice(sent)) for _ in range(500 - len(sent))]
+    return sent, events
+
+
+def assert_mirror_equals_simulator(app, sim):
+    """Every invitee in the simulator is mirrored once, in its latest state; nothing else."""
+    expected = {uuid_of(inv): inv for invs in sim.invitees.values() for inv in invs}
+    with app.app_context():
+        rows = db.session.scalars(select(CalendlyEventAttendee)).all()
+        events = {e.id: e for e in db.session.scalars(select(CalendlyEvent))}
+        assert len(rows) == len({row.calendly_id for row in rows})  # no duplicates
+        assert {row.calendly_id for row in rows} == set(expected)
+        for row in rows:
+            invitee = expected[row.calendly_id]
+            assert row.status == invitee["status"], row.calendly_id
+            assert row.no_show == bool(invitee["no_show"]), row.calendly_id
+            assert row.calendly_updated_at == parse_time(invitee["updated_at"]), row.calendly_id
+            assert events[row.event_id].uri == invitee["event"]
+            assert row.new_invitee_uri == invitee["new_invitee"]
+        for event in events.values():
+            upstream = sim.events[event.calendly_id]
+            assert event.status == upstream["status"]
+            assert event.invitees_active == upstream["invitees_counter"]["active"]
+            assert event.calendly_updated_at == parse_time(upstream["updated_at"])
+        assert {e.calendly_id for e in events.values()} == set(sim.events)
+
+
+def test_500_concurrent_deliveries_during_a_sync(hook_app, sim):
+    rng = random.Random(5)
+    sent, _ = _story(sim, rng)
+    assert len(sent) == 500
+    rng.shuffle(sent)  # arrival order has nothing to do with the order of the changes
+    bodies = [signed(payload) for payload in sent]
+    # Slow down some of the sync's reads so that it is still running while deliveries land.
+    sim.inject("slow", times=8, path="/scheduled_events/", delay=0.25)
+
+    server = make_server("127.0.0.1", 0, hook_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}{PATH}"
+    local = threading.local()
+
+    def post(item):
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        body, headers = item
+        response = session.post(url, data=body, headers=headers, timeout=60)
+        return response.status_code, response.json()["outcome"]
+
+    sync_result = {}
+
+    def run_sync():
+        with hook_app.app_context():
+            run = sync_from_settings("manual")
+            sync_result.update(id=run.id, status=run.status, error=run.error)
+
+    syncer = threading.Thread(target=run_sync)
+    try:
+        syncer.start()
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(post, bodies))
+        syncer.join(60)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert sync_result["status"] == "succeeded", sync_result
+    assert all(status == 200 for status, _ in answers), {a for a in answers if a[0] != 200}
+    assert {outcome for _, outcome in answers} <= {"applied", "ignored"}
+    assert_mirror_equals_simulator(hook_app, sim)
+
+    with hook_app.app_context():
+        run = db.session.get(SyncRun, sync_result["id"])
+        during = db.session.scalar(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(WebhookDelivery.received_at.between(run.started_at, run.finished_at))
+        )
+        total = db.session.scalar(select(func.count()).select_from(WebhookDelivery))
+    assert total == 500
+    assert during > 0, "no delivery arrived while the sync ran"
+    assert run.finished_at - run.started_at < timedelta(seconds=60)
+
+
+# -- failures ------------------------------------------------------------------------------------
+
+
+def test_a_failure_answers_500_so_calendly_retries_and_keeps_nothing_half_done(
+    hook_app, client, sim, monkeypatch
+):
+    invitee = book(sim, new_webinar(sim), 1)
+    real_apply = webhooks._apply
+
+    def apply_then_fail(delivery):
+        real_apply(delivery)  # the event and attendee are written ...
+        raise RuntimeError("disk on fire: person1@example.org")  # ... then it breaks
+
+    monkeypatch.setattr(webhooks, "_apply", apply_then_fail)
+    response = deliver(client, invitee_delivery(sim, invitee))
+    assert response.status_code == 500
+    assert response.get_json()["outcome"] == "error"
+    assert counts(hook_app) == (0, 0)  # rolled back
+    [row] = deliveries(hook_app)
+    assert (row.outcome, row.detail) == ("error", "internal error: RuntimeError")
+
+    monkeypatch.setattr(webhooks, "_apply", real_apply)
+    assert deliver(client, invitee_delivery(sim, invitee)).status_code == 200  # the retry
+    assert counts(hook_app) == (1, 1)
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"
+
+
+def test_a_deadlock_is_retried(hook_app, client, sim, monkeypatch):
+    invitee = book(sim, new_webinar(sim), 1)
+    real_apply, calls = webhooks._apply, []
+
+    def deadlock_once(delivery):
+        calls.append(1)
+        outcome = real_apply(delivery)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE ...", {}, _Deadlock())
+        return outcome
+
+    monkeypatch.setattr(webhooks, "_apply", deadlock_once)
+    response = deliver(client, invitee_delivery(sim, invitee))
+    assert response.get_json() == {
+        "outcome": "applied",
+        "detail": "event created; attendee created",
+    }
+    assert len(calls) == 2
+    assert counts(hook_app) == (1, 1)
+    assert [d.outcome for d in deliveries(hook_app)] == ["applied"]

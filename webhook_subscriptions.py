@@ -1,0 +1,453 @@
+"""Calendly webhook subscriptions of the connected account, for the Settings page and the
+dashboard warning: list them, create one for this app, delete one, re-create a disabled one.
+
+Runs in an app context and knows nothing of requests. Calendly disables a subscription after 24
+hours of failed deliveries; every listing records a small "webhook health" setting so that the
+dashboard can warn without asking Calendly. The signing key is generated here, handed to Calendly
+and stored encrypted (app_settings); it is never returned, rendered or logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+from flask import current_app
+from sqlalchemy import func, select
+
+import app_settings
+from calendly.client import CalendlyClient, uuid_from_uri
+from calendly.errors import CalendlyError, NotFoundError, PermissionDeniedError
+from calendly.mirror import MalformedRecordError, parse_time
+from database import start_write
+from extensions import db
+from models import WebhookDelivery, utcnow
+from token_vault import TokenVaultError
+
+log = logging.getLogger(__name__)
+
+# Where blueprints/webhooks.py receives deliveries, below the app's public address.
+WEBHOOK_PATH = "/api/infowebinar/webhook"
+# What calendly/webhooks.py applies.
+EVENTS = (
+    "invitee.created",
+    "invitee.canceled",
+    "invitee_no_show.created",
+    "invitee_no_show.deleted",
+)
+HEALTH_KEY = "webhook_health"
+# The dashboard asks Calendly again (in the background, via htmx) when the last look is older.
+HEALTH_MAX_AGE = timedelta(hours=1)
+INTERACTIVE_MAX_RETRIES = 1
+
+
+class WebhookAdminError(Exception):
+    """A subscription could not be listed, created, deleted or re-created.
+
+    Attributes:
+        reason: ``not_connected`` (no verified Calendly account yet), ``not_found``,
+            ``not_ours`` (re-creating another integration's subscription), ``plan`` (the
+            Calendly plan has no webhooks) or ``calendly`` (any other Calendly failure).
+        cause: the underlying Calendly or token decryption failure, if any.
+    """
+
+    def __init__(self, reason: str, cause: Exception | None = None):
+        super().__init__(reason if cause is None else f"{reason}: {cause}")
+        self.reason = reason
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One webhook subscription as Calendly lists it, with `ours` = it posts to this app."""
+
+    uri: str
+    uuid: str
+    callback_url: str
+    events: tuple[str, ...]
+    state: str
+    scope: str
+    user: str | None
+    created_at: datetime | None
+    retry_started_at: datetime | None
+    ours: bool
+
+    @property
+    def disabled(self) -> bool:
+        return self.state != "active"
+
+
+@dataclass
+class Listing:
+    """What the Settings section shows: the subscriptions, or why there are none to show."""
+
+    subscriptions: list[Subscription] = field(default_factory=list)
+    scope: str | None = None
+    plan_blocked: bool = False
+    not_connected: bool = False
+    error: Exception | None = None
+    checked_at: datetime | None = None
+    last_delivery_at: datetime | None = None
+
+    @property
+    def any_disabled(self) -> bool:
+        return any(sub.disabled for sub in self.subscriptions)
+
+    @property
+    def ours_active(self) -> bool:
+        return any(sub.ours and not sub.disabled for sub in self.subscriptions)
+
+
+@dataclass(frozen=True)
+class DashboardWarning:
+    """Disabled subscriptions of this app (to re-create), and whether to look again now."""
+
+    disabled: list[dict]
+    refresh: bool
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def callback_url_for(base_url: str) -> str:
+    """The webhook URL for the app's public address: https://host[:port][/prefix] + WEBHOOK_PATH.
+
+    A full webhook URL is accepted as well.
+
+    Raises:
+        ValueError: not an https:// address with a host, or with credentials, query or fragment.
+    """
+    parts = urlsplit((base_url or "").strip())
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+    except ValueError as exc:
+        raise ValueError("invalid port") from exc
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        raise ValueError("not an https:// address")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("address with credentials, query or fragment")
+    path = parts.path.rstrip("/")
+    if path.endswith(WEBHOOK_PATH):
+        path = path[: -len(WEBHOOK_PATH)]
+    netloc = parts.hostname.lower() + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(("https", netloc, path + WEBHOOK_PATH, "", ""))
+
+
+def base_url_of(callback_url: str) -> str:
+    """The public address a webhook URL of this app was made from (for the form)."""
+    return callback_url[: -len(WEBHOOK_PATH)] if callback_url.endswith(WEBHOOK_PATH) else ""
+
+
+def is_plan_refusal(exc: Exception) -> bool:
+    """True for Calendly's 403 saying the plan has no webhooks ("Please upgrade ...")."""
+    return (
+        isinstance(exc, PermissionDeniedError)
+        and not exc.required_scopes
+        and "upgrade" in exc.message.lower()
+    )
+
+
+def list_subscriptions() -> Listing:
+    """Ask Calendly for the account's subscriptions (scope organization, else user) and record
+    the webhook health. Never raises for Calendly failures: they are in the listing."""
+    listing = Listing(checked_at=utcnow())
+    org, user = _account()
+    if not org:
+        listing.not_connected = True
+    else:
+        try:
+            with _client() as client:
+                raw, listing.scope = _fetch(client, org, user)
+            listing.subscriptions = [_subscription(item) for item in raw]
+        except (CalendlyError, TokenVaultError) as exc:
+            log.info("listing Calendly webhook subscriptions failed: %s", exc)
+            listing.plan_blocked = is_plan_refusal(exc)
+            listing.error = exc
+    listing.last_delivery_at = last_delivery_at()
+    _record_health(listing)
+    return listing
+
+
+def last_delivery_at() -> datetime | None:
+    """When the last authentic webhook delivery arrived, if any did."""
+    return db.session.scalar(
+        select(func.max(WebhookDelivery.received_at)).where(
+            WebhookDelivery.signature_valid.is_(True)
+        )
+    )
+
+
+def health() -> dict | None:
+    """The stored webhook health (None until the subscriptions were listed once)."""
+    return app_settings.get_setting(HEALTH_KEY)
+
+
+def suggested_base_url() -> str:
+    """The public address used for this app's last subscription, if any."""
+    return (health() or {}).get("base_url") or ""
+
+
+def signing_key_source() -> str:
+    """Where the receiver's signing key comes from: ``config``, ``stored`` or ``none``."""
+    if (current_app.config.get("CALENDLY_WEBHOOK_SIGNING_KEY") or "").strip():
+        return "config"
+    return (
+        "stored" if app_settings.get_setting(app_settings.WEBHOOK_SIGNING_KEY_SETTING) else "none"
+    )
+
+
+def dashboard_warning(now: datetime | None = None) -> DashboardWarning | None:
+    """What the dashboard says about webhooks: None until they were listed once."""
+    stored = health()
+    if not stored:
+        return None
+    try:
+        checked_at = parse_time(stored.get("checked_at"))
+    except MalformedRecordError:
+        checked_at = None
+    now = now or utcnow()
+    stale = checked_at is None or now - checked_at > HEALTH_MAX_AGE
+    return DashboardWarning(disabled=list(stored.get("disabled") or []), refresh=stale)
+
+
+def refresh_health_if_stale() -> None:
+    """List the subscriptions again when the stored health is older than HEALTH_MAX_AGE."""
+    warning = dashboard_warning()
+    if warning is not None and warning.refresh:
+        list_subscriptions()
+
+
+# -- changing -------------------------------------------------------------------------------------
+
+
+def create_subscription(base_url: str) -> Subscription:
+    """Subscribe this app's webhook URL (below `base_url`) to EVENTS with a new signing key.
+
+    The key is stored (encrypted) only after Calendly accepted the subscription; with
+    CALENDLY_WEBHOOK_SIGNING_KEY set, that key is used instead (the receiver prefers it).
+
+    Raises:
+        ValueError: `base_url` is not an https:// address (see callback_url_for).
+        WebhookAdminError: not connected, plan without webhooks, or Calendly refused
+            (e.g. 409 when a subscription for this URL exists).
+    """
+    url = callback_url_for(base_url)
+    org, user = _account()
+    if not org:
+        raise WebhookAdminError("not_connected")
+    scope = "user" if (health() or {}).get("scope") == "user" and user else "organization"
+    return _create(url, org, user, scope)
+
+
+def delete_subscription(ref: str) -> None:
+    """Delete a subscription (by URI or UUID); one Calendly no longer has counts as deleted.
+
+    Raises:
+        WebhookAdminError: an unusable reference, or Calendly refused.
+    """
+    try:
+        uuid = uuid_from_uri(ref)
+    except ValueError as exc:
+        raise WebhookAdminError("not_found") from exc
+    _call_calendly(lambda client: _delete(client, uuid))
+    log.info("Calendly webhook subscription %s deleted", uuid)
+    _forget_disabled(uuid)
+
+
+def recreate_subscription(ref: str) -> Subscription:
+    """Replace a (disabled) subscription of this app: delete it, create it anew with a new key.
+
+    Raises:
+        WebhookAdminError: not connected, no such subscription, one of another integration
+            (its signing key is not ours to replace), or Calendly refused.
+    """
+    try:
+        uuid = uuid_from_uri(ref)
+    except ValueError as exc:
+        raise WebhookAdminError("not_found") from exc
+    org, user = _account()
+    if not org:
+        raise WebhookAdminError("not_connected")
+    raw, _ = _call_calendly(lambda client: _fetch(client, org, user))
+    found = next((item for item in raw if uuid_from_uri(item.get("uri") or "-") == uuid), None)
+    if found is None:
+        _forget_disabled(uuid)
+        raise WebhookAdminError("not_found")
+    old = _subscription(found)
+    if not old.ours:
+        raise WebhookAdminError("not_ours")
+    # Calendly refuses a second subscription for the same URL: the old one goes first.
+    _call_calendly(lambda client: _delete(client, uuid))
+    _forget_disabled(uuid)
+    log.info("Calendly webhook subscription %s deleted for re-creation", uuid)
+    scope = old.scope if old.scope in ("organization", "user") else "organization"
+    return _create(old.callback_url, org, old.user or user, scope)
+
+
+# -- internals ------------------------------------------------------------------------------------
+
+
+def _client() -> CalendlyClient:
+    config = current_app.config
+    return CalendlyClient(
+        app_settings.calendly_token(),
+        base_url=config["CALENDLY_API_BASE_URL"],
+        timeout=config["CALENDLY_TIMEOUT"],
+        max_retries=min(INTERACTIVE_MAX_RETRIES, config["CALENDLY_MAX_RETRIES"]),
+    )
+
+
+def _account() -> tuple[str | None, str | None]:
+    account = app_settings.account() or {}
+    return account.get("organization_uri"), account.get("user_uri")
+
+
+def _call_calendly(work):
+    """Run `work(client)`, turning Calendly failures into WebhookAdminError."""
+    # Hold no database snapshot while waiting on Calendly (a sync or delivery may write).
+    db.session.commit()
+    try:
+        with _client() as client:
+            return work(client)
+    except (CalendlyError, TokenVaultError, ValueError) as exc:
+        log.info("Calendly webhook administration failed: %s", exc)
+        raise WebhookAdminError("plan" if is_plan_refusal(exc) else "calendly", exc) from exc
+
+
+def _fetch(client: CalendlyClient, org: str, user: str | None) -> tuple[list[dict], str]:
+    """All subscriptions of the organization; a member who may not list those gets their own."""
+    try:
+        return list(client.iter_webhook_subscriptions(organization=org)), "organization"
+    except PermissionDeniedError as exc:
+        if is_plan_refusal(exc) or exc.required_scopes or not user:
+            raise
+        log.info("listing organization webhooks refused (%s); listing the user's", exc)
+    return list(
+        client.iter_webhook_subscriptions(organization=org, scope="user", user=user)
+    ), "user"
+
+
+def _delete(client: CalendlyClient, uuid: str) -> None:
+    try:
+        client.delete_webhook_subscription(uuid)
+    except NotFoundError:
+        log.info("webhook subscription %s was already gone", uuid)
+
+
+def _create(url: str, org: str, user: str | None, scope: str) -> Subscription:
+    configured = (current_app.config.get("CALENDLY_WEBHOOK_SIGNING_KEY") or "").strip()
+    key = configured or secrets.token_urlsafe(32)
+
+    def create(client: CalendlyClient) -> dict:
+        arguments = {"url": url, "events": EVENTS, "organization": org, "signing_key": key}
+        try:
+            return client.create_webhook_subscription(
+                scope=scope, user=user if scope == "user" else None, **arguments
+            )
+        except PermissionDeniedError as exc:
+            # Only owners and admins may subscribe the organization; members subscribe themselves.
+            if scope != "organization" or is_plan_refusal(exc) or exc.required_scopes or not user:
+                raise
+            return client.create_webhook_subscription(scope="user", user=user, **arguments)
+
+    created = _subscription(_call_calendly(create))
+    if not configured:
+        app_settings.save_webhook_signing_key(key)
+    _note_created(created)
+    log.info("Calendly webhook subscription %s created", created.uuid)
+    return created
+
+
+def _subscription(item: dict) -> Subscription:
+    uri = item.get("uri") or ""
+    callback = item.get("callback_url") or ""
+    return Subscription(
+        uri=uri,
+        uuid=_safe_uuid(uri),
+        callback_url=callback,
+        events=tuple(name for name in item.get("events") or () if isinstance(name, str)),
+        state=item.get("state") or "active",
+        scope=item.get("scope") or "",
+        user=item.get("user"),
+        created_at=_time(item.get("created_at")),
+        retry_started_at=_time(item.get("retry_started_at")),
+        ours=urlsplit(callback).path.rstrip("/").endswith(WEBHOOK_PATH),
+    )
+
+
+def _safe_uuid(uri: str) -> str:
+    try:
+        return uuid_from_uri(uri)
+    except ValueError:
+        return ""
+
+
+def _time(value) -> datetime | None:
+    try:
+        return parse_time(value)
+    except MalformedRecordError:
+        return None
+
+
+def _record_health(listing: Listing) -> None:
+    previous = health() or {}
+    stored = dict(previous)
+    stored.update(
+        {
+            "checked_at": listing.checked_at.isoformat(),
+            "plan_blocked": listing.plan_blocked,
+            "error": None if listing.error is None else type(listing.error).__name__,
+            "last_delivery_at": listing.last_delivery_at.isoformat()
+            if listing.last_delivery_at
+            else None,
+        }
+    )
+    if listing.error is None and not listing.not_connected:
+        # Only a successful listing knows the states; a failed one keeps what was known.
+        stored.update(
+            {
+                "scope": listing.scope,
+                "subscriptions": len(listing.subscriptions),
+                "any_disabled": listing.any_disabled,
+                "ours_active": listing.ours_active,
+                "disabled": [
+                    {"uuid": sub.uuid, "callback_url": sub.callback_url}
+                    for sub in listing.subscriptions
+                    if sub.ours and sub.disabled and sub.uuid
+                ],
+            }
+        )
+    elif listing.plan_blocked:
+        stored["disabled"] = []
+    _save_health(stored)
+
+
+def _note_created(created: Subscription) -> None:
+    stored = dict(health() or {})
+    stored["base_url"] = base_url_of(created.callback_url)
+    stored["scope"] = created.scope
+    stored["ours_active"] = True
+    stored["disabled"] = [
+        item
+        for item in stored.get("disabled") or []
+        if item.get("callback_url") != created.callback_url
+    ]
+    stored.setdefault("checked_at", utcnow().isoformat())
+    _save_health(stored)
+
+
+def _forget_disabled(uuid: str) -> None:
+    stored = health()
+    if not stored or not any(item.get("uuid") == uuid for item in stored.get("disabled") or []):
+        return
+    stored = dict(stored)
+    stored["disabled"] = [item for item in stored["disabled"] if item.get("uuid") != uuid]
+    _save_health(stored)
+
+
+def _save_health(value: dict) -> None:
+    start_write(db.session)
+    app_settings.set_setting(HEALTH_KEY, value)
