@@ -8,6 +8,7 @@ import os
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, make_url, text
 
 from app import create_app
 from extensions import db
@@ -19,11 +20,28 @@ def pytest_report_header(config):
     return f"database: {TEST_DATABASE_URL or 'SQLite file per test'}"
 
 
-@pytest.fixture
-def database_url(tmp_path):
-    """The database URL for one test."""
-    if TEST_DATABASE_URL:
+@pytest.fixture(scope="session")
+def server_database_url():
+    """TEST_DATABASE_URL, with a database of its own per xdist worker (created on demand)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not TEST_DATABASE_URL or not worker:
         return TEST_DATABASE_URL
+    url = make_url(TEST_DATABASE_URL)
+    name = f"{url.database}_{worker}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if not exists:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def database_url(tmp_path, server_database_url):
+    """The database URL for one test."""
+    if server_database_url:
+        return server_database_url
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
