@@ -56,6 +56,71 @@ def simulate_command(host, port, token, n_events, seed):
     serve(host=host, port=port, token=token, seed=seed, n_events=n_events)
 
 
+webhooks_cli = AppGroup("webhooks", help="Manage Calendly webhook subscriptions for this app.")
+calendly_cli.add_command(webhooks_cli)
+
+
+PLAN_WITHOUT_WEBHOOKS = (
+    "Your Calendly plan does not allow webhooks; the scheduled sync keeps working."
+)
+NOT_CONNECTED = "No verified Calendly account: run `flask --app app calendly verify` first."
+
+
+def _webhook_failure(exc) -> click.ClickException:
+    if exc.reason == "plan":
+        return click.ClickException(PLAN_WITHOUT_WEBHOOKS)
+    if exc.reason == "not_connected":
+        return click.ClickException(NOT_CONNECTED)
+    return click.ClickException(str(exc.cause or exc))
+
+
+@webhooks_cli.command("list")
+def webhooks_list_command():
+    """List the account's webhook subscriptions with their state."""
+    import webhook_subscriptions
+
+    listing = webhook_subscriptions.list_subscriptions()
+    if listing.plan_blocked:
+        raise click.ClickException(PLAN_WITHOUT_WEBHOOKS)
+    if listing.not_connected:
+        raise click.ClickException(NOT_CONNECTED)
+    if listing.error is not None:
+        raise click.ClickException(str(listing.error))
+    if not listing.subscriptions:
+        click.echo("No webhook subscriptions.")
+    for sub in listing.subscriptions:
+        mine = " (this app)" if sub.ours else ""
+        click.echo(f"{sub.uuid}  {sub.state:8}  {sub.callback_url}{mine}  {','.join(sub.events)}")
+
+
+@webhooks_cli.command("create")
+@click.argument("base_url")
+def webhooks_create_command(base_url):
+    """Subscribe https://BASE_URL/api/infowebinar/webhook with a new signing key."""
+    import webhook_subscriptions
+
+    try:
+        sub = webhook_subscriptions.create_subscription(base_url)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except webhook_subscriptions.WebhookAdminError as exc:
+        raise _webhook_failure(exc) from exc
+    click.echo(f"Created {sub.uuid} for {sub.callback_url}")
+
+
+@webhooks_cli.command("delete")
+@click.argument("subscription")
+def webhooks_delete_command(subscription):
+    """Delete a webhook subscription (UUID or URI)."""
+    import webhook_subscriptions
+
+    try:
+        webhook_subscriptions.delete_subscription(subscription)
+    except webhook_subscriptions.WebhookAdminError as exc:
+        raise _webhook_failure(exc) from exc
+    click.echo(f"Deleted {subscription}")
+
+
 # -- users: admin accounts (owned by the auth screen) -----------------------------------------
 
 
