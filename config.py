@@ -13,6 +13,7 @@ ENV_SETTINGS = {
     "CALENDLY_WEBHOOK_SIGNING_KEY": str,
     "DISPLAY_TIMEZONE": str,
     "DEMO_MODE": bool,
+    "TRUSTED_PROXIES": int,
 }
 
 
@@ -36,6 +37,8 @@ class DefaultConfig:
     # Tests only: tick every N seconds instead of the settings' schedule.
     SCHEDULER_TEST_INTERVAL_SECONDS = None
     DEMO_MODE = False
+    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0 = none).
+    TRUSTED_PROXIES = 0
     # Set by demo mode to the bundled simulator's token; used only when no real token exists.
     DEMO_CALENDLY_TOKEN = ""
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}

@@ -257,3 +257,22 @@ def test_server_error_is_friendly_without_a_stack_trace(app, client, admin_user,
     assert response.status_code == 500
     assert "Something went wrong" in html
     assert "secret internals" not in html and "Traceback" not in html
+
+
+def test_trusted_proxy_address_is_used_only_when_configured(make_app):
+    """Login throttling keys on the client address: X-Forwarded-For counts only behind a proxy."""
+    from flask import request
+
+    seen = []
+    for proxies in (0, 1):
+        app = make_app(TRUSTED_PROXIES=proxies)
+        # First in line, before the login guard answers.
+        app.before_request_funcs.setdefault(None, []).insert(
+            0, lambda: seen.append(request.remote_addr)
+        )
+        app.test_client().get(
+            "/login",
+            headers={"X-Forwarded-For": "203.0.113.7"},
+            environ_base={"REMOTE_ADDR": "10.0.0.2"},
+        )
+    assert seen == ["10.0.0.2", "203.0.113.7"]
