@@ -124,27 +124,37 @@ def webhooks_delete_command(subscription):
 # -- users: admin accounts (owned by the auth screen) -----------------------------------------
 
 
-@users_cli.command("create")
-@click.argument("email")
-@click.option(
+password_option = click.option(
     "--password",
     prompt=True,
     hide_input=True,
     confirmation_prompt=True,
     help="The new password (prompted, with confirmation, when left out).",
 )
-def users_create_command(email, password):
-    """Create an admin account that can sign in to the web app."""
+
+
+def _change_account(action, email: str, password: str, done: str) -> None:
+    """Run an accounts.* change and report it; AccountError becomes a clean CLI error."""
     from flask_babel import force_locale
 
     import accounts
 
     try:
-        user = accounts.create_admin(email, password)
+        user = action(email, password)
     except accounts.AccountError as exc:
         with force_locale("en"):
             raise click.ClickException(str(exc.message)) from exc
-    click.echo(f"Created admin account {user.email}.")
+    click.echo(done.format(email=user.email))
+
+
+@users_cli.command("create")
+@click.argument("email")
+@password_option
+def users_create_command(email, password):
+    """Create an admin account that can sign in to the web app."""
+    import accounts
+
+    _change_account(accounts.create_admin, email, password, "Created admin account {email}.")
 
 
 @users_cli.command("list")
@@ -165,25 +175,12 @@ def users_list_command():
 
 @users_cli.command("set-password")
 @click.argument("email")
-@click.option(
-    "--password",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    help="The new password (prompted, with confirmation, when left out).",
-)
+@password_option
 def users_set_password_command(email, password):
     """Set a new password for an admin account and lift a login lock."""
-    from flask_babel import force_locale
-
     import accounts
 
-    try:
-        user = accounts.set_password(email, password)
-    except accounts.AccountError as exc:
-        with force_locale("en"):
-            raise click.ClickException(str(exc.message)) from exc
-    click.echo(f"Password changed for {user.email}.")
+    _change_account(accounts.set_password, email, password, "Password changed for {email}.")
 
 
 def register_cli(app: Flask) -> None:
