@@ -6,6 +6,12 @@ Prints, with medians over several rounds:
 - peak Python memory of a full sync (tracemalloc) and the process's peak RSS.
 
 Run: .venv/bin/python bench/sync_bench.py [--events 1000] [--invitees 25] [--rounds 3]
+                                          [--latency-ms 0]
+
+On loopback the simulator answers in well under a millisecond, so both the download and the
+database writes are CPU work in one Python process and the ratio shows the writes' full cost.
+`--latency-ms 20` adds a network-like delay to every answer (real Calendly takes far longer),
+which the sync's download/write pipeline hides the writes behind.
 """
 
 from __future__ import annotations
@@ -37,15 +43,18 @@ import sys, time
 from devtools.simulator import CalendlySimulator
 sim = CalendlySimulator(token="bench-token", seed=3)
 sim.seed_data(n_events={events}, max_invitees={invitees}, exact_invitees=True)
+if {latency}:
+    sim.inject("slow", times=None, delay={latency})
 sim.start()
 print(sim.base_url, len(sim.events), sum(len(v) for v in sim.invitees.values()), flush=True)
 sys.stdin.read()
 """
 
 
-def start_simulator(events: int, invitees: int):
+def start_simulator(events: int, invitees: int, latency: float = 0.0):
+    code = SIMULATOR.format(events=events, invitees=invitees, latency=latency)
     proc = subprocess.Popen(
-        [sys.executable, "-c", SIMULATOR.format(events=events, invitees=invitees)],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -110,9 +119,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--invitees", type=int, default=25)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay per API answer")
     args = parser.parse_args()
 
-    proc, base_url, n_events, n_invitees = start_simulator(args.events, args.invitees)
+    proc, base_url, n_events, n_invitees = start_simulator(
+        args.events, args.invitees, args.latency_ms / 1000.0
+    )
     try:
         with tempfile.TemporaryDirectory() as workdir:
             download_only(base_url)  # warm-up: server caches, connection setup, imports
@@ -131,7 +143,8 @@ def main() -> None:
     minimum = math.ceil(n_events / 100)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines = [
-        f"simulator: {n_events} events, {n_invitees} invitees (separate process)",
+        f"simulator: {n_events} events, {n_invitees} invitees (separate process), "
+        f"{args.latency_ms:g} ms added latency per answer",
         f"download only : median {download:.2f} s over {args.rounds} rounds, "
         f"{download_requests} requests",
         f"full sync     : median {sync:.2f} s, {sync_requests} requests, "

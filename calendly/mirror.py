@@ -146,7 +146,7 @@ def _upsert_statement(dialect_name: str, table, fields: tuple[str, ...], returni
             table.c.calendly_updated_at <= stmt.excluded.calendly_updated_at,
         ),
     )
-    return stmt.returning(table.c.id) if returning else stmt
+    return stmt.returning(table.c.id, table.c.calendly_id) if returning else stmt
 
 
 def _upsert(model, rows: list[dict], fields: tuple[str, ...], now: datetime) -> None:
@@ -156,7 +156,11 @@ def _upsert(model, rows: list[dict], fields: tuple[str, ...], now: datetime) -> 
     for row in rows:
         row["synced_at"] = now
     connection = db.session.connection()
-    connection.execute(_upsert_statement(connection.dialect.name, model.__table__, fields), rows)
+    # With RETURNING, SQLAlchemy sends the rows as one multi-row INSERT instead of one
+    # statement per row: on SQLite that is one trip into the engine (and one GIL hand-off
+    # while the download thread runs) instead of dozens.
+    statement = _upsert_statement(connection.dialect.name, model.__table__, fields, returning=True)
+    connection.execute(statement, rows).close()
 
 
 @dataclass
@@ -178,79 +182,122 @@ def _is_older(stored_updated_at, incoming_updated_at) -> bool:
     )
 
 
-def upsert_event(
-    values: dict, now: datetime, *, is_new: bool = False, attendees_complete: bool = False
-) -> tuple[int, str]:
-    """Write one event inside the caller's transaction.
+# Bound on values in one IN (...) lookup: far below SQLite's and PostgreSQL's parameter limits.
+LOOKUP_CHUNK = 500
+
+
+def _stored_rows(table, calendly_ids: list[str]) -> dict:
+    connection = db.session.connection()
+    stored = {}
+    for start in range(0, len(calendly_ids), LOOKUP_CHUNK):
+        chunk = calendly_ids[start : start + LOOKUP_CHUNK]
+        for row in connection.execute(select(table).where(table.c.calendly_id.in_(chunk))):
+            stored[row.calendly_id] = row
+    return stored
+
+
+def _last_per_id(rows: list[dict]) -> list[dict]:
+    # One statement may not touch a row twice (PostgreSQL refuses): the last copy wins.
+    return list({row["calendly_id"]: row for row in rows}.values())
+
+
+def write_events(
+    values_list: list[dict],
+    now: datetime,
+    *,
+    new_ids: frozenset[str] | set[str] = frozenset(),
+    complete_ids: frozenset[str] | set[str] = frozenset(),
+) -> dict[str, tuple[int, str]]:
+    """Write a batch of events inside the caller's transaction.
 
     Args:
-        values: from `event_values`.
-        now: the sync time stamped on the row.
-        is_new: the caller knows the event is not stored yet, which saves a lookup (a
+        values_list: from `event_values`.
+        now: the sync time stamped on the rows.
+        new_ids: calendly_ids the caller knows are not stored yet, which saves lookups (a
             concurrent insert by another writer is still handled by the upsert).
-        attendees_complete: the caller writes all the event's invitees in this transaction.
+        complete_ids: events whose invitees the caller writes in full in this transaction.
 
     Returns:
-        The local id and 'created', 'updated' or 'unchanged'.
+        calendly_id -> (local id, 'created' | 'updated' | 'unchanged').
     """
     connection = db.session.connection()
     table = CalendlyEvent.__table__
-    existing = None
-    if not is_new:
-        existing = connection.execute(
-            select(table).where(table.c.calendly_id == values["calendly_id"])
-        ).first()
-    if existing is not None and (
-        not _differs(existing, values, EVENT_FIELDS)
-        or _is_older(existing.calendly_updated_at, values["calendly_updated_at"])
-    ):
-        if attendees_complete and existing.attendees_synced_at is None:
-            connection.execute(
-                update(table).where(table.c.id == existing.id).values(attendees_synced_at=now)
-            )
-        return existing.id, "unchanged"
-    row = dict(values, synced_at=now)
-    fields = EVENT_FIELDS
-    if attendees_complete:
-        row["attendees_synced_at"] = now
-        fields = (*EVENT_FIELDS, "attendees_synced_at")
-    statement = _upsert_statement(connection.dialect.name, table, fields, returning=True)
-    event_id = connection.execute(statement, row).scalar()
-    if event_id is None:  # a newer copy was stored meanwhile; the guard kept it
-        event_id = connection.scalar(
-            select(table.c.id).where(table.c.calendly_id == values["calendly_id"])
+    values_list = _last_per_id(values_list)
+    stored = _stored_rows(
+        table, [v["calendly_id"] for v in values_list if v["calendly_id"] not in new_ids]
+    )
+    results: dict[str, tuple[int, str]] = {}
+    outcomes: dict[str, str] = {}
+    writes: dict[bool, list[dict]] = {False: [], True: []}
+    mark_complete = []
+    for values in values_list:
+        calendly_id = values["calendly_id"]
+        complete = calendly_id in complete_ids
+        row = stored.get(calendly_id)
+        if row is not None and (
+            not _differs(row, values, EVENT_FIELDS)
+            or _is_older(row.calendly_updated_at, values["calendly_updated_at"])
+        ):
+            results[calendly_id] = (row.id, "unchanged")
+            if complete and row.attendees_synced_at is None:
+                mark_complete.append(row.id)
+            continue
+        outcomes[calendly_id] = "updated" if row is not None else "created"
+        new_row = dict(values, synced_at=now)
+        if complete:
+            new_row["attendees_synced_at"] = now
+        writes[complete].append(new_row)
+    for complete, rows in writes.items():
+        if not rows:
+            continue
+        fields = (*EVENT_FIELDS, "attendees_synced_at") if complete else EVENT_FIELDS
+        statement = _upsert_statement(connection.dialect.name, table, fields, returning=True)
+        for row in connection.execute(statement, rows):
+            results[row.calendly_id] = (row.id, outcomes[row.calendly_id])
+    # An upsert the guard skipped (a newer copy was stored meanwhile) returns no row.
+    skipped = [calendly_id for calendly_id in outcomes if calendly_id not in results]
+    for calendly_id, row in _stored_rows(table, skipped).items():
+        results[calendly_id] = (row.id, "unchanged")
+    if mark_complete:
+        connection.execute(
+            update(table).where(table.c.id.in_(mark_complete)).values(attendees_synced_at=now)
         )
-        return event_id, "unchanged"
-    return event_id, "updated" if existing is not None else "created"
+    return results
 
 
-def upsert_attendees(
-    event_id: int, rows: list[dict], now: datetime, *, is_new: bool = False
+def upsert_event(
+    values: dict, now: datetime, *, is_new: bool = False, attendees_complete: bool = False
+) -> tuple[int, str]:
+    """Write one event inside the caller's transaction (see `write_events`)."""
+    calendly_id = values["calendly_id"]
+    return write_events(
+        [values],
+        now,
+        new_ids={calendly_id} if is_new else frozenset(),
+        complete_ids={calendly_id} if attendees_complete else frozenset(),
+    )[calendly_id]
+
+
+def write_attendees(
+    rows: list[dict], now: datetime, *, new_event_ids: frozenset[int] | set[int] = frozenset()
 ) -> WriteCounts:
-    """Write the invitees of one event (inside the caller's transaction) and count outcomes.
+    """Write invitees (of any events) inside the caller's transaction and count outcomes.
 
-    `is_new` says the event was created in this transaction, so none of them is stored yet.
+    `new_event_ids` are events created in this transaction: none of their invitees is stored.
     """
     counts = WriteCounts()
-    if not rows:
-        return counts
     table = CalendlyEventAttendee.__table__
-    existing = {}
-    if not is_new:
-        ids = [row["calendly_id"] for row in rows]
-        existing = {
-            row.calendly_id: row
-            for row in db.session.connection().execute(
-                select(table).where(table.c.calendly_id.in_(ids))
-            )
-        }
+    rows = _last_per_id(rows)
+    stored = _stored_rows(
+        table, [r["calendly_id"] for r in rows if r["event_id"] not in new_event_ids]
+    )
     to_write = []
     for values in rows:
-        stored = existing.get(values["calendly_id"])
-        if stored is None:
+        row = stored.get(values["calendly_id"])
+        if row is None:
             counts.created += 1
-        elif not _differs(stored, values, ATTENDEE_FIELDS) or _is_older(
-            stored.calendly_updated_at, values["calendly_updated_at"]
+        elif not _differs(row, values, ATTENDEE_FIELDS) or _is_older(
+            row.calendly_updated_at, values["calendly_updated_at"]
         ):
             counts.unchanged += 1
             continue
@@ -259,3 +306,10 @@ def upsert_attendees(
         to_write.append(values)
     _upsert(CalendlyEventAttendee, to_write, ATTENDEE_FIELDS, now)
     return counts
+
+
+def upsert_attendees(
+    event_id: int, rows: list[dict], now: datetime, *, is_new: bool = False
+) -> WriteCounts:
+    """Write the invitees of one event (see `write_attendees`); `is_new`: created just now."""
+    return write_attendees(rows, now, new_event_ids={event_id} if is_new else frozenset())

@@ -32,8 +32,8 @@ from calendly.mirror import (
     attendee_values,
     event_values,
     parse_time,
-    upsert_attendees,
-    upsert_event,
+    write_attendees,
+    write_events,
 )
 from database import start_write
 from extensions import db
@@ -397,34 +397,41 @@ class _SyncJob:
 
     def _write(self, items: list[tuple[dict, list[dict] | None]]) -> None:
         """Write a batch of events, each with all its fetched invitees, in one transaction."""
+        values_list = [event_values(event) for event, _ in items]
+        ids = [values["calendly_id"] for values in values_list]
+        complete = {
+            cid for cid, (_, invitees) in zip(ids, items, strict=True) if invitees is not None
+        }
         start_write(db.session)
         try:
-            for event, invitees in items:
-                self._write_event(event, invitees)
+            written = write_events(
+                values_list,
+                self.now,
+                new_ids={cid for cid in ids if cid not in self.known},
+                complete_ids=complete,
+            )
+            rows, created = [], set()
+            for calendly_id, (_, invitees) in zip(ids, items, strict=True):
+                event_id, outcome = written[calendly_id]
+                if outcome == "created":
+                    created.add(event_id)
+                if invitees is not None:
+                    rows.extend(attendee_values(invitee, event_id) for invitee in invitees)
+            attendee_counts = write_attendees(rows, self.now, new_event_ids=created)
             db.session.commit()
         except BaseException:
             db.session.rollback()
             raise
+        self.seen.update(ids)
+        events = self.counts["events"]
+        for _, outcome in written.values():
+            setattr(events, outcome, getattr(events, outcome) + 1)
+        attendees = self.counts["attendees"]
+        attendees.created += attendee_counts.created
+        attendees.updated += attendee_counts.updated
+        attendees.unchanged += attendee_counts.unchanged
         self._save_progress()
         self._keep_lease()
-
-    def _write_event(self, event: dict, invitees: list[dict] | None) -> None:
-        values = event_values(event)
-        self.seen.add(values["calendly_id"])
-        is_new = values["calendly_id"] not in self.known
-        event_id, outcome = upsert_event(
-            values, self.now, is_new=is_new, attendees_complete=invitees is not None
-        )
-        events = self.counts["events"]
-        setattr(events, outcome, getattr(events, outcome) + 1)
-        if invitees is None:
-            return
-        rows = [attendee_values(invitee, event_id) for invitee in invitees]
-        counts = upsert_attendees(event_id, rows, self.now, is_new=outcome == "created")
-        attendees = self.counts["attendees"]
-        attendees.created += counts.created
-        attendees.updated += counts.updated
-        attendees.unchanged += counts.unchanged
 
     def _flag_missing(self) -> None:
         """Flag stored events in the window that Calendly no longer returns (never delete)."""
