@@ -31,6 +31,8 @@ def _sqlite_pragmas(dbapi_conn, _record):
             "busy_timeout=30000",
             "foreign_keys=ON",
             "synchronous=NORMAL",
+            # Read through the OS page cache without copying: index scans (search) get faster.
+            "mmap_size=268435456",
         ):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()

@@ -44,12 +44,6 @@ def _words(text: str) -> list[str]:
     return text.split()
 
 
-# Indexes the screens rely on, asked of models.py. Created here when the schema lacks them
-# (same names, so nothing happens once models.py declares them); the bench says so.
-WANTED_INDEXES = {
-    "ix_attendees_booked_email_name": "calendly_event_attendees (calendly_created_at, email, name)",
-    "ix_events_event_type_name": "calendly_events (event_type_uri, name)",
-}
 FIRST_NAMES = _words(
     "Anna Ben Clara David Elif Felix Greta Hannah Ilse Jonas Jürgen Katrin Lena Lukas Maria Mehmet "
     "Nina Oliver Paula Quirin Rosa Sören Tim Ulrike Vera Wolfgang Yasemin Zoe Aylin Björn Chiara "
@@ -79,7 +73,7 @@ ADMIN = ("bench@example.org", "bench password 123")
 def build_database(app, n_events: int, n_attendees: int, seed: int) -> None:
     """Fill an empty database with realistic German webinar data via Core bulk inserts."""
     from extensions import db
-    from models import CalendlyEvent, CalendlyEventAttendee
+    from models import CalendlyEvent, CalendlyEventAttendee, attendee_search_text
 
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -140,6 +134,7 @@ def build_database(app, n_events: int, n_attendees: int, seed: int) -> None:
                     "first_name": first,
                     "last_name": last,
                     "email": email,
+                    "search_text": attendee_search_text(f"{first} {last}", email),
                     "status": "canceled" if canceled else "active",
                     "timezone": "Europe/Berlin",
                     "questions_and_answers": [
@@ -172,23 +167,6 @@ def build_database(app, n_events: int, n_attendees: int, seed: int) -> None:
                 invitees_active=active.scalar_subquery(), invitees_total=total.scalar_subquery()
             )
         )
-
-
-def ensure_indexes(db) -> None:
-    """Create the WANTED_INDEXES the schema does not declare yet, saying which."""
-    from sqlalchemy import inspect, text
-
-    inspector = inspect(db.engine)
-    present = {
-        index["name"]
-        for table in ("calendly_events", "calendly_event_attendees")
-        for index in inspector.get_indexes(table)
-    }
-    with db.engine.begin() as conn:
-        for name, target in WANTED_INDEXES.items():
-            if name not in present:
-                print(f"note: models.py does not declare {name} yet; creating it on {target}")
-                conn.execute(text(f"CREATE INDEX {name} ON {target}"))
 
 
 def timed(client, url: str, headers: dict | None = None) -> float:
@@ -244,7 +222,6 @@ def main() -> int:
             started = time.perf_counter()
             build_database(app, args.events, args.attendees, args.seed)
             print(f"built {db_path} in {time.perf_counter() - started:.1f} s")
-        ensure_indexes(db)
         if db.session.scalar(select(AdminUser.id).limit(1)) is None:
             import accounts
 

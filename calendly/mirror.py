@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from calendly.client import uuid_from_uri
 from calendly.locations import parse_location
 from extensions import db
-from models import CalendlyEvent, CalendlyEventAttendee
+from models import CalendlyEvent, CalendlyEventAttendee, attendee_search_text
 
 EVENT_FIELDS = (
     "uri", "name", "status", "start_time", "end_time", "event_type_uri", "location_type",
@@ -27,9 +27,9 @@ EVENT_FIELDS = (
     "calendly_created_at", "calendly_updated_at", "missing_upstream",
 )  # fmt: skip
 ATTENDEE_FIELDS = (
-    "event_id", "uri", "name", "first_name", "last_name", "email", "status", "timezone",
-    "questions_and_answers", "rescheduled", "old_invitee_uri", "new_invitee_uri", "no_show",
-    "no_show_uri", "cancel_reason", "canceled_by", "canceler_type", "canceled_at",
+    "event_id", "uri", "name", "first_name", "last_name", "email", "search_text", "status",
+    "timezone", "questions_and_answers", "rescheduled", "old_invitee_uri", "new_invitee_uri",
+    "no_show", "no_show_uri", "cancel_reason", "canceled_by", "canceler_type", "canceled_at",
     "calendly_created_at", "calendly_updated_at",
 )  # fmt: skip
 
@@ -113,6 +113,7 @@ def attendee_values(invitee: dict, event_id: int) -> dict:
         "first_name": invitee.get("first_name"),
         "last_name": invitee.get("last_name"),
         "email": invitee.get("email"),
+        "search_text": attendee_search_text(invitee.get("name"), invitee.get("email")),
         "status": _required(invitee, "status"),
         "timezone": invitee.get("timezone"),
         "questions_and_answers": sorted(answers, key=lambda qa: qa.get("position") or 0),
