@@ -54,6 +54,7 @@ class DemoState:
 
     simulator: object
     real_base_url: str
+    real_event_types: str
 
 
 def init_demo(app: Flask, *, force: bool = False) -> bool:
@@ -91,6 +92,7 @@ def leave_demo(app: Flask) -> None:
         app.config["DEMO_CALENDLY_TOKEN"] = ""
         if state is not None:
             app.config["CALENDLY_API_BASE_URL"] = state.real_base_url
+            app.config["CALENDLY_EVENT_TYPES"] = state.real_event_types
             # A demo sync still running now fails fast against the stopped simulator.
             state.simulator.stop()
             log.info("Demo mode ended")
@@ -124,7 +126,9 @@ def _why_not(app: Flask) -> str | None:
 
 
 def _start(app: Flask) -> None:
-    # Imported here so that a production process never loads the simulator.
+    # Imported here so that a production process never loads the simulator (and
+    # calendly_account, which imports this module, is complete by now).
+    import calendly_account
     from devtools.simulator import CalendlySimulator
 
     token = "demo-" + secrets.token_urlsafe(24)
@@ -132,8 +136,14 @@ def _start(app: Flask) -> None:
     simulator.seed_data(n_events=DEMO_EVENTS, max_invitees=DEMO_MAX_INVITEES)
     simulator.start()
     with _lock:
-        app.extensions["demo"] = DemoState(simulator, app.config["CALENDLY_API_BASE_URL"])
+        app.extensions["demo"] = DemoState(
+            simulator, app.config["CALENDLY_API_BASE_URL"], app.config["CALENDLY_EVENT_TYPES"]
+        )
         app.config["CALENDLY_API_BASE_URL"] = simulator.base_url
+        # Show info-webinars, as a real account would after its first visit to Settings;
+        # kept in the configuration, not the settings table, so no demo choice outlives it.
+        demo_types = calendly_account.default_event_type_uris(simulator.event_types)
+        app.config["CALENDLY_EVENT_TYPES"] = ",".join(demo_types)
         app.config["DEMO_CALENDLY_TOKEN"] = token
         app.config["DEMO_MODE"] = True
     app_settings.set_setting(DEMO_DATA_KEY, True)

@@ -1,5 +1,7 @@
 """The README's screenshots, taken from demo mode: what `scripts/run` shows on a fresh clone."""
 
+import os
+import re
 import threading
 
 import pytest
@@ -25,7 +27,10 @@ def demo_server(make_app, tmp_path):
         demo.leave_demo(app)
 
 
-def test_demo_dashboard_and_attendee_list(strict_page, demo_server, save_screenshot):
+SCREENSHOTS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "screenshots")
+
+
+def test_demo_dashboard_and_attendee_list(strict_page, demo_server):
     page = strict_page
     url, login = demo_server
     page.goto(url + "/login")
@@ -38,13 +43,17 @@ def test_demo_dashboard_and_attendee_list(strict_page, demo_server, save_screens
     titles = page.locator("#webinar-list .webinar-title a")
     expect(titles.first).to_be_visible()
     assert titles.count() >= 10
-    save_screenshot(page, "demo-dashboard.png")
+    page.screenshot(path=os.path.join(SCREENSHOTS, "demo-dashboard.png"))  # what one sees first
 
-    # The first upcoming webinar with bookings, expanded in place.
+    # The first upcoming webinar with a handful of bookings (a picture, not a scroll).
     rows = page.locator("#webinar-list .webinar")
-    for index in range(rows.count()):
-        if not rows.nth(index).locator("text=/^0 von/").count():
-            break
-    rows.nth(index).locator(".webinar-title a").click()
-    expect(page.locator("table.attendee-table").first).to_be_visible()
-    save_screenshot(page, "demo-attendees.png")
+    index = next(
+        n
+        for n in range(rows.count())
+        if (m := re.search(r"(\d+) von \d+ gebucht", rows.nth(n).inner_text()))
+        and 3 <= int(m.group(1)) <= 6
+    )
+    webinar = rows.nth(index)
+    webinar.locator(".webinar-title a").click()
+    expect(webinar.locator("table.attendee-table")).to_be_visible()
+    webinar.screenshot(path=os.path.join(SCREENSHOTS, "demo-attendees.png"))
