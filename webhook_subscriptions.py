@@ -24,7 +24,7 @@ from calendly.errors import CalendlyError, NotFoundError, PermissionDeniedError
 from calendly.mirror import MalformedRecordError, parse_time
 from database import start_write
 from extensions import db
-from models import WebhookDelivery, utcnow
+from models import SyncRun, WebhookDelivery, utcnow
 from token_vault import TokenVaultError
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ EVENTS = (
 HEALTH_KEY = "webhook_health"
 # The dashboard asks Calendly again (in the background, via htmx) when the last look is older.
 HEALTH_MAX_AGE = timedelta(hours=1)
+# Changes a sync finds this long after the last delivery should have come by webhook.
+SILENCE_GRACE = timedelta(hours=1)
 INTERACTIVE_MAX_RETRIES = 1
 
 
@@ -103,10 +105,16 @@ class Listing:
 
 @dataclass(frozen=True)
 class DashboardWarning:
-    """Disabled subscriptions of this app (to re-create), and whether to look again now."""
+    """Disabled subscriptions of this app (to re-create), and whether to look again now.
+
+    `silent` names this app's active subscription when deliveries have stopped although
+    syncs keep finding new or changed bookings (Calendly retries a failing delivery for a
+    day before it disables the subscription, so silence shows up first).
+    """
 
     disabled: list[dict]
     refresh: bool
+    silent: dict | None = None
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -210,7 +218,32 @@ def dashboard_warning(now: datetime | None = None) -> DashboardWarning | None:
         checked_at = None
     now = now or utcnow()
     stale = checked_at is None or now - checked_at > HEALTH_MAX_AGE
-    return DashboardWarning(disabled=list(stored.get("disabled") or []), refresh=stale)
+    return DashboardWarning(
+        disabled=list(stored.get("disabled") or []), refresh=stale, silent=_silence(stored)
+    )
+
+
+def _silence(stored: dict) -> dict | None:
+    """This app's active subscription, if syncs found booking changes its deliveries missed."""
+    ours = stored.get("ours")
+    if not stored.get("ours_active") or not ours:
+        return None
+    try:
+        since = last_delivery_at() or parse_time(ours.get("created_at"))
+    except MalformedRecordError:
+        return None
+    if since is None:
+        return None
+    missed = db.session.scalar(
+        select(func.max(SyncRun.finished_at)).where(
+            SyncRun.status == "succeeded",
+            SyncRun.started_at > since + SILENCE_GRACE,
+            (SyncRun.attendees_created + SyncRun.attendees_updated) > 0,
+        )
+    )
+    if missed is None:
+        return None
+    return {**ours, "since": since}
 
 
 def refresh_health_if_stale() -> None:
@@ -413,6 +446,18 @@ def _record_health(listing: Listing) -> None:
                 "subscriptions": len(listing.subscriptions),
                 "any_disabled": listing.any_disabled,
                 "ours_active": listing.ours_active,
+                "ours": next(
+                    (
+                        {
+                            "uuid": sub.uuid,
+                            "callback_url": sub.callback_url,
+                            "created_at": sub.created_at.isoformat() if sub.created_at else None,
+                        }
+                        for sub in listing.subscriptions
+                        if sub.ours and not sub.disabled and sub.uuid
+                    ),
+                    None,
+                ),
                 "disabled": [
                     {"uuid": sub.uuid, "callback_url": sub.callback_url}
                     for sub in listing.subscriptions
@@ -430,6 +475,11 @@ def _note_created(created: Subscription) -> None:
     stored["base_url"] = base_url_of(created.callback_url)
     stored["scope"] = created.scope
     stored["ours_active"] = True
+    stored["ours"] = {
+        "uuid": created.uuid,
+        "callback_url": created.callback_url,
+        "created_at": (created.created_at or utcnow()).isoformat(),
+    }
     stored["disabled"] = [
         item
         for item in stored.get("disabled") or []

@@ -18,7 +18,7 @@ import webhook_subscriptions as hooks
 from devtools.sample_data import uuid_of
 from devtools.simulator import CalendlySimulator
 from extensions import db
-from models import CalendlyEventAttendee, WebhookDelivery
+from models import CalendlyEventAttendee, SyncRun, WebhookDelivery, utcnow
 
 TOKEN = "sim-token"
 BASE = "https://webinare.example.org"
@@ -477,3 +477,55 @@ def test_messages_are_german_by_default(app, sim, login, htmx):
 
     assert "Ihr Calendly-Tarif enthält keine Webhooks." in html
     assert "Die geplante Synchronisierung holt weiterhin jede Änderung" in html
+
+
+def _sync_run(app, started_at, changed: int):
+    with app.app_context():
+        db.session.add(
+            SyncRun(
+                trigger="scheduler",
+                status="succeeded",
+                started_at=started_at,
+                finished_at=started_at + timedelta(seconds=5),
+                attendees_created=changed,
+            )
+        )
+        db.session.commit()
+
+
+def test_silent_deliveries_while_syncs_find_changes_are_flagged(app, sim, login, htmx):
+    create(login, htmx)
+    uuid, _ = sim.find_subscription(HOOK_URL)
+    now = utcnow()
+    with app.app_context():
+        db.session.add(
+            WebhookDelivery(
+                received_at=now - timedelta(hours=5),
+                event="invitee.created",
+                signature_valid=True,
+                outcome="applied",
+            )
+        )
+        db.session.commit()
+    # A sync that found nothing new says nothing about the webhooks.
+    _sync_run(app, now - timedelta(hours=2), changed=0)
+    assert "No webhook deliveries lately." not in text(login.get("/"))
+    # One that found bookings hours after the last delivery does.
+    _sync_run(app, now - timedelta(hours=1), changed=3)
+
+    dashboard = text(login.get("/"))
+
+    assert "No webhook deliveries lately." in dashboard
+    assert f"{PATH}/{uuid}/recreate" in dashboard
+    # A delivery after that sync ends the warning.
+    with app.app_context():
+        db.session.add(
+            WebhookDelivery(
+                received_at=utcnow(),
+                event="invitee.created",
+                signature_valid=True,
+                outcome="applied",
+            )
+        )
+        db.session.commit()
+    assert "No webhook deliveries lately." not in text(login.get("/"))
