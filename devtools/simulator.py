@@ -306,6 +306,17 @@ class CalendlySimulator:
 
     # -- data ----------------------------------------------------------------------------------
 
+    def reset(self, **seed_args) -> CalendlySimulator:
+        """Back to a fresh account (as `seed_data(**seed_args)`): no subscriptions, faults or log.
+
+        Lets a test module share one running simulator between its tests.
+        """
+        self.seed_data(**seed_args)
+        self._init_webhooks(self.seed)
+        self.clear_faults()
+        self.reset_log()
+        return self
+
     def seed_data(
         self,
         n_events: int = 300,

@@ -112,6 +112,15 @@ def calendly_sim():
         yield sim
 
 
+@pytest.fixture(scope="module")
+def module_sim():
+    """One running simulator for a test module; its tests `reset()` it to the data they need."""
+    from devtools.simulator import CalendlySimulator
+
+    with CalendlySimulator(token="sim-token", seed=21) as sim:
+        yield sim
+
+
 @pytest.fixture
 def sim_app(make_app, calendly_sim):
     """An app whose Calendly backend is the simulator."""

@@ -14,27 +14,16 @@ import app_settings
 import webhook_subscriptions
 from calendly.sync import sync_from_settings
 from devtools.sample_data import uuid_of
-from devtools.simulator import CalendlySimulator
 from extensions import db
 from models import CalendlyEvent, CalendlyEventAttendee, WebhookDelivery
 
 TOKEN = "sim-token"
 
 
-@pytest.fixture(scope="module")
-def _shared_sim():
-    with CalendlySimulator(token=TOKEN, seed=21) as simulator:
-        yield simulator
-
-
 @pytest.fixture
-def sim(_shared_sim):
+def sim(module_sim):
     """A small account (every event inside the sync's look-back), no subscriptions or faults."""
-    _shared_sim.seed_data(n_events=16, max_invitees=4, past_days=10, future_days=20)
-    _shared_sim._init_webhooks(_shared_sim.seed)
-    _shared_sim.clear_faults()
-    _shared_sim.reset_log()
-    return _shared_sim
+    return module_sim.reset(n_events=16, max_invitees=4, past_days=10, future_days=20)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from werkzeug.serving import make_server
 import app_settings
 import webhook_subscriptions as hooks
 from devtools.sample_data import uuid_of
-from devtools.simulator import CalendlySimulator
 from extensions import db
 from models import CalendlyEventAttendee, SyncRun, WebhookDelivery, utcnow
 
@@ -26,19 +25,9 @@ HOOK_URL = BASE + "/api/infowebinar/webhook"
 PATH = "/settings/webhooks"
 
 
-@pytest.fixture(scope="module")
-def _shared_sim():
-    with CalendlySimulator(token=TOKEN, seed=33) as simulator:
-        yield simulator
-
-
 @pytest.fixture
-def sim(_shared_sim):
-    _shared_sim.seed_data(n_events=8, max_invitees=3, past_days=5, future_days=20)
-    _shared_sim._init_webhooks(_shared_sim.seed)
-    _shared_sim.clear_faults()
-    _shared_sim.reset_log()
-    return _shared_sim
+def sim(module_sim):
+    return module_sim.reset(n_events=8, max_invitees=3, past_days=5, future_days=20)
 
 
 @pytest.fixture
