@@ -164,11 +164,37 @@ def _upsert(model, rows: list[dict], fields: tuple[str, ...], now: datetime) -> 
     connection.execute(statement, rows).close()
 
 
+class EventTypeSelection:
+    """The event types the mirror keeps, by URI or by name (ignoring case); empty means all.
+
+    The sync, the webhook receiver and the settings page's checkboxes all ask this one rule.
+    """
+
+    def __init__(self, selection):
+        wanted = [item.strip() for item in selection or () if item and item.strip()]
+        self.uris = {item for item in wanted if "://" in item}
+        self.names = {item.casefold() for item in wanted if "://" not in item}
+
+    def includes(self, event_type_uri: str | None, name: str | None) -> bool:
+        if not self.uris and not self.names:
+            return True
+        return event_type_uri in self.uris or (name or "").casefold() in self.names
+
+
 @dataclass
 class WriteCounts:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+
+    def record(self, outcome: str) -> None:
+        """Count one 'created', 'updated' or 'unchanged' row."""
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+    def add(self, other: WriteCounts) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
 
 
 def _differs(row, values: dict, fields: Iterable[str]) -> bool:

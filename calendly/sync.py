@@ -1,9 +1,10 @@
 """The one sync: mirror Calendly's scheduled events and their invitees into the database.
 
-Called by the CLI, the "Sync now" button, the scheduler and the webhook handler. It holds a lease
-in the database so that only one sync runs across threads and processes, records every run in
-`sync_runs`, and writes each event together with its attendees in one transaction: a sync that
-fails or is killed halfway leaves consistent rows, and the next one completes the work.
+Called by the CLI, the "Sync now" button, the scheduler and demo mode (webhook deliveries write
+single invitees through `calendly.mirror` directly). It holds a lease in the database so that
+only one sync runs across threads and processes, records every run in `sync_runs`, and writes
+each batch of events together with all their attendees in one transaction: a sync that fails or
+is killed halfway leaves consistent rows, and the next one completes the work.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import leases
 from calendly.client import CalendlyClient, uuid_from_uri
 from calendly.errors import CalendlyError, MalformedResponseError
 from calendly.mirror import (
+    EventTypeSelection,
     MalformedRecordError,
     WriteCounts,
     attendee_values,
@@ -151,34 +153,33 @@ def execute_run(
 
     Calendly errors end the run as failed with the admin-facing message; nothing is raised.
     """
+    run_id, trigger = run.id, run.trigger
     client = None
+    status, error = "failed", None
     try:
-        client = client_factory()
-        _SyncJob(client, run, options, now or utcnow()).run()
-        # Take the write lock before touching `run`: loading its expired attributes first
-        # would make this a read-then-write transaction, which SQLite refuses when busy.
-        start_write(db.session)
-        run.status = "succeeded"
-        log.info("sync #%s (%s) succeeded: %s", run.id, run.trigger, run.summary())
-    except (CalendlyError, MalformedRecordError, LeaseLost) as exc:
+        try:
+            client = client_factory()
+            _SyncJob(client, run, options, now or utcnow()).run()
+            status = "succeeded"
+        except (CalendlyError, MalformedRecordError, LeaseLost) as exc:
+            error = _error_message(exc)
+            log.warning("sync #%s (%s) failed: %s", run_id, trigger, error)
+        except Exception as exc:
+            error = f"Unexpected error: {type(exc).__name__}: {exc}"
+            log.exception("sync #%s (%s) crashed", run_id, trigger)
+        # A fresh write transaction: loading `run`'s expired attributes in a read transaction
+        # first would make SQLite refuse the write at once while others are writing.
         db.session.rollback()
         start_write(db.session)
-        run.status = "failed"
-        run.error = _error_message(exc)
-        log.warning("sync #%s (%s) failed: %s", run.id, run.trigger, run.error)
-    except Exception as exc:
-        db.session.rollback()
-        start_write(db.session)
-        run.status = "failed"
-        run.error = f"Unexpected error: {type(exc).__name__}: {exc}"
-        log.exception("sync #%s (%s) crashed", run.id, run.trigger)
-    finally:
+        run.status, run.error, run.finished_at = status, error, utcnow()
         if client is not None:
             run.api_requests = client.request_count
-            client.close()
-        start_write(db.session)
-        run.finished_at = utcnow()
+        if status == "succeeded":  # before the commit expires what summary() reads
+            log.info("sync #%s (%s) succeeded: %s", run_id, trigger, run.summary())
         db.session.commit()
+    finally:
+        if client is not None:
+            client.close()
         leases.release(SYNC_LEASE, options.owner)
     return run
 
@@ -259,10 +260,9 @@ class _SyncJob:
         self.options = options
         self.now = now
         self.window_start = None if options.full else now - timedelta(days=options.lookback_days)
-        wanted = [item.strip() for item in options.event_types if item.strip()]
-        self.wanted_uris = {item for item in wanted if "://" in item}
-        self.wanted_names = {item.casefold() for item in wanted if "://" not in item}
+        self.wanted = EventTypeSelection(options.event_types)
         self.seen: set[str] = set()
+        # Stored events in the window: calendly_id -> what decides whether to refetch invitees.
         self.known: dict[str, tuple] = {}
         self.counts = {"events": WriteCounts(), "attendees": WriteCounts()}
         self._last_progress = 0.0
@@ -270,14 +270,12 @@ class _SyncJob:
 
     def run(self) -> None:
         user_uri = self._user_uri()
-        known = self.known = self._known_events()
+        self.known = self._known_events()
         # A producer thread downloads while this thread writes, so that the database work
         # hides behind the network wait instead of adding to it.
         pipe: queue.Queue = queue.Queue(maxsize=PIPELINE_DEPTH)
         stop = threading.Event()
-        producer = threading.Thread(
-            target=self._download, args=(user_uri, known, pipe, stop), daemon=True
-        )
+        producer = threading.Thread(target=self._download, args=(user_uri, pipe, stop), daemon=True)
         producer.start()
         try:
             done = False
@@ -323,16 +321,10 @@ class _SyncJob:
         db.session.commit()  # end the read transaction: the writer thread is this one
         return known
 
-    def _wanted(self, event: dict) -> bool:
-        if not self.wanted_uris and not self.wanted_names:
-            return True
-        name = (event.get("name") or "").casefold()
-        return event.get("event_type") in self.wanted_uris or name in self.wanted_names
-
-    def _needs_invitees(self, event: dict, known: dict) -> bool:
+    def _needs_invitees(self, event: dict) -> bool:
         if self.options.full:
             return True
-        stored = known.get(uuid_from_uri(event["uri"]))
+        stored = self.known.get(uuid_from_uri(event["uri"]))
         if stored is None:
             return True
         updated_at, active, total, limit, attendees_synced_at = stored
@@ -344,7 +336,7 @@ class _SyncJob:
             != (counter.get("active"), counter.get("total"), counter.get("limit"))
         )
 
-    def _download(self, user_uri, known, pipe: queue.Queue, stop: threading.Event) -> None:
+    def _download(self, user_uri: str, pipe: queue.Queue, stop: threading.Event) -> None:
         """Producer: walk the events and fetch invitees where needed (no database access)."""
         try:
             events = self.client.iter_scheduled_events(
@@ -355,10 +347,10 @@ class _SyncJob:
                     return
                 if not isinstance(event, dict) or not event.get("uri"):
                     raise MalformedResponseError("an event without a URI in /scheduled_events")
-                if not self._wanted(event):
+                if not self.wanted.includes(event.get("event_type"), event.get("name")):
                     continue
                 invitees = None
-                if self._needs_invitees(event, known):
+                if self._needs_invitees(event):
                     invitees = self.client.list_invitees(uuid_from_uri(event["uri"]))
                 self._put(pipe, stop, (event, invitees))
             self._put(pipe, stop, _DONE)
@@ -423,13 +415,9 @@ class _SyncJob:
             db.session.rollback()
             raise
         self.seen.update(ids)
-        events = self.counts["events"]
         for _, outcome in written.values():
-            setattr(events, outcome, getattr(events, outcome) + 1)
-        attendees = self.counts["attendees"]
-        attendees.created += attendee_counts.created
-        attendees.updated += attendee_counts.updated
-        attendees.unchanged += attendee_counts.unchanged
+            self.counts["events"].record(outcome)
+        self.counts["attendees"].add(attendee_counts)
         self._save_progress()
         self._keep_lease()
 
@@ -446,7 +434,7 @@ class _SyncJob:
             row.id
             for row in db.session.execute(query)
             if row.calendly_id not in self.seen
-            and self._wanted({"event_type": row.event_type_uri, "name": row.name})
+            and self.wanted.includes(row.event_type_uri, row.name)
         ]
         for start in range(0, len(missing), 500):
             db.session.execute(

@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 import app_settings
 from calendly.client import uuid_from_uri
 from calendly.mirror import (
+    EventTypeSelection,
     MalformedRecordError,
     attendee_values,
     event_values,
@@ -350,28 +351,16 @@ def _apply(delivery: _Delivery) -> Outcome:
     return Outcome("ignored", f"event {delivery.event[:64]!r} is not handled")
 
 
-def wanted_event(event_type_uri: str | None, name: str | None, selection) -> bool:
-    """True when the sync mirrors events of this type (URI) or name; an empty selection = all."""
-    wanted = [item.strip() for item in selection if item and item.strip()]
-    if not wanted:
-        return True
-    uris = {item for item in wanted if "://" in item}
-    names = {item.casefold() for item in wanted if "://" not in item}
-    return event_type_uri in uris or (name or "").casefold() in names
-
-
 def _apply_invitee(delivery: _Delivery) -> Outcome:
     """invitee.created / invitee.canceled: upsert the embedded event, then the invitee."""
     invitee, now = delivery.payload, utcnow()
     if delivery.invitee_uri is None:
         raise MalformedDelivery("invitee without uri")
-    selection = app_settings.sync_event_types()
+    selection = EventTypeSelection(app_settings.sync_event_types())
     scheduled_event = invitee.get("scheduled_event")
     parts = []
     if isinstance(scheduled_event, dict) and scheduled_event:
-        if not wanted_event(
-            scheduled_event.get("event_type"), scheduled_event.get("name"), selection
-        ):
+        if not selection.includes(scheduled_event.get("event_type"), scheduled_event.get("name")):
             return Outcome("ignored", "event type not synced")
         event_id, event_outcome = upsert_event(event_values(scheduled_event), now)
         if event_outcome != "unchanged":
@@ -389,7 +378,7 @@ def _apply_invitee(delivery: _Delivery) -> Outcome:
         event = _local_event(invitee.get("event"))
         if event is None:
             return Outcome("ignored", "event not mirrored yet; the next sync fetches it")
-        if not wanted_event(event.event_type_uri, event.name, selection):
+        if not selection.includes(event.event_type_uri, event.name):
             return Outcome("ignored", "event type not synced")
         event_id = event.id
 
