@@ -130,7 +130,7 @@ def attendee_values(invitee: dict, event_id: int) -> dict:
 
 
 @functools.cache
-def _upsert_statement(dialect_name: str, table, fields: tuple[str, ...], returning: bool = False):
+def _upsert_statement(dialect_name: str, table, fields: tuple[str, ...]):
     """INSERT ... ON CONFLICT (calendly_id) DO UPDATE unless the stored row is newer.
 
     Built once per table and dialect: building the statement costs more than running it.
@@ -147,21 +147,24 @@ def _upsert_statement(dialect_name: str, table, fields: tuple[str, ...], returni
             table.c.calendly_updated_at <= stmt.excluded.calendly_updated_at,
         ),
     )
-    return stmt.returning(table.c.id, table.c.calendly_id) if returning else stmt
+    return stmt.returning(table.c.id, table.c.calendly_id)
 
 
-def _upsert(model, rows: list[dict], fields: tuple[str, ...], now: datetime) -> None:
-    """INSERT rows, or UPDATE the existing row unless it holds newer Calendly data."""
+def _upsert(model, rows: list[dict], fields: tuple[str, ...], now: datetime) -> list:
+    """INSERT rows, or UPDATE the existing row unless it holds newer Calendly data.
+
+    Returns (id, calendly_id) of every row written; a row the guard kept is not among them.
+    """
     if not rows:
-        return
+        return []
     for row in rows:
         row["synced_at"] = now
     connection = db.session.connection()
     # With RETURNING, SQLAlchemy sends the rows as one multi-row INSERT instead of one
     # statement per row: on SQLite that is one trip into the engine (and one GIL hand-off
     # while the download thread runs) instead of dozens.
-    statement = _upsert_statement(connection.dialect.name, model.__table__, fields, returning=True)
-    connection.execute(statement, rows).close()
+    statement = _upsert_statement(connection.dialect.name, model.__table__, fields)
+    return connection.execute(statement, rows).all()
 
 
 class EventTypeSelection:
@@ -197,16 +200,15 @@ class WriteCounts:
         self.unchanged += other.unchanged
 
 
-def _differs(row, values: dict, fields: Iterable[str]) -> bool:
-    return any(getattr(row, name) != values[name] for name in fields)
-
-
-def _is_older(stored_updated_at, incoming_updated_at) -> bool:
-    return (
-        stored_updated_at is not None
-        and incoming_updated_at is not None
-        and incoming_updated_at < stored_updated_at
-    )
+def _outcome(stored, values: dict, fields: Iterable[str]) -> str:
+    """'created', 'updated', or 'unchanged' (same values, or an older copy than the stored row)."""
+    if stored is None:
+        return "created"
+    incoming_at, stored_at = values["calendly_updated_at"], stored.calendly_updated_at
+    older = incoming_at is not None and stored_at is not None and incoming_at < stored_at
+    if older or not any(getattr(stored, name) != values[name] for name in fields):
+        return "unchanged"
+    return "updated"
 
 
 # Bound on values in one IN (...) lookup: far below SQLite's and PostgreSQL's parameter limits.
@@ -261,25 +263,17 @@ def write_events(
         calendly_id = values["calendly_id"]
         complete = calendly_id in complete_ids
         row = stored.get(calendly_id)
-        if row is not None and (
-            not _differs(row, values, EVENT_FIELDS)
-            or _is_older(row.calendly_updated_at, values["calendly_updated_at"])
-        ):
-            results[calendly_id] = (row.id, "unchanged")
+        outcome = _outcome(row, values, EVENT_FIELDS)
+        if outcome == "unchanged":
+            results[calendly_id] = (row.id, outcome)
             if complete and row.attendees_synced_at is None:
                 mark_complete.append(row.id)
             continue
-        outcomes[calendly_id] = "updated" if row is not None else "created"
-        new_row = dict(values, synced_at=now)
-        if complete:
-            new_row["attendees_synced_at"] = now
-        writes[complete].append(new_row)
+        outcomes[calendly_id] = outcome
+        writes[complete].append(dict(values, attendees_synced_at=now) if complete else values)
     for complete, rows in writes.items():
-        if not rows:
-            continue
         fields = (*EVENT_FIELDS, "attendees_synced_at") if complete else EVENT_FIELDS
-        statement = _upsert_statement(connection.dialect.name, table, fields, returning=True)
-        for row in connection.execute(statement, rows):
+        for row in _upsert(CalendlyEvent, rows, fields, now):
             results[row.calendly_id] = (row.id, outcomes[row.calendly_id])
     # An upsert the guard skipped (a newer copy was stored meanwhile) returns no row.
     skipped = [calendly_id for calendly_id in outcomes if calendly_id not in results]
@@ -292,17 +286,9 @@ def write_events(
     return results
 
 
-def upsert_event(
-    values: dict, now: datetime, *, is_new: bool = False, attendees_complete: bool = False
-) -> tuple[int, str]:
+def upsert_event(values: dict, now: datetime) -> tuple[int, str]:
     """Write one event inside the caller's transaction (see `write_events`)."""
-    calendly_id = values["calendly_id"]
-    return write_events(
-        [values],
-        now,
-        new_ids={calendly_id} if is_new else frozenset(),
-        complete_ids={calendly_id} if attendees_complete else frozenset(),
-    )[calendly_id]
+    return write_events([values], now)[values["calendly_id"]]
 
 
 def write_attendees(
@@ -320,23 +306,9 @@ def write_attendees(
     )
     to_write = []
     for values in rows:
-        row = stored.get(values["calendly_id"])
-        if row is None:
-            counts.created += 1
-        elif not _differs(row, values, ATTENDEE_FIELDS) or _is_older(
-            row.calendly_updated_at, values["calendly_updated_at"]
-        ):
-            counts.unchanged += 1
-            continue
-        else:
-            counts.updated += 1
-        to_write.append(values)
+        outcome = _outcome(stored.get(values["calendly_id"]), values, ATTENDEE_FIELDS)
+        counts.record(outcome)
+        if outcome != "unchanged":
+            to_write.append(values)
     _upsert(CalendlyEventAttendee, to_write, ATTENDEE_FIELDS, now)
     return counts
-
-
-def upsert_attendees(
-    event_id: int, rows: list[dict], now: datetime, *, is_new: bool = False
-) -> WriteCounts:
-    """Write the invitees of one event (see `write_attendees`); `is_new`: created just now."""
-    return write_attendees(rows, now, new_event_ids={event_id} if is_new else frozenset())

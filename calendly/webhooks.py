@@ -34,8 +34,8 @@ from calendly.mirror import (
     attendee_values,
     event_values,
     parse_time,
-    upsert_attendees,
     upsert_event,
+    write_attendees,
 )
 from database import start_write
 from extensions import db
@@ -388,7 +388,7 @@ def _apply_invitee(delivery: _Delivery) -> Outcome:
             _attendees.c.calendly_id == values["calendly_id"]
         )
     ).first()
-    counts = upsert_attendees(event_id, [values], now)
+    counts = write_attendees([values], now)
     if counts.created or counts.updated:
         parts.append("attendee created" if counts.created else "attendee updated")
     elif _older(values["calendly_updated_at"], stored[0] if stored else None):
