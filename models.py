@@ -150,10 +150,8 @@ class SyncRun(db.Model):
 
     __tablename__ = "sync_runs"
 
-    TRIGGERS = ("cli", "manual", "scheduler", "webhook", "demo")
-
     id: Mapped[int] = mapped_column(primary_key=True)
-    trigger: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(16))  # cli, manual, scheduler or demo
     full: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     status: Mapped[str] = mapped_column(String(16), index=True)  # running/succeeded/failed/skipped
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -176,13 +174,12 @@ class SyncRun(db.Model):
 
     def summary(self) -> str:
         """A one-line account of what the run did."""
-        text = (
+        return (
             f"events: {self.events_created} new, {self.events_updated} updated, "
             f"{self.events_unchanged} unchanged, {self.events_missing} missing upstream; "
             f"attendees: {self.attendees_created} new, {self.attendees_updated} updated, "
             f"{self.attendees_unchanged} unchanged; {self.api_requests} API requests"
         )
-        return text
 
 
 class Lease(db.Model):
