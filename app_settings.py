@@ -145,19 +145,20 @@ def sync_schedule() -> dict:
     return schedule
 
 
-def save_sync_schedule(daily_time: str, interval_minutes: int) -> None:
-    """Store the automatic sync schedule (values validated by the Settings form)."""
-    set_setting(SCHEDULE_KEY, {"daily_time": daily_time, "interval_minutes": int(interval_minutes)})
-
-
 def save_preferences(timezone: str, lookback: int, daily_time: str, interval_minutes: int) -> None:
     """Store the Settings page's display time zone, look-back days and sync schedule."""
     set_setting(TIMEZONE_KEY, timezone)
     set_setting(LOOKBACK_KEY, int(lookback))
-    save_sync_schedule(daily_time, interval_minutes)
+    set_setting(SCHEDULE_KEY, {"daily_time": daily_time, "interval_minutes": int(interval_minutes)})
 
 
 WEBHOOK_SIGNING_KEY_SETTING = "webhook_signing_key"
+
+
+def configured_webhook_signing_key() -> str:
+    """CALENDLY_WEBHOOK_SIGNING_KEY from the configuration ("" when unset); it overrides the
+    stored key."""
+    return (current_app.config.get("CALENDLY_WEBHOOK_SIGNING_KEY") or "").strip()
 
 
 def webhook_signing_key() -> str | None:
@@ -167,7 +168,7 @@ def webhook_signing_key() -> str | None:
     Raises:
         TokenVaultError: the stored key cannot be decrypted (TOKEN_ENCRYPTION_KEY changed).
     """
-    configured = (current_app.config.get("CALENDLY_WEBHOOK_SIGNING_KEY") or "").strip()
+    configured = configured_webhook_signing_key()
     if configured:
         return configured
     stored = get_setting(WEBHOOK_SIGNING_KEY_SETTING)

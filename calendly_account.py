@@ -14,7 +14,8 @@ import app_settings
 import demo
 from calendly.client import CalendlyClient
 from calendly.errors import AuthenticationError, CalendlyError, PermissionDeniedError
-from database import start_write
+from calendly.mirror import EventTypeSelection
+from calendly.sync import build_client
 from extensions import db
 from token_vault import TokenVaultError
 
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 
 # The event type preselected for a new account (the seed's info-webinars).
 DEFAULT_EVENT_TYPE_MARKER = "infowebinar"
-# An admin waits on these checks, so fail fast instead of retrying for a minute.
+# An admin waits on these calls (token checks, no-show marks, webhook administration), so fail
+# fast instead of retrying for a minute (writes only ever retry a 429 anyway).
 INTERACTIVE_MAX_RETRIES = 1
 
 
@@ -62,16 +64,25 @@ def token_configured() -> bool:
     )
 
 
-def _client(token: str | None) -> CalendlyClient:
-    """A client for an interactive check; a pasted `token` always goes to the real API."""
-    config = current_app.config
-    base_url = demo.real_api_base_url(current_app) if token else config["CALENDLY_API_BASE_URL"]
-    return CalendlyClient(
-        token if token else app_settings.calendly_token(),
-        base_url=base_url,
-        timeout=config["CALENDLY_TIMEOUT"],
-        max_retries=min(INTERACTIVE_MAX_RETRIES, config["CALENDLY_MAX_RETRIES"]),
-    )
+def interactive_client(token: str | None = None) -> CalendlyClient:
+    """The configured client (calendly.sync.build_client) for a call an admin waits on.
+
+    Args:
+        token: a pasted token to check; it always goes to the real API, also in demo mode.
+            Default: the token in use.
+
+    Returns:
+        A client that retries at most INTERACTIVE_MAX_RETRIES times.
+
+    Raises:
+        MissingTokenError: no token is configured.
+        TokenVaultError: the stored token cannot be decrypted.
+    """
+    client = build_client(token or None)
+    client.max_retries = min(INTERACTIVE_MAX_RETRIES, client.max_retries)
+    if token:
+        client.base_url = demo.real_api_base_url(current_app).rstrip("/")
+    return client
 
 
 def check_token(token: str | None = None) -> TokenCheck:
@@ -84,7 +95,7 @@ def check_token(token: str | None = None) -> TokenCheck:
     """
     check = TokenCheck()
     try:
-        client = _client(token)
+        client = interactive_client(token)
     except (CalendlyError, TokenVaultError) as exc:
         check.note(exc)
         return check
@@ -118,16 +129,13 @@ def current_status() -> TokenCheck:
 
 
 def _remember_account(check: TokenCheck) -> None:
-    start_write(db.session)
     # Event types chosen for another account mean nothing for this one: start from the default.
     previous = app_settings.account() or {}
     if previous.get("user_uri") != check.user.get("uri"):
         app_settings.delete_setting(app_settings.EVENT_TYPES_KEY)
     app_settings.save_account(check.user)
     if check.event_types_listed:
-        start_write(db.session)
         apply_default_event_types(check.event_types)
-        db.session.commit()  # also when nothing was written: end the write transaction
 
 
 def connect_token(token: str) -> TokenCheck:
@@ -141,7 +149,6 @@ def connect_token(token: str) -> TokenCheck:
     if check.user is None:
         log.info("Calendly refused a pasted token: %s", check.problems[0] if check.problems else "")
         return check
-    start_write(db.session)
     app_settings.save_calendly_token(token)
     _remember_account(check)
     demo.leave_demo(current_app._get_current_object())
@@ -168,19 +175,21 @@ def apply_default_event_types(event_types: list[dict]) -> None:
 
 
 def is_selected(event_type: dict, selection: list[str]) -> bool:
-    """True when `selection` (URIs, or names from CALENDLY_EVENT_TYPES) includes `event_type`."""
-    names = {item.casefold() for item in selection if "://" not in item}
-    return event_type.get("uri") in selection or (event_type.get("name") or "").casefold() in names
+    """True when `selection` (URIs, or names from CALENDLY_EVENT_TYPES) names `event_type`.
+
+    Unlike the sync, an empty selection ticks no checkbox (it means "all" without naming any).
+    """
+    return bool(selection) and EventTypeSelection(selection).includes(
+        event_type.get("uri"), event_type.get("name")
+    )
 
 
 def save_event_types(uris: list[str]) -> None:
     """Store the event types to sync; an empty list means all of them."""
-    start_write(db.session)
     app_settings.set_setting(app_settings.EVENT_TYPES_KEY, list(uris))
 
 
 def remove_token() -> None:
     """Forget the stored token and its account (syncing stops until a new one is saved)."""
-    start_write(db.session)
     app_settings.clear_calendly_token()
     log.info("Calendly token removed")

@@ -101,6 +101,7 @@ class Schedule:
         return triggers[0] if len(triggers) == 1 else OrTrigger(triggers)
 
     def describe(self) -> str:
+        """The schedule in words, for the log."""
         parts = []
         if self.daily_time is not None:
             parts.append(f"daily at {self.daily_time:%H:%M} {self.timezone}")

@@ -11,22 +11,17 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import or_, update
 
-import app_settings
-from calendly.client import CalendlyClient
 from calendly.errors import CalendlyError, NotFoundError
 from calendly.mirror import MalformedRecordError, parse_time
+from calendly_account import interactive_client
 from database import start_write
 from extensions import db
 from models import CalendlyEvent, CalendlyEventAttendee, utcnow
 from token_vault import TokenVaultError
 
 log = logging.getLogger(__name__)
-
-# The admin waits for the answer: one retry at most (writes only ever retry a 429).
-INTERACTIVE_MAX_RETRIES = 1
 
 _attendees = CalendlyEventAttendee.__table__
 
@@ -71,7 +66,7 @@ def mark_no_show(attendee_id: int) -> None:
     # Hold no database snapshot while waiting on Calendly (its webhook may write meanwhile).
     db.session.commit()
     try:
-        with _client() as client:
+        with interactive_client() as client:
             no_show = client.create_no_show(invitee_uri)
     except (CalendlyError, TokenVaultError, ValueError) as exc:
         log.info("marking a no-show in Calendly failed: %s", exc)
@@ -98,7 +93,7 @@ def clear_no_show(attendee_id: int) -> None:
         raise NoShowError("no_uri")
     db.session.commit()
     try:
-        with _client() as client:
+        with interactive_client() as client:
             client.delete_no_show(no_show_uri)
     except NotFoundError:
         log.info("the no-show was already gone in Calendly; clearing it here too")
@@ -106,16 +101,6 @@ def clear_no_show(attendee_id: int) -> None:
         log.info("removing a no-show in Calendly failed: %s", exc)
         raise NoShowError("calendly", exc) from exc
     _store_clear(attendee_id, no_show_uri)
-
-
-def _client() -> CalendlyClient:
-    config = current_app.config
-    return CalendlyClient(
-        app_settings.calendly_token(),
-        base_url=config["CALENDLY_API_BASE_URL"],
-        timeout=config["CALENDLY_TIMEOUT"],
-        max_retries=min(INTERACTIVE_MAX_RETRIES, config["CALENDLY_MAX_RETRIES"]),
-    )
 
 
 def _store_mark(attendee_id: int, no_show_uri: str | None, created_at: datetime) -> None:

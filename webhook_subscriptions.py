@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import current_app
 from sqlalchemy import func, select
 
 import app_settings
 from calendly.client import CalendlyClient, uuid_from_uri
 from calendly.errors import CalendlyError, NotFoundError, PermissionDeniedError
 from calendly.mirror import MalformedRecordError, parse_time
-from database import start_write
+from calendly_account import interactive_client
 from extensions import db
 from models import SyncRun, WebhookDelivery, utcnow
 from token_vault import TokenVaultError
@@ -43,7 +42,6 @@ HEALTH_KEY = "webhook_health"
 HEALTH_MAX_AGE = timedelta(hours=1)
 # Changes a sync finds this long after the last delivery should have come by webhook.
 SILENCE_GRACE = timedelta(hours=1)
-INTERACTIVE_MAX_RETRIES = 1
 
 
 class WebhookAdminError(Exception):
@@ -167,7 +165,7 @@ def list_subscriptions() -> Listing:
         listing.not_connected = True
     else:
         try:
-            with _client() as client:
+            with interactive_client() as client:
                 raw, listing.scope = _fetch(client, org, user)
             listing.subscriptions = [_subscription(item) for item in raw]
         except (CalendlyError, TokenVaultError) as exc:
@@ -200,7 +198,7 @@ def suggested_base_url() -> str:
 
 def signing_key_source() -> str:
     """Where the receiver's signing key comes from: ``config``, ``stored`` or ``none``."""
-    if (current_app.config.get("CALENDLY_WEBHOOK_SIGNING_KEY") or "").strip():
+    if app_settings.configured_webhook_signing_key():
         return "config"
     return (
         "stored" if app_settings.get_setting(app_settings.WEBHOOK_SIGNING_KEY_SETTING) else "none"
@@ -212,10 +210,7 @@ def dashboard_warning(now: datetime | None = None) -> DashboardWarning | None:
     stored = health()
     if not stored:
         return None
-    try:
-        checked_at = parse_time(stored.get("checked_at"))
-    except MalformedRecordError:
-        checked_at = None
+    checked_at = _time(stored.get("checked_at"))
     now = now or utcnow()
     stale = checked_at is None or now - checked_at > HEALTH_MAX_AGE
     return DashboardWarning(
@@ -228,10 +223,7 @@ def _silence(stored: dict) -> dict | None:
     ours = stored.get("ours")
     if not stored.get("ours_active") or not ours:
         return None
-    try:
-        since = last_delivery_at() or parse_time(ours.get("created_at"))
-    except MalformedRecordError:
-        return None
+    since = last_delivery_at() or _time(ours.get("created_at"))
     if since is None:
         return None
     missed = db.session.scalar(
@@ -323,16 +315,6 @@ def recreate_subscription(ref: str) -> Subscription:
 # -- internals ------------------------------------------------------------------------------------
 
 
-def _client() -> CalendlyClient:
-    config = current_app.config
-    return CalendlyClient(
-        app_settings.calendly_token(),
-        base_url=config["CALENDLY_API_BASE_URL"],
-        timeout=config["CALENDLY_TIMEOUT"],
-        max_retries=min(INTERACTIVE_MAX_RETRIES, config["CALENDLY_MAX_RETRIES"]),
-    )
-
-
 def _account() -> tuple[str | None, str | None]:
     account = app_settings.account() or {}
     return account.get("organization_uri"), account.get("user_uri")
@@ -343,7 +325,7 @@ def _call_calendly(work):
     # Hold no database snapshot while waiting on Calendly (a sync or delivery may write).
     db.session.commit()
     try:
-        with _client() as client:
+        with interactive_client() as client:
             return work(client)
     except (CalendlyError, TokenVaultError, ValueError) as exc:
         log.info("Calendly webhook administration failed: %s", exc)
@@ -371,7 +353,7 @@ def _delete(client: CalendlyClient, uuid: str) -> None:
 
 
 def _create(url: str, org: str, user: str | None, scope: str) -> Subscription:
-    configured = (current_app.config.get("CALENDLY_WEBHOOK_SIGNING_KEY") or "").strip()
+    configured = app_settings.configured_webhook_signing_key()
     key = configured or secrets.token_urlsafe(32)
 
     def create(client: CalendlyClient) -> dict:
@@ -419,6 +401,7 @@ def _safe_uuid(uri: str) -> str:
 
 
 def _time(value) -> datetime | None:
+    """A Calendly timestamp, or None when it is missing or unreadable."""
     try:
         return parse_time(value)
     except MalformedRecordError:
@@ -467,7 +450,7 @@ def _record_health(listing: Listing) -> None:
         )
     elif listing.plan_blocked:
         stored["disabled"] = []
-    _save_health(stored)
+    app_settings.set_setting(HEALTH_KEY, stored)
 
 
 def _note_created(created: Subscription) -> None:
@@ -486,7 +469,7 @@ def _note_created(created: Subscription) -> None:
         if item.get("callback_url") != created.callback_url
     ]
     stored.setdefault("checked_at", utcnow().isoformat())
-    _save_health(stored)
+    app_settings.set_setting(HEALTH_KEY, stored)
 
 
 def _forget_disabled(uuid: str) -> None:
@@ -495,9 +478,4 @@ def _forget_disabled(uuid: str) -> None:
         return
     stored = dict(stored)
     stored["disabled"] = [item for item in stored["disabled"] if item.get("uuid") != uuid]
-    _save_health(stored)
-
-
-def _save_health(value: dict) -> None:
-    start_write(db.session)
-    app_settings.set_setting(HEALTH_KEY, value)
+    app_settings.set_setting(HEALTH_KEY, stored)
