@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from flask import Response
+from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 
 from models import CalendlyEvent, CalendlyEventAttendee
@@ -117,3 +119,19 @@ def stream_csv(
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def admin_csv(
+    rows: Iterable[tuple[CalendlyEventAttendee, CalendlyEvent]], questions: list[str]
+) -> Iterator[str]:
+    """`stream_csv` in the admin's time zone, split the way the admin's language expects."""
+    return stream_csv(rows, questions, str(get_timezone()), delimiter_for(str(get_locale())))
+
+
+def download(body, filename: str) -> Response:
+    """`body` (text, or an iterable of chunks to stream) as a CSV attachment named `filename`."""
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

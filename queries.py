@@ -1,4 +1,5 @@
-"""Read-only queries behind the dashboard, the attendee lists, the search and the person page.
+"""Read-only queries behind the dashboard, the attendee lists, the search, the person page and
+the sync status panel.
 
 Every list is paginated or bounded, counts come from the database (never len() of a list), and
 related rows are loaded in one query each (no N+1).
@@ -14,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from extensions import db
-from models import CalendlyEvent, CalendlyEventAttendee, utcnow
+from models import CalendlyEvent, CalendlyEventAttendee, SyncRun, utcnow
 
 VIEWS = ("upcoming", "past", "canceled")
 PAGE_SIZE = 25
@@ -224,6 +225,16 @@ def filtered_answer_lists(f: WebinarFilter) -> Iterator[list | None]:
         .where(*where)
         .execution_options(yield_per=2000)
     )
+
+
+def last_finished_run() -> SyncRun | None:
+    """The newest sync run that succeeded or failed (running and skipped ones do not count)."""
+    return db.session.scalars(
+        select(SyncRun)
+        .where(SyncRun.status.in_(("succeeded", "failed")))
+        .order_by(SyncRun.id.desc())
+        .limit(1)
+    ).first()
 
 
 def booking_answers(raw) -> list[tuple[str, str]]:

@@ -1,8 +1,7 @@
 """Attendees: one webinar's list (expanded in place on the dashboard), the search, the person
 page, and the CSV of one webinar."""
 
-from flask import Blueprint, Response, render_template, request
-from flask_babel import get_locale, get_timezone
+from flask import Blueprint, render_template, request
 
 import csv_export
 import htmx
@@ -29,18 +28,9 @@ def webinar_csv(event_id: int):
     event = db.get_or_404(CalendlyEvent, event_id)
     attendees = queries.webinar_attendees(event.id)
     questions = csv_export.question_columns(a.questions_and_answers for a in attendees)
-    document = csv_export.stream_csv(
-        ((attendee, event) for attendee in attendees),
-        questions,
-        str(get_timezone()),
-        csv_export.delimiter_for(str(get_locale())),
-    )
+    document = csv_export.admin_csv(((attendee, event) for attendee in attendees), questions)
     filename = f"attendees-{event.start_time:%Y-%m-%d}-{event.id}.csv"
-    return Response(
-        "".join(document),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return csv_export.download("".join(document), filename)
 
 
 @bp.get("/search")

@@ -72,12 +72,17 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def _start_session(user) -> None:
-    # A fresh session at login: nothing from before signing in carries over, except the language.
+def _clear_session() -> None:
+    """Empty the session except for the chosen language."""
     language = session.get("lang")
     session.clear()
     if language:
         session["lang"] = language
+
+
+def _start_session(user) -> None:
+    # A fresh session at login: nothing from before signing in carries over, except the language.
+    _clear_session()
     login_user(user)
 
 
@@ -131,11 +136,8 @@ def setup():
 @bp.post("/logout")
 def logout():
     """Sign out and forget the session."""
-    language = session.get("lang")
     logout_user()
-    session.clear()
-    if language:
-        session["lang"] = language
+    _clear_session()
     flash(_("You are signed out."), "success")
     return redirect(url_for(".login"), 303)
 

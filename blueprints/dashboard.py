@@ -1,19 +1,13 @@
 """The webinar dashboard: tabs, an event-type filter, pages, and the CSV of the filtered list."""
 
-from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
-from flask_babel import get_locale, get_timezone
+from flask import Blueprint, render_template, request, stream_with_context
 
-import app_settings
+import calendly_account
 import csv_export
 import htmx
 import queries
 
 bp = Blueprint("dashboard", __name__)
-
-
-def _has_token() -> bool:
-    demo_token = current_app.config.get("DEMO_CALENDLY_TOKEN")
-    return app_settings.token_hint() is not None or bool(demo_token)
 
 
 @bp.get("/")
@@ -27,7 +21,7 @@ def index():
         "page": page,
         "event_types": queries.event_types(),
         "never_synced": never_synced,
-        "has_token": _has_token() if never_synced else True,
+        "has_token": calendly_account.token_configured() if never_synced else True,
     }
     if htmx.is_partial_request():
         return render_template("dashboard/_webinars.html", **context)
@@ -39,13 +33,6 @@ def export_csv():
     """Attendees of every webinar in the current tab and filter (all pages) as CSV."""
     webinar_filter = queries.WebinarFilter.from_args(request.args)
     questions = csv_export.question_columns(queries.filtered_answer_lists(webinar_filter))
-    rows = queries.filtered_attendees(webinar_filter)
-    document = csv_export.stream_csv(
-        rows, questions, str(get_timezone()), csv_export.delimiter_for(str(get_locale()))
-    )
+    document = csv_export.admin_csv(queries.filtered_attendees(webinar_filter), questions)
     filename = f"attendees-{webinar_filter.view}.csv"
-    return Response(
-        stream_with_context(document),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return csv_export.download(stream_with_context(document), filename)

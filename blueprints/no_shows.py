@@ -3,6 +3,8 @@ no-show, or undo it. Calendly is written first (no_shows.py); htmx gets the atte
 with the outcome, a plain form post is redirected to the webinar page (303) with a flash message.
 """
 
+from collections.abc import Callable
+
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
@@ -25,25 +27,32 @@ def no_show_allowed(event: CalendlyEvent, attendee: CalendlyEventAttendee) -> bo
 @bp.post("/attendees/<int:attendee_id>/no-show")
 def mark(attendee_id: int):
     """Mark an attendee as a no-show in Calendly, then here."""
-    attendee = db.get_or_404(CalendlyEventAttendee, attendee_id)
-    name, event_id = attendee.name or attendee.email or "", attendee.event_id
-    try:
-        no_shows.mark_no_show(attendee.id)
-    except no_shows.NoShowError as exc:
-        return _answer(event_id, _problem(exc), "error")
-    return _answer(event_id, _("%(name)s is marked as a no-show in Calendly.", name=name))
+    return _change(
+        attendee_id,
+        no_shows.mark_no_show,
+        lambda name: _("%(name)s is marked as a no-show in Calendly.", name=name),
+    )
 
 
 @bp.post("/attendees/<int:attendee_id>/no-show/undo")
 def undo(attendee_id: int):
     """Remove an attendee's no-show mark in Calendly, then here."""
+    return _change(
+        attendee_id,
+        no_shows.clear_no_show,
+        lambda name: _("%(name)s is no longer marked as a no-show.", name=name),
+    )
+
+
+def _change(attendee_id: int, change, done: Callable[[str], str]):
+    """Apply `change` (no_shows.mark_no_show or clear_no_show) and answer with the outcome."""
     attendee = db.get_or_404(CalendlyEventAttendee, attendee_id)
     name, event_id = attendee.name or attendee.email or "", attendee.event_id
     try:
-        no_shows.clear_no_show(attendee.id)
+        change(attendee.id)
     except no_shows.NoShowError as exc:
         return _answer(event_id, _problem(exc), "error")
-    return _answer(event_id, _("%(name)s is no longer marked as a no-show.", name=name))
+    return _answer(event_id, done(name))
 
 
 def _problem(exc: no_shows.NoShowError) -> str:

@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 import calendly_account
 import htmx
+import queries
 from calendly.sync import SyncAlreadyRunning, running_run, start_background_sync
 from extensions import db
 from models import SyncRun
@@ -66,15 +67,9 @@ def load_sync_panel(message: str | None = None, message_kind: str = "info") -> S
     """The panel's data, read fresh from the database."""
     # Running first: a run ending in between then shows as running once more, never as missing.
     running = running_run()
-    last = db.session.scalars(
-        select(SyncRun)
-        .where(SyncRun.status.in_(("succeeded", "failed")))
-        .order_by(SyncRun.id.desc())
-        .limit(1)
-    ).first()
     return SyncPanel(
         running=running,
-        last=last,
+        last=queries.last_finished_run(),
         next_run=_next_scheduled_run(),
         connected=calendly_account.token_configured(),
         message=message,
