@@ -46,7 +46,7 @@ def save_token():
         form.token.errors.extend(check.problems or [_("Calendly did not accept the token.")])
         return _render("calendly", 422, token_form=form, refused=check)
     message = _("Token saved. Connected to Calendly as %(name)s.", name=check.user.get("name"))
-    return _done("calendly", message)
+    return _done("calendly", message, check=check)
 
 
 @bp.post("/token/remove")
@@ -69,7 +69,7 @@ def save_event_types():
     if not check.event_types_listed or not form.validate_on_submit():
         return _render("calendly", 422, check=check, types_form=form)
     calendly_account.save_event_types(form.event_types.data or [])
-    return _done("calendly", _("Event type choice saved."))
+    return _done("calendly", _("Event type choice saved."), check=check)
 
 
 @bp.post("/preferences")
@@ -107,10 +107,14 @@ def _refused_env_token():
     return _render("calendly", 409, message=message, message_kind="error")
 
 
-def _done(section: str, message: str):
-    """After a successful change: the fresh section for htmx, else redirect to the page."""
+def _done(section: str, message: str, **parts):
+    """After a successful change: the fresh section for htmx, else redirect to the page.
+
+    `parts` hands over what the change already learned (e.g. the token `check`), so the
+    section is not built by asking Calendly the same questions again.
+    """
     if htmx.is_partial_request():
-        return _render(section, message=message, message_kind="success")
+        return _render(section, message=message, message_kind="success", **parts)
     flash(message, "success")
     return redirect(url_for("settings.index"), 303)
 
