@@ -865,6 +865,30 @@ def cancel_invitee_dict(inv: dict, cancel: dict) -> None:
     inv["updated_at"] = cancel["created_at"]
 
 
+def rescheduled_invitee(rng: random.Random, old: dict, *, event_uri: str, created_at: str) -> dict:
+    """Build the invitee a reschedule of ``old`` creates in ``event_uri``, linking the two.
+
+    The caller cancels ``old`` (Calendly records a reschedule as a cancellation plus a booking).
+    """
+    new = build_invitee(
+        rng,
+        event_uri=event_uri,
+        name=old["name"],
+        email=old["email"],
+        first_name=old["first_name"],
+        last_name=old["last_name"],
+        timezone=old["timezone"],
+        created_at=created_at,
+        questions_and_answers=[dict(qa) for qa in old["questions_and_answers"]],
+        tracking_data=dict(old["tracking"]),
+        text_reminder_number=old["text_reminder_number"],
+    )
+    new["old_invitee"] = old["uri"]
+    old["rescheduled"] = True
+    old["new_invitee"] = new["uri"]
+    return new
+
+
 # -- the generator ---------------------------------------------------------------------------------
 
 _INVITEE_REASONS = [
@@ -1166,23 +1190,8 @@ def _add_reschedules(rng, events, invitees, specs, now, n_pairs):
         if upper <= old_created:
             continue
         when = fmt_time(_between(rng, old_created, upper))
-        new = build_invitee(
-            rng,
-            event_uri=events[b_uuid]["uri"],
-            name=old["name"],
-            email=old["email"],
-            first_name=old["first_name"],
-            last_name=old["last_name"],
-            timezone=old["timezone"],
-            created_at=when,
-            questions_and_answers=[dict(qa) for qa in old["questions_and_answers"]],
-            tracking_data=dict(old["tracking"]),
-            text_reminder_number=old["text_reminder_number"],
-        )
-        new["old_invitee"] = old["uri"]
+        new = rescheduled_invitee(rng, old, event_uri=events[b_uuid]["uri"], created_at=when)
         old["no_show"] = None
-        old["rescheduled"] = True
-        old["new_invitee"] = new["uri"]
         cancel_invitee_dict(
             old, cancellation(old["name"], rng.choice([None, "Neuer Termin"]), "invitee", when)
         )

@@ -249,7 +249,7 @@ class CalendlySimulator:
         self._specs: dict[str, sd.EventTypeSpec] = {}
         self._invitee_index: dict[str, str] = {}
         self._no_show_index: dict[str, str] = {}
-        self._init_webhooks(seed)
+        self._init_webhooks()
         self.seed_data()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -312,7 +312,7 @@ class CalendlySimulator:
         Lets a test module share one running simulator between its tests.
         """
         self.seed_data(**seed_args)
-        self._init_webhooks(self.seed)
+        self._init_webhooks()
         self.clear_faults()
         self.reset_log()
         return self
@@ -396,6 +396,18 @@ class CalendlySimulator:
                         return ev_uuid, inv
         raise KeyError(f"no invitee {invitee_uuid!r}")
 
+    def _open_event(self, event_uuid: str) -> tuple[dict, list[dict]]:
+        """(event, its invitees) of an active event with a seat left; else ValueError."""
+        event = self._event(event_uuid)
+        if event["status"] != "active":
+            raise ValueError(f"event {event_uuid} is canceled")
+        invs = self.invitees.setdefault(event_uuid, [])
+        sd.recount(event, invs)
+        counter = event["invitees_counter"]
+        if counter["active"] >= counter["limit"]:
+            raise ValueError(f"event {event_uuid} is full ({counter['limit']})")
+        return event, invs
+
     def _touch(self, event_uuid: str, stamp: str) -> None:
         event = self.events[event_uuid]
         sd.recount(event, self.invitees.setdefault(event_uuid, []))
@@ -465,14 +477,7 @@ class CalendlySimulator:
     ) -> dict:
         """Add an active invitee to an active event with room left; returns the invitee."""
         with self._lock:
-            event = self._event(event_uuid)
-            if event["status"] != "active":
-                raise ValueError(f"event {event_uuid} is canceled")
-            invs = self.invitees.setdefault(event_uuid, [])
-            sd.recount(event, invs)
-            counter = event["invitees_counter"]
-            if counter["active"] >= counter["limit"]:
-                raise ValueError(f"event {event_uuid} is full ({counter['limit']})")
+            event, invs = self._open_event(event_uuid)
             stamp = self._stamp()
             inv = sd.build_invitee(
                 self._rng,
@@ -561,31 +566,9 @@ class CalendlySimulator:
                 raise ValueError(f"invitee {invitee_uuid} is canceled")
             if new_event_uuid == old_ev_uuid:
                 raise ValueError("cannot reschedule into the same event")
-            target = self._event(new_event_uuid)
-            if target["status"] != "active":
-                raise ValueError(f"event {new_event_uuid} is canceled")
-            target_invs = self.invitees.setdefault(new_event_uuid, [])
-            sd.recount(target, target_invs)
-            counter = target["invitees_counter"]
-            if counter["active"] >= counter["limit"]:
-                raise ValueError(f"event {new_event_uuid} is full ({counter['limit']})")
+            target, target_invs = self._open_event(new_event_uuid)
             stamp = self._stamp()
-            new = sd.build_invitee(
-                self._rng,
-                event_uri=target["uri"],
-                name=old["name"],
-                email=old["email"],
-                first_name=old["first_name"],
-                last_name=old["last_name"],
-                timezone=old["timezone"],
-                created_at=stamp,
-                questions_and_answers=[dict(qa) for qa in old["questions_and_answers"]],
-                tracking_data=dict(old["tracking"]),
-                text_reminder_number=old["text_reminder_number"],
-            )
-            new["old_invitee"] = old["uri"]
-            old["rescheduled"] = True
-            old["new_invitee"] = new["uri"]
+            new = sd.rescheduled_invitee(self._rng, old, event_uri=target["uri"], created_at=stamp)
             cancel = sd.cancellation(old["name"], None, "invitee", stamp)
             sd.cancel_invitee_dict(old, cancel)
             target_invs.append(new)
@@ -647,7 +630,7 @@ class CalendlySimulator:
 
     # -- webhook subscriptions, deliveries, plan and scopes -----------------------------------
 
-    def _init_webhooks(self, seed: int) -> None:
+    def _init_webhooks(self) -> None:
         self.webhook_subscriptions: dict[str, dict] = {}
         self._signing_keys: dict[str, str | None] = {}
         # Every delivery attempt, newest last (tests read it).
@@ -660,7 +643,7 @@ class CalendlySimulator:
         self._plan_allows_webhooks = True
         self._org_admin = True
         self._missing_scopes: set[str] = set()
-        self._webhook_rng = random.Random(f"webhooks:{seed}")
+        self._webhook_rng = random.Random(f"webhooks:{self.seed}")
         self._local = threading.local()
 
     def set_plan_allows_webhooks(self, allowed: bool) -> None:

@@ -107,8 +107,6 @@ def calendly_sim():
     from devtools.simulator import CalendlySimulator
 
     with CalendlySimulator(token="sim-token", seed=7) as sim:
-        if not sim.events:
-            sim.seed_data(n_events=300, max_invitees=40)
         yield sim
 
 
@@ -125,6 +123,26 @@ def module_sim():
 def sim_app(make_app, calendly_sim):
     """An app whose Calendly backend is the simulator."""
     return make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, CALENDLY_TOKEN="sim-token")
+
+
+@pytest.fixture
+def connected_app(make_app):
+    """`connected_app(sim, **config)`: an app whose Calendly is `sim`, with its token and account
+    saved as after a verified connection, looking back 14 days."""
+    import app_settings
+
+    def factory(sim, **config):
+        app = make_app(
+            CALENDLY_API_BASE_URL=sim.base_url,
+            CALENDLY_TOKEN=sim.token,
+            SYNC_LOOKBACK_DAYS=14,
+            **config,
+        )
+        with app.app_context():
+            app_settings.save_account(sim.user)
+        return app
+
+    return factory
 
 
 # -- admin accounts and signed-in clients (auth screen) ----------------------------------------
@@ -255,3 +273,34 @@ def add_attendee(app):
         return _insert(app, CalendlyEventAttendee(**values))
 
     return add
+
+
+# -- English clients, and admins of apps other than `app` ---------------------------------------
+
+
+@pytest.fixture
+def english_client(app):
+    """The test client of `app`, asking for English pages (German is the default)."""
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+@pytest.fixture
+def signed_in():
+    """`signed_in(app)`: an English client signed in as a new admin of `app` (for apps
+    configured unlike the `app` fixture)."""
+    import accounts
+
+    def sign_in(app):
+        app.config["PASSWORD_HASH_METHOD"] = TEST_PASSWORD_HASH
+        with app.app_context():
+            user_id = str(accounts.create_admin("other@example.org", ADMIN_PASSWORD).id)
+        client = app.test_client()
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+        with client.session_transaction() as session:
+            session["_user_id"] = user_id
+            session["_fresh"] = True
+        return client
+
+    return sign_in

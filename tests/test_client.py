@@ -71,8 +71,6 @@ def sim():
     from devtools.simulator import CalendlySimulator
 
     with CalendlySimulator(token=SIM_TOKEN, seed=42) as simulator:
-        if not simulator.events:
-            simulator.seed_data(n_events=300, max_invitees=40)
         yield simulator
 
 
@@ -412,7 +410,13 @@ def test_writes_retry_on_429_but_not_on_5xx(server, make_client, waits):
     server.route("/webhook_subscriptions", lambda r: answers.pop(0), method="POST")
     client = make_client(server.base)
     with pytest.raises(ApiError) as info:
-        client._request("POST", "/webhook_subscriptions", json={"url": "https://x/hook"})
+        client.create_webhook_subscription(
+            url="https://x/hook",
+            events=["invitee.created"],
+            organization="https://api.calendly.com/organizations/ORG",
+            scope="organization",
+            signing_key=None,
+        )
     assert info.value.status == 503
     assert waits == [0.25]
     assert client.request_count == 2

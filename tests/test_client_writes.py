@@ -33,11 +33,7 @@ def _shared_sim():
 
 @pytest.fixture
 def sim(_shared_sim):
-    _shared_sim.seed_data(n_events=10, max_invitees=3, past_days=10, future_days=20)
-    _shared_sim._init_webhooks(_shared_sim.seed)
-    _shared_sim.clear_faults()
-    _shared_sim.reset_log()
-    return _shared_sim
+    return _shared_sim.reset(n_events=10, max_invitees=3, past_days=10, future_days=20)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import click
 import pytest
+import requests
 from sqlalchemy import func, select
 
 import accounts
@@ -144,7 +145,8 @@ def test_a_real_token_ends_demo_mode_without_restart(make_app, calendly_sim, tmp
     assert app.config["DEMO_MODE"] is False
     assert app.config["CALENDLY_API_BASE_URL"] == real_url
     assert not app.config.get("DEMO_CALENDLY_TOKEN")
-    assert simulator.port is not None and simulator._server is None  # stopped
+    with pytest.raises(requests.ConnectionError):  # the simulator stopped serving
+        requests.get(f"{simulator.base_url}/users/me", timeout=2)
     with app.app_context():
         assert count(CalendlyEvent) == 0  # the made-up webinars are gone
         assert count(SyncRun) == 0

@@ -10,14 +10,11 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-import app_settings
 import webhook_subscriptions
 from calendly.sync import sync_from_settings
 from devtools.sample_data import uuid_of
 from extensions import db
 from models import CalendlyEvent, CalendlyEventAttendee, WebhookDelivery
-
-TOKEN = "sim-token"
 
 
 @pytest.fixture
@@ -27,22 +24,19 @@ def sim(module_sim):
 
 
 @pytest.fixture
-def app(make_app, sim):
+def app(connected_app, sim):
     """The app on the simulator, with its account verified and the data synced once."""
-    app = make_app(CALENDLY_API_BASE_URL=sim.base_url, CALENDLY_TOKEN=TOKEN, SYNC_LOOKBACK_DAYS=14)
+    app = connected_app(sim)
     with app.app_context():
-        app_settings.save_account(sim.user)
         assert sync_from_settings("cli").status == "succeeded"
     sim.reset_log()
     return app
 
 
 @pytest.fixture
-def client(app):
-    """The test client, asking for English (German is the default; one test checks it)."""
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return client
+def client(english_client):
+    """English pages (German is the default; one test checks it)."""
+    return english_client
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import re
 import pytest
 from werkzeug import Response
 
-import accounts
 import app_settings
 from extensions import db
 from models import Setting
@@ -31,24 +30,9 @@ def app(make_app, sim):
 
 
 @pytest.fixture
-def client(app):
-    """A browser asking for English pages (the shared `login` fixture signs it in)."""
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return client
-
-
-def signed_in(app):
-    """A client signed in as an admin of `app`, for apps configured unlike the `app` fixture."""
-    app.config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:1000"
-    with app.app_context():
-        user_id = str(accounts.create_admin("other@example.org", "correct horse battery").id)
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    with client.session_transaction() as session:
-        session["_user_id"] = user_id
-        session["_fresh"] = True
-    return client
+def client(english_client):
+    """English pages (the shared `login` fixture signs this client in)."""
+    return english_client
 
 
 def setting(app, key):
@@ -169,7 +153,7 @@ def test_replace_and_remove(login, app, sim):
     assert setting(app, app_settings.TOKEN_KEY) is None
 
 
-def test_a_token_from_the_environment_cannot_be_replaced_or_removed(make_app, sim):
+def test_a_token_from_the_environment_cannot_be_replaced_or_removed(make_app, sim, signed_in):
     app = make_app(
         CALENDLY_API_BASE_URL=sim.base_url, CALENDLY_TOKEN=GOOD_TOKEN, WTF_CSRF_ENABLED=False
     )
@@ -223,7 +207,7 @@ def scoped_calendly(httpserver, calendly_sim):
     return httpserver
 
 
-def test_insufficient_scope_lists_the_missing_scopes(make_app, scoped_calendly):
+def test_insufficient_scope_lists_the_missing_scopes(make_app, scoped_calendly, signed_in):
     app = make_app(
         CALENDLY_API_BASE_URL=scoped_calendly.url_for("").rstrip("/"), WTF_CSRF_ENABLED=False
     )
@@ -237,7 +221,9 @@ def test_insufficient_scope_lists_the_missing_scopes(make_app, scoped_calendly):
     assert 'name="event_types"' not in page
 
 
-def test_a_token_without_users_read_is_refused_with_the_missing_scope(make_app, httpserver):
+def test_a_token_without_users_read_is_refused_with_the_missing_scope(
+    make_app, httpserver, signed_in
+):
     body = {
         "title": "Insufficient scope",
         "message": "This operation requires the scopes listed in the 'required_scopes' array.",
@@ -312,7 +298,7 @@ def test_preferences_take_effect_at_once(login, app):
         assert app_settings.sync_schedule()["interval_minutes"] == 0
 
 
-def test_forms_need_the_csrf_token(make_app, sim):
+def test_forms_need_the_csrf_token(make_app, sim, signed_in):
     app = make_app(CALENDLY_API_BASE_URL=sim.base_url)
     admin = signed_in(app)
     page = admin.get("/settings").text
@@ -329,7 +315,7 @@ def test_settings_need_a_login(client):
     assert client.post("/settings/token", data={"token": GOOD_TOKEN}).status_code in (302, 401)
 
 
-def test_the_page_works_while_a_sync_writes(make_app, sim):
+def test_the_page_works_while_a_sync_writes(make_app, sim, signed_in):
     from calendly.sync import running_run, start_background_sync
 
     app = make_app(CALENDLY_API_BASE_URL=sim.base_url, WTF_CSRF_ENABLED=False)
@@ -351,7 +337,9 @@ def test_the_page_works_while_a_sync_writes(make_app, sim):
     assert pages > 0
 
 
-def test_a_token_stored_under_another_key_asks_to_enter_it_again(app, login, make_app, sim):
+def test_a_token_stored_under_another_key_asks_to_enter_it_again(
+    app, login, make_app, sim, signed_in
+):
     login.post("/settings/token", data={"token": GOOD_TOKEN})
     rotated = make_app(CALENDLY_API_BASE_URL=sim.base_url, WTF_CSRF_ENABLED=False)  # new key
     admin = signed_in(rotated)

@@ -7,26 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-import accounts
 from calendly.sync import running_run
 from extensions import db
 from models import CalendlyEvent, SyncRun, utcnow
 
 HX = {"HX-Request": "true"}
 POLL = 'hx-trigger="every 1s"'
-
-
-def signed_in(app):
-    """A client signed in as an admin of `app`, for apps configured unlike the `app` fixture."""
-    app.config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:1000"
-    with app.app_context():
-        user_id = str(accounts.create_admin("other@example.org", "correct horse battery").id)
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    with client.session_transaction() as session:
-        session["_user_id"] = user_id
-        session["_fresh"] = True
-    return client
 
 
 @pytest.fixture
@@ -41,11 +27,9 @@ def app(make_app, calendly_sim):
 
 
 @pytest.fixture
-def client(app):
-    """A browser asking for English pages (the shared `login` fixture signs it in)."""
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    yield client
+def client(app, english_client):
+    """English pages (the shared `login` fixture signs this client in)."""
+    yield english_client
     wait_until_idle(app)  # never drop the tables under a running sync thread
 
 
@@ -163,7 +147,7 @@ def test_sync_now_without_htmx_redirects_to_the_dashboard(login, app):
     assert "Succeeded" in page
 
 
-def test_sync_now_without_a_token_says_where_to_add_one(make_app):
+def test_sync_now_without_a_token_says_where_to_add_one(make_app, signed_in):
     app = make_app(WTF_CSRF_ENABLED=False)
     admin = signed_in(app)
     panel = admin.get("/sync", headers=HX).text
@@ -184,7 +168,7 @@ def test_a_failed_run_shows_its_error(login, app):
     assert "The access token is invalid." in html
 
 
-def test_sync_post_needs_the_csrf_token(make_app, calendly_sim):
+def test_sync_post_needs_the_csrf_token(make_app, calendly_sim, signed_in):
     app = make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, CALENDLY_TOKEN="sim-token")
     admin = signed_in(app)
     assert 'name="csrf_token"' in admin.get("/sync").text

@@ -19,7 +19,6 @@ from devtools.sample_data import uuid_of
 from extensions import db
 from models import CalendlyEventAttendee, SyncRun, WebhookDelivery, utcnow
 
-TOKEN = "sim-token"
 BASE = "https://webinare.example.org"
 HOOK_URL = BASE + "/api/infowebinar/webhook"
 PATH = "/settings/webhooks"
@@ -31,19 +30,14 @@ def sim(module_sim):
 
 
 @pytest.fixture
-def app(make_app, sim):
-    app = make_app(CALENDLY_API_BASE_URL=sim.base_url, CALENDLY_TOKEN=TOKEN, SYNC_LOOKBACK_DAYS=14)
-    with app.app_context():
-        app_settings.save_account(sim.user)
-    return app
+def app(connected_app, sim):
+    return connected_app(sim)
 
 
 @pytest.fixture
-def client(app):
-    """The test client, asking for English (German is the default; one test checks it)."""
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return client
+def client(english_client):
+    """English pages (German is the default; one test checks it)."""
+    return english_client
 
 
 @pytest.fixture
