@@ -6,11 +6,10 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-import database
 from config import ENV_SETTINGS, DefaultConfig
-from extensions import db, migrate
-from instance_secrets import secret_key, token_encryption_key
-from token_vault import TokenVault
+from services.secrets import TokenVault, secret_key, token_encryption_key
+from store import database
+from store.database import db, migrate
 
 
 def _parse_env(kind, raw: str):
@@ -59,16 +58,16 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
     app.extensions["token_vault"] = TokenVault(app.config["TOKEN_ENCRYPTION_KEY"])
 
-    import models  # noqa: F401  (registers the tables with the metadata)
+    import blueprints
     from cli import register_cli
-    from web import init_web
+    from store import models  # noqa: F401  (registers the tables with the metadata)
 
-    init_web(app)
+    blueprints.register(app)
     register_cli(app)
 
     if not app.testing:  # tests start demo mode and the scheduler themselves when they want them
-        from demo import init_demo
-        from jobs import init_scheduler
+        from devtools.demo import init_demo
+        from services.scheduler import init_scheduler
 
         init_demo(app)
         init_scheduler(app)

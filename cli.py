@@ -11,16 +11,16 @@ users_cli = AppGroup("users", help="Manage admin accounts.")
 @calendly_cli.command("verify")
 def verify_command():
     """Check the configured token against GET /users/me and print the account."""
-    import app_settings
     from calendly.errors import CalendlyError
-    from calendly.sync import build_client
+    from mirror.sync import build_client
+    from services import settings
 
     try:
         with build_client() as client:
             user = client.get_current_user()
     except CalendlyError as exc:
         raise click.ClickException(str(exc)) from exc
-    app_settings.save_account(user)
+    settings.save_account(user)
     click.echo(f"Account:      {user.get('name')} <{user.get('email')}>")
     click.echo(f"User URI:     {user.get('uri')}")
     click.echo(f"Organization: {user.get('current_organization')}")
@@ -30,7 +30,7 @@ def verify_command():
 @click.option("--full", is_flag=True, help="Read all history and refetch every attendee list.")
 def sync_command(full):
     """Mirror Calendly's events and invitees into the database and print a summary."""
-    from calendly.sync import SyncAlreadyRunning, sync_from_settings
+    from mirror.sync import SyncAlreadyRunning, sync_from_settings
 
     try:
         run = sync_from_settings(trigger="cli", full=full)
@@ -77,7 +77,7 @@ def _webhook_failure(exc) -> click.ClickException:
 @webhooks_cli.command("list")
 def webhooks_list_command():
     """List the account's webhook subscriptions with their state."""
-    import webhook_subscriptions
+    from services import webhook_subscriptions
 
     listing = webhook_subscriptions.list_subscriptions()
     if listing.plan_blocked:
@@ -97,7 +97,7 @@ def webhooks_list_command():
 @click.argument("base_url")
 def webhooks_create_command(base_url):
     """Subscribe https://BASE_URL/api/infowebinar/webhook with a new signing key."""
-    import webhook_subscriptions
+    from services import webhook_subscriptions
 
     try:
         sub = webhook_subscriptions.create_subscription(base_url)
@@ -112,7 +112,7 @@ def webhooks_create_command(base_url):
 @click.argument("subscription")
 def webhooks_delete_command(subscription):
     """Delete a webhook subscription (UUID or URI)."""
-    import webhook_subscriptions
+    from services import webhook_subscriptions
 
     try:
         webhook_subscriptions.delete_subscription(subscription)
@@ -137,7 +137,7 @@ def _change_account(action, email: str, password: str, done: str) -> None:
     """Run an accounts.* change and report it; AccountError becomes a clean CLI error."""
     from flask_babel import force_locale
 
-    import accounts
+    from services import accounts
 
     try:
         user = action(email, password)
@@ -152,7 +152,7 @@ def _change_account(action, email: str, password: str, done: str) -> None:
 @password_option
 def users_create_command(email, password):
     """Create an admin account that can sign in to the web app."""
-    import accounts
+    from services import accounts
 
     _change_account(accounts.create_admin, email, password, "Created admin account {email}.")
 
@@ -160,7 +160,7 @@ def users_create_command(email, password):
 @users_cli.command("list")
 def users_list_command():
     """List the admin accounts with their last sign-in."""
-    import accounts
+    from services import accounts
 
     admins = accounts.list_admins()
     if not admins:
@@ -178,7 +178,7 @@ def users_list_command():
 @password_option
 def users_set_password_command(email, password):
     """Set a new password for an admin account and lift a login lock."""
-    import accounts
+    from services import accounts
 
     _change_account(accounts.set_password, email, password, "Password changed for {email}.")
 

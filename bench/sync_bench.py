@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 from cryptography.fernet import Fernet  # noqa: E402
 
 from app import create_app  # noqa: E402
+from blueprints.extensions import db  # noqa: E402
 from calendly.client import CalendlyClient, uuid_from_uri  # noqa: E402
-from calendly.sync import sync_from_settings  # noqa: E402
-from extensions import db  # noqa: E402
+from mirror.sync import sync_from_settings  # noqa: E402
 
 SIMULATOR = """
 import sys, time

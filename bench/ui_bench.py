@@ -72,8 +72,8 @@ ADMIN = ("bench@example.org", "bench password 123")
 
 def build_database(app, n_events: int, n_attendees: int, seed: int) -> None:
     """Fill an empty database with realistic German webinar data via Core bulk inserts."""
-    from extensions import db
-    from models import CalendlyEvent, CalendlyEventAttendee, attendee_search_text
+    from store.database import db
+    from store.models import CalendlyEvent, CalendlyEventAttendee, attendee_search_text
 
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -200,8 +200,8 @@ def main() -> int:
         db_path = Path(tmpdir.name) / "bench.db"
 
     from app import create_app
-    from extensions import db
-    from models import AdminUser, CalendlyEvent
+    from store.database import db
+    from store.models import AdminUser, CalendlyEvent
 
     app = create_app(
         {
@@ -223,7 +223,7 @@ def main() -> int:
             build_database(app, args.events, args.attendees, args.seed)
             print(f"built {db_path} in {time.perf_counter() - started:.1f} s")
         if db.session.scalar(select(AdminUser.id).limit(1)) is None:
-            import accounts
+            from services import accounts
 
             accounts.create_admin(*ADMIN)
         event_ids = db.session.scalars(select(CalendlyEvent.id)).all()
@@ -287,8 +287,8 @@ _emails: list[str] = []
 
 def _some_email(app, rng: random.Random) -> str:
     if not _emails:
-        from extensions import db
-        from models import CalendlyEventAttendee
+        from store.database import db
+        from store.models import CalendlyEventAttendee
 
         with app.app_context():
             _emails.extend(

@@ -1,1 +1,39 @@
-"""One blueprint per screen area."""
+"""The web layer: one blueprint per screen area, and `register(app)`, which wires them and the
+web extensions (login, CSRF, Babel), the login guard, security headers, error pages and
+template filters into the app."""
+
+from flask import Flask
+
+from blueprints import (
+    attendees,
+    auth,
+    dashboard,
+    errors,
+    filters,
+    guard,
+    i18n,
+    settings,
+    sync,
+    webhooks,
+)
+from blueprints.extensions import babel, csrf
+
+BLUEPRINTS = (
+    auth.bp,
+    dashboard.bp,
+    attendees.bp,
+    settings.bp,
+    sync.bp,
+    webhooks.bp,
+)
+
+
+def register(app: Flask) -> None:
+    """Wire CSRF, languages, the login guard, every blueprint, filters and error pages."""
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+    guard.init_app(app)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    filters.init_app(app)
+    errors.init_app(app)

@@ -16,42 +16,12 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
-from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField
-from wtforms.validators import DataRequired, EqualTo, Length
 
-import accounts
+from blueprints.forms import LoginForm, SetupForm
+from services import accounts
 
 bp = Blueprint("auth", __name__)
-
-
-class LoginForm(FlaskForm):
-    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=255)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
-    next = HiddenField()
-
-
-class SetupForm(FlaskForm):
-    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=255)])
-    password = PasswordField(
-        _l("Password"),
-        validators=[
-            DataRequired(),
-            Length(
-                min=accounts.MIN_PASSWORD_LENGTH,
-                max=1024,
-                message=_l(
-                    "The password needs at least %(n)d characters.", n=accounts.MIN_PASSWORD_LENGTH
-                ),
-            ),
-        ],
-    )
-    confirm = PasswordField(
-        _l("Repeat password"),
-        validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))],
-    )
 
 
 def safe_next(target: str | None) -> str | None:

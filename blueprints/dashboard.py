@@ -2,10 +2,8 @@
 
 from flask import Blueprint, render_template, request, stream_with_context
 
-import calendly_account
-import csv_export
-import htmx
-import queries
+from blueprints import htmx
+from services import connection, export, queries
 
 bp = Blueprint("dashboard", __name__)
 
@@ -21,7 +19,7 @@ def index():
         "page": page,
         "event_types": queries.event_types(),
         "never_synced": never_synced,
-        "has_token": calendly_account.token_configured() if never_synced else True,
+        "has_token": connection.token_configured() if never_synced else True,
     }
     if htmx.is_partial_request():
         return render_template("dashboard/_webinars.html", **context)
@@ -32,7 +30,7 @@ def index():
 def export_csv():
     """Attendees of every webinar in the current tab and filter (all pages) as CSV."""
     webinar_filter = queries.WebinarFilter.from_args(request.args)
-    questions = csv_export.question_columns(queries.filtered_answer_lists(webinar_filter))
-    document = csv_export.admin_csv(queries.filtered_attendees(webinar_filter), questions)
+    questions = export.question_columns(queries.filtered_answer_lists(webinar_filter))
+    document = export.admin_csv(queries.filtered_attendees(webinar_filter), questions)
     filename = f"attendees-{webinar_filter.view}.csv"
-    return csv_export.download(stream_with_context(document), filename)
+    return export.download(stream_with_context(document), filename)

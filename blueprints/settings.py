@@ -12,12 +12,10 @@ from datetime import time
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-import app_settings
-import calendly_account
-import htmx
-import jobs
+from blueprints import htmx
+from blueprints.forms import EventTypesForm, PreferencesForm, TokenForm, timezone_names
 from calendly.errors import TOKEN_PAGE_URL
-from forms import EventTypesForm, PreferencesForm, TokenForm, timezone_names
+from services import connection, scheduler, settings
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -36,12 +34,12 @@ def index():
 @bp.post("/token")
 def save_token():
     """Verify a pasted Personal Access Token against Calendly and store it encrypted."""
-    if app_settings.token_from_environment():
+    if settings.token_from_environment():
         return _refused_env_token()
     form = TokenForm()
     if not form.validate_on_submit():
         return _render("calendly", 422, token_form=form)
-    check = calendly_account.connect_token(form.token.data)
+    check = connection.connect_token(form.token.data)
     if check.user is None:
         form.token.errors.extend(check.problems or [_("Calendly did not accept the token.")])
         return _render("calendly", 422, token_form=form, refused=check)
@@ -52,9 +50,9 @@ def save_token():
 @bp.post("/token/remove")
 def remove_token():
     """Forget the stored token (syncing stops until a new one is saved)."""
-    if app_settings.token_from_environment():
+    if settings.token_from_environment():
         return _refused_env_token()
-    calendly_account.remove_token()
+    connection.remove_token()
     return _done("calendly", _("Token removed. Syncing stops until a new token is saved."))
 
 
@@ -64,11 +62,11 @@ def save_event_types():
     if _event_types_from_env():
         message = _("The event types come from the CALENDLY_EVENT_TYPES environment variable.")
         return _render("calendly", 409, message=message, message_kind="error")
-    check = calendly_account.check_token()
+    check = connection.check_token()
     form = _types_form(check)
     if not check.event_types_listed or not form.validate_on_submit():
         return _render("calendly", 422, check=check, types_form=form)
-    calendly_account.save_event_types(form.event_types.data or [])
+    connection.save_event_types(form.event_types.data or [])
     return _done("calendly", _("Event type choice saved."), check=check)
 
 
@@ -78,13 +76,13 @@ def save_preferences():
     form = PreferencesForm()
     if not form.validate_on_submit():
         return _render("preferences", 422, prefs_form=form)
-    app_settings.save_preferences(
+    settings.save_preferences(
         form.display_timezone.data,
         form.lookback_days.data,
         form.daily_time.data.strftime("%H:%M"),
         form.interval_minutes.data,
     )
-    jobs.reschedule(current_app._get_current_object())
+    scheduler.reschedule(current_app._get_current_object())
     return _done("preferences", _("Settings saved."))
 
 
@@ -135,10 +133,10 @@ def _render(what: str, status: int = 200, message=None, message_kind="info", **p
 
 def _calendly_context(token_form=None, types_form=None, check=None, refused=None, **_ignored):
     """What the Calendly section shows: the token, its health and the event types."""
-    env_token = app_settings.token_from_environment()
-    hint = app_settings.token_hint()
-    if check is None and calendly_account.token_configured():
-        check = calendly_account.current_status()
+    env_token = settings.token_from_environment()
+    hint = settings.token_hint()
+    if check is None and connection.token_configured():
+        check = connection.current_status()
     return {
         "token_form": token_form or TokenForm(),
         "types_form": _types_form(check, types_form),
@@ -147,12 +145,12 @@ def _calendly_context(token_form=None, types_form=None, check=None, refused=None
         "demo_mode": bool(current_app.config.get("DEMO_MODE")) and not hint and not env_token,
         "check": check,
         "refused": refused,
-        "account": app_settings.account(),
+        "account": settings.account(),
         # After a refused choice, show what was ticked rather than what is stored.
         "selection": types_form.event_types.data or []
         if types_form is not None
-        else app_settings.sync_event_types(),
-        "is_selected": calendly_account.is_selected,
+        else settings.sync_event_types(),
+        "is_selected": connection.is_selected,
         "event_types_from_env": _event_types_from_env(),
         "token_page_url": TOKEN_PAGE_URL,
     }
@@ -161,11 +159,11 @@ def _calendly_context(token_form=None, types_form=None, check=None, refused=None
 def _preferences_context(form: PreferencesForm | None) -> dict:
     """The preferences form, filled from the stored settings unless it was just submitted."""
     if form is None:
-        schedule = app_settings.sync_schedule()
+        schedule = settings.sync_schedule()
         form = PreferencesForm(
             formdata=None,
-            display_timezone=app_settings.display_timezone(),
-            lookback_days=app_settings.lookback_days(),
+            display_timezone=settings.display_timezone(),
+            lookback_days=settings.lookback_days(),
             daily_time=time.fromisoformat(schedule["daily_time"]),
             interval_minutes=schedule["interval_minutes"],
         )

@@ -9,7 +9,7 @@ ends has no poll trigger and carries an HX-Trigger `syncFinished` event for the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from flask import (
     Blueprint,
@@ -21,34 +21,18 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_date, format_time
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-import calendly_account
-import htmx
-import queries
-from calendly.sync import SyncAlreadyRunning, running_run, start_background_sync
-from extensions import db
-from models import SyncRun
+from blueprints import htmx
+from mirror.sync import SyncAlreadyRunning, running_run, start_background_sync
+from services import connection, queries
+from store.database import db
+from store.models import SyncRun
 
 bp = Blueprint("sync", __name__, url_prefix="/sync")
 
 RUNS_PER_PAGE = 20
-STATUS_LABELS = {
-    "running": _l("Running"),
-    "succeeded": _l("Succeeded"),
-    "failed": _l("Failed"),
-    "skipped": _l("Skipped"),
-}
-TRIGGER_LABELS = {
-    "cli": _l("Command line"),
-    "manual": _l("Sync now"),
-    "scheduler": _l("Schedule"),
-    "webhook": _l("Webhook"),
-    "demo": _l("Demo start"),
-}
 
 
 @dataclass
@@ -71,7 +55,7 @@ def load_sync_panel(message: str | None = None, message_kind: str = "info") -> S
         running=running,
         last=queries.last_finished_run(),
         next_run=_next_scheduled_run(),
-        connected=calendly_account.token_configured(),
+        connected=connection.token_configured(),
         message=message,
         message_kind=message_kind,
     )
@@ -113,7 +97,7 @@ def status():
 @bp.post("")
 def start():
     """Start a sync in the background and return at once (the panel then polls its progress)."""
-    if not calendly_account.token_configured():
+    if not connection.token_configured():
         message, kind = _("Connect Calendly in Settings first."), "warning"
     else:
         try:
@@ -147,49 +131,3 @@ def runs():
 def sync_template_globals():
     """Let any template (the dashboard) render the panel without passing it anything."""
     return {"load_sync_panel": load_sync_panel}
-
-
-def _as_datetime(value) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-@bp.app_template_filter("admin_datetime")
-def admin_datetime(value, seconds: bool = False) -> str:
-    """A UTC datetime (or ISO string) in the admin's time zone and language."""
-    value = _as_datetime(value)
-    if value is None:
-        return ""
-    return f"{format_date(value, 'medium')}, {format_time(value, 'medium' if seconds else 'short')}"
-
-
-@bp.app_template_filter("admin_time")
-def admin_time(value) -> str:
-    """The time of day (with seconds) of a UTC datetime in the admin's time zone."""
-    value = _as_datetime(value)
-    return "" if value is None else format_time(value, "medium")
-
-
-@bp.app_template_filter("run_duration")
-def run_duration(run: SyncRun) -> str:
-    """How long a run took (or has been running), as h:mm:ss or m:ss."""
-    end = run.finished_at or datetime.now(UTC)
-    seconds = max(0, int((end - run.started_at) / timedelta(seconds=1)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-@bp.app_template_filter("sync_status_label")
-def sync_status_label(status: str) -> str:
-    """The run status in the admin's language."""
-    return str(STATUS_LABELS.get(status, status))
-
-
-@bp.app_template_filter("sync_trigger_label")
-def sync_trigger_label(trigger: str) -> str:
-    """What started a run, in the admin's language."""
-    return str(TRIGGER_LABELS.get(trigger, trigger))

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, make_url, text
 
 from app import create_app
-from extensions import db
+from store.database import db
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 
@@ -129,7 +129,7 @@ def sim_app(make_app, calendly_sim):
 def connected_app(make_app):
     """`connected_app(sim, **config)`: an app whose Calendly is `sim`, with its token and account
     saved as after a verified connection, looking back 14 days."""
-    import app_settings
+    from services import settings
 
     def factory(sim, **config):
         app = make_app(
@@ -139,7 +139,7 @@ def connected_app(make_app):
             **config,
         )
         with app.app_context():
-            app_settings.save_account(sim.user)
+            settings.save_account(sim.user)
         return app
 
     return factory
@@ -166,7 +166,7 @@ def admin_user(app):
     """An admin account: `.email` admin@example.org, `.password` 'correct horse battery'."""
     from types import SimpleNamespace
 
-    import accounts
+    from services import accounts
 
     app.config["PASSWORD_HASH_METHOD"] = TEST_PASSWORD_HASH
     with app.app_context():
@@ -219,7 +219,7 @@ def add_webinar(app):
     import itertools
     from datetime import UTC, datetime, timedelta
 
-    from models import CalendlyEvent
+    from store.models import CalendlyEvent
 
     counter = itertools.count(1)
 
@@ -252,7 +252,7 @@ def add_attendee(app):
     import itertools
     from datetime import UTC, datetime, timedelta
 
-    from models import CalendlyEventAttendee
+    from store.models import CalendlyEventAttendee
 
     counter = itertools.count(1)
 
@@ -290,7 +290,7 @@ def english_client(app):
 def signed_in():
     """`signed_in(app)`: an English client signed in as a new admin of `app` (for apps
     configured unlike the `app` fixture)."""
-    import accounts
+    from services import accounts
 
     def sign_in(app):
         app.config["PASSWORD_HASH_METHOD"] = TEST_PASSWORD_HASH

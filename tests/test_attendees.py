@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from csv_export import csv_cell, question_columns
-from queries import booking_answers
+from services.export import csv_cell, question_columns
+from services.queries import booking_answers
 
 HX = {"HX-Request": "true"}
 EN = {"Accept-Language": "en"}

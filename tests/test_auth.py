@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-import accounts
 from blueprints.auth import safe_next
-from extensions import db
-from models import AdminUser
+from services import accounts
+from store.database import db
+from store.models import AdminUser
 
 SETUP = {"email": "Lead@Example.org", "password": "0123456789ab", "confirm": "0123456789ab"}
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import requests
 from sqlalchemy import func, select
 
-import app_settings
-from extensions import db
-from models import CalendlyEvent
+from services import settings
+from store.database import db
+from store.models import CalendlyEvent
 
 
 def test_verify_prints_the_account_and_stores_it(sim_app, calendly_sim):
@@ -22,7 +22,7 @@ def test_verify_prints_the_account_and_stores_it(sim_app, calendly_sim):
     assert calendly_sim.user["uri"] in result.output
     assert calendly_sim.organization_uri in result.output
     with sim_app.app_context():
-        assert app_settings.account()["user_uri"] == calendly_sim.user["uri"]
+        assert settings.account()["user_uri"] == calendly_sim.user["uri"]
 
 
 def test_verify_with_a_bad_token_prints_the_clear_error(make_app, calendly_sim):

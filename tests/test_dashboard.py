@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import app_settings
-from queries import PAGE_SIZE, WebinarFilter
+from services import settings
+from services.queries import PAGE_SIZE, WebinarFilter
 
 HX = {"HX-Request": "true"}
 EN = {"Accept-Language": "en"}
@@ -100,7 +100,7 @@ def test_date_weekday_and_time_in_the_admin_time_zone(app, login, add_webinar):
     assert "Mi., 15.01.2031, 14:00" in german
 
     with app.app_context():
-        app_settings.set_setting(app_settings.TIMEZONE_KEY, "America/New_York")
+        settings.set_setting(settings.TIMEZONE_KEY, "America/New_York")
     assert "Wed, Jan 15, 2031, 8:00\u202fAM" in _html(login)
 
 
@@ -182,7 +182,7 @@ def test_empty_state_without_token_points_to_settings(login):
 
 def test_empty_state_with_token(app, login):
     with app.app_context():
-        app_settings.save_calendly_token("tok-abcdefghijklmnop")
+        settings.save_calendly_token("tok-abcdefghijklmnop")
     html = _html(login)
     assert "No webinars yet" in html
     assert "No token yet" not in html

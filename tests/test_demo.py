@@ -5,11 +5,10 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-import accounts
-import app_settings
-import demo
-from extensions import db
-from models import AdminUser, CalendlyEvent, CalendlyEventAttendee, SyncRun
+from devtools import demo
+from services import accounts, settings
+from store.database import db
+from store.models import AdminUser, CalendlyEvent, CalendlyEventAttendee, SyncRun
 
 
 @pytest.fixture
@@ -40,7 +39,7 @@ def test_demo_mode_boots_populated_with_a_demo_admin(demo_app, tmp_path, capsys)
         assert (run.status, run.trigger) == ("succeeded", "demo")
         assert count(CalendlyEvent) > 0
         assert count(CalendlyEventAttendee) > 0
-        assert app_settings.token_hint() is None  # nothing stored: the demo token is config only
+        assert settings.token_hint() is None  # nothing stored: the demo token is config only
 
     printed = capsys.readouterr()
     output = printed.out + printed.err
@@ -87,7 +86,7 @@ def test_no_demo_with_a_configured_token(make_app):
 def test_no_demo_on_top_of_real_synced_data(make_app, calendly_sim):
     app = make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, CALENDLY_TOKEN="sim-token")
     with app.app_context():
-        from calendly.sync import sync_from_settings
+        from mirror.sync import sync_from_settings
 
         sync_from_settings("cli")
     later = make_app(DEMO_MODE=True)  # the token has gone, the data has not
@@ -150,8 +149,8 @@ def test_a_real_token_ends_demo_mode_without_restart(make_app, calendly_sim, tmp
     with app.app_context():
         assert count(CalendlyEvent) == 0  # the made-up webinars are gone
         assert count(SyncRun) == 0
-        assert app_settings.calendly_token() == "sim-token"
-        assert app_settings.get_setting(demo.DEMO_DATA_KEY) is None
+        assert settings.calendly_token() == "sim-token"
+        assert settings.get_setting(demo.DEMO_DATA_KEY) is None
 
     page = client.get("/settings").text
     assert "demo-banner" not in page
@@ -159,7 +158,7 @@ def test_a_real_token_ends_demo_mode_without_restart(make_app, calendly_sim, tmp
     assert "The token works" in page
     client.post("/sync")
     with app.app_context():
-        from calendly.sync import latest_run
+        from mirror.sync import latest_run
 
         deadline = 200
         while latest_run() is None or latest_run().is_running:

@@ -12,13 +12,12 @@ import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
-import app_settings
-import jobs
-import leases
-from calendly.sync import SYNC_LEASE
-from database import start_write
-from extensions import db
-from models import Lease, SyncRun, utcnow
+from mirror import leases
+from mirror.sync import SYNC_LEASE
+from services import scheduler as jobs
+from services import settings
+from store.database import db, start_write
+from store.models import Lease, SyncRun, utcnow
 
 
 @pytest.fixture
@@ -63,13 +62,13 @@ def store(app, key, value):
     """Save a setting the way the Settings page does (the write lock first)."""
     with app.app_context():
         start_write(db.session)
-        app_settings.set_setting(key, value)
+        settings.set_setting(key, value)
 
 
 def save_schedule(app, daily_time, interval_minutes):
     store(
         app,
-        app_settings.SCHEDULE_KEY,
+        settings.SCHEDULE_KEY,
         {"daily_time": daily_time, "interval_minutes": interval_minutes},
     )
 
@@ -153,7 +152,7 @@ def test_a_change_saved_by_another_process_is_picked_up(scheduled):
     app, scheduler = scheduled(SCHEDULER_WATCH_SECONDS=0.2)
     assert wait_for(lambda: jobs.next_run_time(app) == next_local_time(6, 0, "Europe/Berlin"))
     # What another process's Settings page writes; nobody calls reschedule() here.
-    store(app, app_settings.TIMEZONE_KEY, "America/New_York")
+    store(app, settings.TIMEZONE_KEY, "America/New_York")
     save_schedule(app, "21:15", 0)
     with app.app_context():
         # A tick lease long past: the watcher clears it away.
@@ -181,7 +180,7 @@ def test_a_change_saved_by_another_process_is_picked_up(scheduled):
 def test_unreadable_settings_fall_back_to_defaults(scheduled):
     app, scheduler = scheduled()
     save_schedule(app, "7 Uhr", "x")
-    store(app, app_settings.TIMEZONE_KEY, "Mars/Olympus_Mons")
+    store(app, settings.TIMEZONE_KEY, "Mars/Olympus_Mons")
     assert jobs.reschedule(app) == next_local_time(6, 0, "Europe/Berlin")
 
 
@@ -213,10 +212,10 @@ def test_the_first_process_to_claim_a_tick_runs_it_the_others_skip(sim_app, tick
 
 def test_a_tick_while_another_sync_runs_is_recorded_as_skipped(sim_app, tick, caplog, monkeypatch):
     # Alembic's fileConfig() (test_migrations) disables loggers that exist at that moment.
-    monkeypatch.setattr(logging.getLogger("jobs"), "disabled", False)
+    monkeypatch.setattr(logging.getLogger("services.scheduler"), "disabled", False)
     with sim_app.app_context():
         assert leases.try_acquire(SYNC_LEASE, "someone-else", 60)
-    with caplog.at_level("INFO", logger="jobs"):
+    with caplog.at_level("INFO", logger="services.scheduler"):
         run = jobs.run_tick(sim_app, tick, "host-a:1:aaaa")
     assert (run.status, run.error) == ("skipped", jobs.SKIP_BUSY)
     assert "skipped: another sync was running" in caplog.text

@@ -3,7 +3,7 @@
 import threading
 import time
 
-import leases
+from mirror import leases
 
 
 def test_one_holder_at_a_time(app_ctx):

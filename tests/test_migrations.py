@@ -4,7 +4,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import upgrade
 
-from extensions import db
+from store.database import db
 
 
 def test_upgrade_builds_the_schema_of_the_models(make_app):

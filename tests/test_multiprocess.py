@@ -11,10 +11,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-import jobs
 from devtools.simulator import CalendlySimulator
-from extensions import db
-from models import SyncRun
+from services import scheduler as jobs
+from store.database import db
+from store.models import SyncRun
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = 4
@@ -24,7 +24,7 @@ TICK = timedelta(seconds=1)
 WORKER = """
 import json, sys, time
 from app import create_app
-import jobs
+from services import scheduler as jobs
 
 app = create_app(json.loads(sys.argv[1]))
 scheduler = jobs.init_scheduler(app)  # the running one if the app factory started it already

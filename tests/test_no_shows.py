@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-import webhook_subscriptions
-from calendly.sync import sync_from_settings
 from devtools.sample_data import uuid_of
-from extensions import db
-from models import CalendlyEvent, CalendlyEventAttendee, WebhookDelivery
+from mirror.sync import sync_from_settings
+from services import webhook_subscriptions
+from store.database import db
+from store.models import CalendlyEvent, CalendlyEventAttendee, WebhookDelivery
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-import app_settings
+from services import settings
 
 HX = {"HX-Request": "true"}
 XSS_NAME = "<script>alert(1)</script>"
@@ -219,7 +219,7 @@ def test_security_headers(login):
 
 def test_token_never_appears_in_pages_partials_csv_or_logs(app, login, hostile_data, caplog):
     with app.app_context():
-        app_settings.save_calendly_token(TOKEN)
+        settings.save_calendly_token(TOKEN)
     caplog.set_level(logging.DEBUG)
     urls = [url for url in _urls(app, "GET") if "/people/" not in url]
     urls += [f"/webinars/{hostile_data.id}", f"/webinars/{hostile_data.id}/attendees.csv",

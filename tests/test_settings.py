@@ -7,9 +7,9 @@ import re
 import pytest
 from werkzeug import Response
 
-import app_settings
-from extensions import db
-from models import Setting
+from services import settings
+from store.database import db
+from store.models import Setting
 
 # Long enough that finding it in a page cannot be a coincidence, and not the masked suffix.
 GOOD_TOKEN = "pat-eyJraWQiOiIxY2UxZTEzNjE3ZGNmNzY2YjNjZWJjY2Y4ZGM1YmFmYThhNjVlNjg0MDIzZjdjMzJi"
@@ -37,7 +37,7 @@ def client(english_client):
 
 def setting(app, key):
     with app.app_context():
-        return app_settings.get_setting(key)
+        return settings.get_setting(key)
 
 
 def checked_uris(html):
@@ -65,7 +65,7 @@ def test_bad_token_is_refused_with_calendlys_message_and_advice(login, app):
         in html
     )
     assert "not-a-valid-token-9999" not in html
-    assert setting(app, app_settings.TOKEN_KEY) is None
+    assert setting(app, settings.TOKEN_KEY) is None
 
     partial = login.post("/settings/token", data={"token": "not-a-valid-token-9999"}, headers=HX)
     assert partial.status_code == 200  # htmx swaps the section with its errors
@@ -98,10 +98,10 @@ def test_good_token_is_verified_stored_encrypted_and_only_its_last_four_shown(lo
     assert GOOD_TOKEN not in page
 
     with app.app_context():
-        row = db.session.get(Setting, app_settings.TOKEN_KEY)
+        row = db.session.get(Setting, settings.TOKEN_KEY)
         assert GOOD_TOKEN not in json.dumps(row.value)
-        assert app_settings.calendly_token() == GOOD_TOKEN
-        assert app_settings.account()["user_uri"] == sim.user["uri"]
+        assert settings.calendly_token() == GOOD_TOKEN
+        assert settings.account()["user_uri"] == sim.user["uri"]
 
 
 def test_the_infowebinar_types_are_preselected_and_the_choice_is_saved(login, app, sim):
@@ -109,31 +109,31 @@ def test_the_infowebinar_types_are_preselected_and_the_choice_is_saved(login, ap
     infowebinars = {et["uri"] for et in sim.event_types if "Infowebinar" in et["name"]}
     assert infowebinars
     assert checked_uris(login.get("/settings").text) == infowebinars
-    assert set(setting(app, app_settings.EVENT_TYPES_KEY)) == infowebinars
+    assert set(setting(app, settings.EVENT_TYPES_KEY)) == infowebinars
 
     chosen = [sim.event_type_uri("Einzelberatung"), sim.event_type_uri("TLr - Infowebinar")]
     response = login.post("/settings/event-types", data={"event_types": chosen}, headers=HX)
     assert response.status_code == 200
     assert "Event type choice saved." in response.text
     assert checked_uris(response.text) == set(chosen)
-    assert setting(app, app_settings.EVENT_TYPES_KEY) == chosen
+    assert setting(app, settings.EVENT_TYPES_KEY) == chosen
     with app.app_context():
-        assert app_settings.sync_event_types() == chosen
+        assert settings.sync_event_types() == chosen
 
     # Nothing ticked means every type.
     login.post("/settings/event-types", data={})
-    assert setting(app, app_settings.EVENT_TYPES_KEY) == []
+    assert setting(app, settings.EVENT_TYPES_KEY) == []
 
 
 def test_an_unknown_event_type_is_refused(login, app):
     login.post("/settings/token", data={"token": GOOD_TOKEN})
-    before = setting(app, app_settings.EVENT_TYPES_KEY)
+    before = setting(app, settings.EVENT_TYPES_KEY)
     response = login.post(
         "/settings/event-types", data={"event_types": ["https://api.calendly.com/event_types/X"]}
     )
     assert response.status_code == 422
     assert "field-errors" in response.text
-    assert setting(app, app_settings.EVENT_TYPES_KEY) == before
+    assert setting(app, settings.EVENT_TYPES_KEY) == before
 
 
 def test_replace_and_remove(login, app, sim):
@@ -150,7 +150,7 @@ def test_replace_and_remove(login, app, sim):
     assert "Token removed." in removed.text
     assert 'name="token"' in removed.text
     assert "••••" not in removed.text
-    assert setting(app, app_settings.TOKEN_KEY) is None
+    assert setting(app, settings.TOKEN_KEY) is None
 
 
 def test_a_token_from_the_environment_cannot_be_replaced_or_removed(make_app, sim, signed_in):
@@ -170,7 +170,7 @@ def test_a_token_from_the_environment_cannot_be_replaced_or_removed(make_app, si
     assert admin.post("/settings/token/remove").status_code == 409
     assert admin.post("/settings/token", data={"token": "other-token-1234"}).status_code == 409
     with app.app_context():
-        assert app_settings.calendly_token() == GOOD_TOKEN
+        assert settings.calendly_token() == GOOD_TOKEN
 
 
 def test_revoked_token_health_shows_the_error_advice_and_last_verified(login, sim):
@@ -235,7 +235,7 @@ def test_a_token_without_users_read_is_refused_with_the_missing_scope(
     response = admin.post("/settings/token", data={"token": GOOD_TOKEN})
     assert response.status_code == 422
     assert '<code class="scope">users:read</code>' in response.text
-    assert setting(app, app_settings.TOKEN_KEY) is None
+    assert setting(app, settings.TOKEN_KEY) is None
 
 
 def test_the_token_never_reaches_the_log(login, caplog):
@@ -266,9 +266,9 @@ def test_preferences_are_validated_next_to_their_fields(login, app):
     assert 'id="interval_minutes-errors"' in html and "from 5 to 1440" in html
     assert 'value="Mars/Olympus_Mons"' in html  # the input is kept for correcting
     with app.app_context():
-        assert app_settings.display_timezone() == "Europe/Berlin"
-        assert app_settings.lookback_days() == 14
-        assert app_settings.sync_schedule() == {"daily_time": "06:00", "interval_minutes": 0}
+        assert settings.display_timezone() == "Europe/Berlin"
+        assert settings.lookback_days() == 14
+        assert settings.sync_schedule() == {"daily_time": "06:00", "interval_minutes": 0}
 
 
 def test_preferences_take_effect_at_once(login, app):
@@ -288,14 +288,14 @@ def test_preferences_take_effect_at_once(login, app):
     assert 'id="preferences"' in response.text
     assert "Settings saved." in response.text
     with app.app_context():
-        assert app_settings.display_timezone() == "America/New_York"
-        assert app_settings.lookback_days() == 30
-        assert app_settings.sync_schedule() == {"daily_time": "07:30", "interval_minutes": 0 + 15}
+        assert settings.display_timezone() == "America/New_York"
+        assert settings.lookback_days() == 30
+        assert settings.sync_schedule() == {"daily_time": "07:30", "interval_minutes": 0 + 15}
 
     response = login.post("/settings/preferences", data={**data, "interval_minutes": "0"})
     assert response.status_code == 303
     with app.app_context():
-        assert app_settings.sync_schedule()["interval_minutes"] == 0
+        assert settings.sync_schedule()["interval_minutes"] == 0
 
 
 def test_forms_need_the_csrf_token(make_app, sim, signed_in):
@@ -305,7 +305,7 @@ def test_forms_need_the_csrf_token(make_app, sim, signed_in):
     assert 'name="csrf_token"' in page
     assert admin.post("/settings/token", data={"token": GOOD_TOKEN}).status_code == 400
     assert admin.post("/settings/preferences", data={}).status_code == 400
-    assert setting(app, app_settings.TOKEN_KEY) is None
+    assert setting(app, settings.TOKEN_KEY) is None
 
 
 def test_settings_need_a_login(client):
@@ -316,7 +316,7 @@ def test_settings_need_a_login(client):
 
 
 def test_the_page_works_while_a_sync_writes(make_app, sim, signed_in):
-    from calendly.sync import running_run, start_background_sync
+    from mirror.sync import running_run, start_background_sync
 
     app = make_app(CALENDLY_API_BASE_URL=sim.base_url, WTF_CSRF_ENABLED=False)
     admin = signed_in(app)

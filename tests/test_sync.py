@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from calendly.locations import parse_location
-from calendly.mirror import parse_time
-from calendly.sync import SyncAlreadyRunning, sync_from_settings
-from extensions import db
-from models import CalendlyEvent, CalendlyEventAttendee, SyncRun, utcnow
+from mirror.sync import SyncAlreadyRunning, sync_from_settings
+from mirror.writer import parse_time
+from store.database import db
+from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOKBACK_DAYS = 14

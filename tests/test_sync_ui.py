@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from calendly.sync import running_run
-from extensions import db
-from models import CalendlyEvent, SyncRun, utcnow
+from mirror.sync import running_run
+from store.database import db
+from store.models import CalendlyEvent, SyncRun, utcnow
 
 HX = {"HX-Request": "true"}
 POLL = 'hx-trigger="every 1s"'

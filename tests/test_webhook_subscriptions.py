@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-import app_settings
-import webhook_subscriptions as hooks
 from devtools.sample_data import uuid_of
-from extensions import db
-from models import CalendlyEventAttendee, SyncRun, WebhookDelivery, utcnow
+from services import settings
+from services import webhook_subscriptions as hooks
+from store.database import db
+from store.models import CalendlyEventAttendee, SyncRun, WebhookDelivery, utcnow
 
 BASE = "https://webinare.example.org"
 HOOK_URL = BASE + "/api/infowebinar/webhook"
@@ -59,7 +59,7 @@ def webhook_requests(sim):
 
 def stored_key(app):
     with app.app_context():
-        return app_settings.webhook_signing_key()
+        return settings.webhook_signing_key()
 
 
 def health(app):
@@ -161,7 +161,7 @@ def test_empty_account_shows_the_form_with_the_events(app, sim, login):
 
 def test_without_a_verified_account_it_says_connect_first(app, login):
     with app.app_context():
-        app_settings.delete_setting(app_settings.ACCOUNT_KEY)
+        settings.delete_setting(settings.ACCOUNT_KEY)
 
     html = text(login.get(PATH, headers={"HX-Request": "true"}))
 
@@ -251,7 +251,7 @@ def test_configured_signing_key_is_used_and_not_stored(make_app, sim, login, htm
 
     assert sim.signing_key_of(HOOK_URL) == "configured-key-0123456789"
     with app.app_context():
-        assert app_settings.get_setting(app_settings.WEBHOOK_SIGNING_KEY_SETTING) is None
+        assert settings.get_setting(settings.WEBHOOK_SIGNING_KEY_SETTING) is None
     assert "CALENDLY_WEBHOOK_SIGNING_KEY" in html and "configured-key" not in html
 
 
@@ -388,7 +388,7 @@ def test_dashboard_asks_calendly_only_when_the_health_is_old(app, sim, login):
     with app.app_context():
         stale = dict(hooks.health())
         stale["checked_at"] = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
-        app_settings.set_setting(hooks.HEALTH_KEY, stale)
+        settings.set_setting(hooks.HEALTH_KEY, stale)
 
     dashboard = text(login.get("/"))
     assert f'hx-get="{PATH}/warning"' in dashboard and webhook_requests(sim) == []

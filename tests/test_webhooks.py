@@ -19,14 +19,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
-import app_settings
-from calendly import webhooks
-from calendly.mirror import parse_time
-from calendly.sync import sync_from_settings
-from calendly.webhooks import WebhookSignatureError, sign, verify_signature
 from devtools.simulator import CalendlySimulator
-from extensions import db
-from models import CalendlyEvent, CalendlyEventAttendee, SyncRun, WebhookDelivery
+from mirror import webhooks
+from mirror.sync import sync_from_settings
+from mirror.webhooks import WebhookSignatureError, sign, verify_signature
+from mirror.writer import parse_time
+from services import settings
+from store.database import db
+from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun, WebhookDelivery
 
 KEY = "whsec-test-0f1e2d3c4b5a"
 PATH = "/api/infowebinar/webhook"
@@ -258,16 +258,16 @@ def test_without_a_signing_key_everything_is_refused(make_app, sim):
 def test_the_stored_signing_key_is_used_when_none_is_configured(make_app, sim):
     app = make_app(CALENDLY_WEBHOOK_SIGNING_KEY="")
     with app.app_context():
-        app_settings.save_webhook_signing_key("  stored-key-42 ")
-        assert app_settings.webhook_signing_key() == "stored-key-42"
-        assert "stored-key-42" not in json.dumps(app_settings.get_setting("webhook_signing_key"))
+        settings.save_webhook_signing_key("  stored-key-42 ")
+        assert settings.webhook_signing_key() == "stored-key-42"
+        assert "stored-key-42" not in json.dumps(settings.get_setting("webhook_signing_key"))
     invitee = book(sim, new_webinar(sim), 1)
     client = app.test_client()
     assert deliver(client, invitee_delivery(sim, invitee), key=KEY).status_code == 401
     assert deliver(client, invitee_delivery(sim, invitee), key="stored-key-42").status_code == 200
     with app.app_context():
-        app_settings.save_webhook_signing_key("")
-        assert app_settings.webhook_signing_key() is None
+        settings.save_webhook_signing_key("")
+        assert settings.webhook_signing_key() is None
 
 
 def test_an_oversized_body_is_refused_unread(hook_app, client):
@@ -482,9 +482,9 @@ def test_event_types_that_are_not_synced_are_acknowledged_and_ignored(make_app, 
 
 def test_unknown_events_are_acknowledged(hook_app, client, caplog, monkeypatch):
     # Alembic's fileConfig() (test_migrations) disables loggers that exist at that moment.
-    monkeypatch.setattr(logging.getLogger("calendly.webhooks"), "disabled", False)
+    monkeypatch.setattr(logging.getLogger("mirror.webhooks"), "disabled", False)
     payload = {"event": "routing_form_submission.created", "created_at": None, "payload": {}}
-    with caplog.at_level("INFO", logger="calendly.webhooks"):
+    with caplog.at_level("INFO", logger="mirror.webhooks"):
         response = deliver(client, payload)
     assert response.status_code == 200
     assert response.get_json()["outcome"] == "ignored"

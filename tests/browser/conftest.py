@@ -17,9 +17,9 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-import accounts
-from extensions import db
-from models import CalendlyEvent, CalendlyEventAttendee
+from services import accounts
+from store.database import db
+from store.models import CalendlyEvent, CalendlyEventAttendee
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

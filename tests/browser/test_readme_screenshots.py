@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
-import demo
+from devtools import demo
 
 
 @pytest.fixture

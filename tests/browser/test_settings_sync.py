@@ -22,7 +22,7 @@ def admin_on(strict_page, live_server, calendly_sim, sign_in):
 
     yield open_page
     with live_server.app.app_context():
-        from calendly.sync import running_run
+        from mirror.sync import running_run
 
         while running_run() is not None:  # never drop the tables under a running sync
             time.sleep(0.05)

@@ -9,12 +9,12 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-import app_settings
-from calendly.sync import sync_from_settings
 from devtools.sample_data import uuid_of
 from devtools.simulator import CalendlySimulator
-from extensions import db
-from models import CalendlyEvent, CalendlyEventAttendee
+from mirror.sync import sync_from_settings
+from services import settings
+from store.database import db
+from store.models import CalendlyEvent, CalendlyEventAttendee
 
 BASE = "https://webinare.example.org"
 HOOK_URL = BASE + "/api/infowebinar/webhook"
@@ -36,7 +36,7 @@ def admin_on(strict_page, live_server, sim, sign_in):
             CALENDLY_API_BASE_URL=sim.base_url, CALENDLY_TOKEN="sim-token"
         )
         with live_server.app.app_context():
-            app_settings.save_account(sim.user)
+            settings.save_account(sim.user)
         live_server.create_admin()
         sign_in(strict_page, live_server, path)
         strict_page.click(".lang-switch button[value=en]")

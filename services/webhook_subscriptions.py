@@ -17,14 +17,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import func, select
 
-import app_settings
 from calendly.client import CalendlyClient, uuid_from_uri
 from calendly.errors import CalendlyError, NotFoundError, PermissionDeniedError
-from calendly.mirror import MalformedRecordError, parse_time
-from calendly_account import interactive_client
-from extensions import db
-from models import SyncRun, WebhookDelivery, utcnow
-from token_vault import TokenVaultError
+from mirror.writer import MalformedRecordError, parse_time
+from services import settings
+from services.connection import interactive_client
+from services.secrets import TokenVaultError
+from store.database import db
+from store.models import SyncRun, WebhookDelivery, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def last_delivery_at() -> datetime | None:
 
 def health() -> dict | None:
     """The stored webhook health (None until the subscriptions were listed once)."""
-    return app_settings.get_setting(HEALTH_KEY)
+    return settings.get_setting(HEALTH_KEY)
 
 
 def suggested_base_url() -> str:
@@ -198,11 +198,9 @@ def suggested_base_url() -> str:
 
 def signing_key_source() -> str:
     """Where the receiver's signing key comes from: ``config``, ``stored`` or ``none``."""
-    if app_settings.configured_webhook_signing_key():
+    if settings.configured_webhook_signing_key():
         return "config"
-    return (
-        "stored" if app_settings.get_setting(app_settings.WEBHOOK_SIGNING_KEY_SETTING) else "none"
-    )
+    return "stored" if settings.get_setting(settings.WEBHOOK_SIGNING_KEY_SETTING) else "none"
 
 
 def dashboard_warning(now: datetime | None = None) -> DashboardWarning | None:
@@ -316,7 +314,7 @@ def recreate_subscription(ref: str) -> Subscription:
 
 
 def _account() -> tuple[str | None, str | None]:
-    account = app_settings.account() or {}
+    account = settings.account() or {}
     return account.get("organization_uri"), account.get("user_uri")
 
 
@@ -353,7 +351,7 @@ def _delete(client: CalendlyClient, uuid: str) -> None:
 
 
 def _create(url: str, org: str, user: str | None, scope: str) -> Subscription:
-    configured = app_settings.configured_webhook_signing_key()
+    configured = settings.configured_webhook_signing_key()
     key = configured or secrets.token_urlsafe(32)
 
     def create(client: CalendlyClient) -> dict:
@@ -370,7 +368,7 @@ def _create(url: str, org: str, user: str | None, scope: str) -> Subscription:
 
     created = _subscription(_call_calendly(create))
     if not configured:
-        app_settings.save_webhook_signing_key(key)
+        settings.save_webhook_signing_key(key)
     _note_created(created)
     log.info("Calendly webhook subscription %s created", created.uuid)
     return created
@@ -450,7 +448,7 @@ def _record_health(listing: Listing) -> None:
         )
     elif listing.plan_blocked:
         stored["disabled"] = []
-    app_settings.set_setting(HEALTH_KEY, stored)
+    settings.set_setting(HEALTH_KEY, stored)
 
 
 def _note_created(created: Subscription) -> None:
@@ -469,7 +467,7 @@ def _note_created(created: Subscription) -> None:
         if item.get("callback_url") != created.callback_url
     ]
     stored.setdefault("checked_at", utcnow().isoformat())
-    app_settings.set_setting(HEALTH_KEY, stored)
+    settings.set_setting(HEALTH_KEY, stored)
 
 
 def _forget_disabled(uuid: str) -> None:
@@ -478,4 +476,4 @@ def _forget_disabled(uuid: str) -> None:
         return
     stored = dict(stored)
     stored["disabled"] = [item for item in stored["disabled"] if item.get("uuid") != uuid]
-    app_settings.set_setting(HEALTH_KEY, stored)
+    settings.set_setting(HEALTH_KEY, stored)

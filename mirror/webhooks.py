@@ -26,9 +26,8 @@ from datetime import datetime
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-import app_settings
 from calendly.client import uuid_from_uri
-from calendly.mirror import (
+from mirror.writer import (
     EventTypeSelection,
     MalformedRecordError,
     attendee_values,
@@ -37,12 +36,12 @@ from calendly.mirror import (
     upsert_event,
     write_attendees,
 )
-from database import start_write
-from extensions import db
-from models import CalendlyEvent, CalendlyEventAttendee, WebhookDelivery, utcnow
-from token_vault import TokenVaultError
+from services import settings
+from services.secrets import TokenVaultError
+from store.database import db, start_write
+from store.models import CalendlyEvent, CalendlyEventAttendee, WebhookDelivery, utcnow
 
-log = logging.getLogger("calendly.webhooks")
+log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "Calendly-Webhook-Signature"
 # Calendly's own example refuses signatures older than three minutes.
@@ -183,7 +182,7 @@ def receive_delivery(body: bytes, signature_header: str | None, *, now: float | 
     if len(body) > MAX_BODY_BYTES:
         return _refuse(413, "body too large", received_at, signature_valid=False)
     try:
-        key = app_settings.webhook_signing_key()
+        key = settings.webhook_signing_key()
     except TokenVaultError:
         log.error("webhook refused: the stored signing key cannot be decrypted")
         return _refuse(403, "stored signing key cannot be decrypted", received_at, False)
@@ -356,7 +355,7 @@ def _apply_invitee(delivery: _Delivery) -> Outcome:
     invitee, now = delivery.payload, utcnow()
     if delivery.invitee_uri is None:
         raise MalformedDelivery("invitee without uri")
-    selection = EventTypeSelection(app_settings.sync_event_types())
+    selection = EventTypeSelection(settings.sync_event_types())
     scheduled_event = invitee.get("scheduled_event")
     parts = []
     if isinstance(scheduled_event, dict) and scheduled_event:

@@ -39,16 +39,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 from sqlalchemy import delete
 
-import app_settings
-import leases
-import webhook_subscriptions
-from calendly.sync import SyncAlreadyRunning, build_client, options_from_settings, run_sync
-from database import start_write, write_connection
-from extensions import db
-from models import Lease, SyncRun, utcnow
-from token_vault import TokenVaultError
+from mirror import leases
+from mirror.sync import SyncAlreadyRunning, build_client, options_from_settings, run_sync
+from services import settings, webhook_subscriptions
+from services.secrets import TokenVaultError
+from store.database import db, start_write, write_connection
+from store.models import Lease, SyncRun, utcnow
 
-log = logging.getLogger("jobs")
+log = logging.getLogger(__name__)
 
 SYNC_JOB_ID = "calendly_sync"
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
@@ -118,7 +116,7 @@ def schedule_from_settings(app: Flask) -> Schedule:
     test_seconds = app.config.get("SCHEDULER_TEST_INTERVAL_SECONDS")
     if test_seconds:
         return Schedule(None, "UTC", float(test_seconds))
-    stored = app_settings.sync_schedule()
+    stored = settings.sync_schedule()
     return Schedule(
         daily_time=_daily_time(stored.get("daily_time")),
         timezone=_timezone(app),
@@ -146,7 +144,7 @@ def _minutes(value) -> int:
 
 
 def _timezone(app: Flask) -> str:
-    name = app_settings.display_timezone()
+    name = settings.display_timezone()
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
@@ -217,7 +215,7 @@ def _check_webhooks() -> None:
 
 def _connected() -> bool:
     try:
-        return bool(app_settings.calendly_token())
+        return bool(settings.calendly_token())
     except TokenVaultError:
         return True  # let the run fail with the vault's message, which says what to do
 

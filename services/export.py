@@ -13,8 +13,8 @@ from flask import Response
 from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 
-from models import CalendlyEvent, CalendlyEventAttendee
-from queries import booking_answers
+from services.queries import booking_answers
+from store.models import CalendlyEvent, CalendlyEventAttendee
 
 # Spreadsheets treat a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -11,9 +11,8 @@ from datetime import timedelta
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from database import write_connection
-from extensions import db
-from models import Lease, utcnow
+from store.database import db, write_connection
+from store.models import Lease, utcnow
 
 _table = Lease.__table__
 

@@ -17,8 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from calendly.client import uuid_from_uri
 from calendly.locations import parse_location
-from extensions import db
-from models import CalendlyEvent, CalendlyEventAttendee, attendee_search_text
+from store.database import db
+from store.models import CalendlyEvent, CalendlyEventAttendee, attendee_search_text
 
 EVENT_FIELDS = (
     "uri", "name", "status", "start_time", "end_time", "event_type_uri", "location_type",

@@ -1,4 +1,5 @@
-"""Engine-level settings that make SQLite safe under concurrent writers.
+"""The database: the `db` and `migrate` objects, and engine settings that make SQLite safe
+under concurrent writers.
 
 pysqlite does not BEGIN before a SELECT, so read-modify-write transactions could interleave and
 lose updates, or fail at once with "database is locked" when a read snapshot turns out stale at
@@ -9,8 +10,22 @@ and WAL keeps them from blocking on the writer. PostgreSQL needs none of this.
 
 import sqlite3
 
-from sqlalchemy import event
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+
+# Stable constraint names keep Alembic batch migrations identical on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+migrate = Migrate(render_as_batch=True, compare_type=True)
 
 
 def normalise_database_url(url: str) -> str:

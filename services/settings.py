@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from flask import current_app
 
-from database import start_write
-from extensions import db
-from models import Setting, utcnow
+from store.database import db, start_write
+from store.models import Setting, utcnow
 
 TOKEN_KEY = "calendly_token"
 ACCOUNT_KEY = "calendly_account"

@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-import app_settings
-import demo
 from calendly.client import CalendlyClient
 from calendly.errors import AuthenticationError, CalendlyError, PermissionDeniedError
-from calendly.mirror import EventTypeSelection
-from calendly.sync import build_client
-from extensions import db
-from token_vault import TokenVaultError
+from devtools import demo
+from mirror.sync import build_client
+from mirror.writer import EventTypeSelection
+from services import settings
+from services.secrets import TokenVaultError
+from store.database import db
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,8 @@ class TokenCheck:
 def token_configured() -> bool:
     """True when the app has a token to use: the environment, a stored one, or demo mode's."""
     return bool(
-        app_settings.token_from_environment()
-        or app_settings.token_hint()
+        settings.token_from_environment()
+        or settings.token_hint()
         or current_app.config.get("DEMO_CALENDLY_TOKEN")
     )
 
@@ -130,10 +130,10 @@ def current_status() -> TokenCheck:
 
 def _remember_account(check: TokenCheck) -> None:
     # Event types chosen for another account mean nothing for this one: start from the default.
-    previous = app_settings.account() or {}
+    previous = settings.account() or {}
     if previous.get("user_uri") != check.user.get("uri"):
-        app_settings.delete_setting(app_settings.EVENT_TYPES_KEY)
-    app_settings.save_account(check.user)
+        settings.delete_setting(settings.EVENT_TYPES_KEY)
+    settings.save_account(check.user)
     if check.event_types_listed:
         apply_default_event_types(check.event_types)
 
@@ -149,7 +149,7 @@ def connect_token(token: str) -> TokenCheck:
     if check.user is None:
         log.info("Calendly refused a pasted token: %s", check.problems[0] if check.problems else "")
         return check
-    app_settings.save_calendly_token(token)
+    settings.save_calendly_token(token)
     _remember_account(check)
     demo.leave_demo(current_app._get_current_object())
     log.info("Calendly token saved for user %s", check.user.get("uri"))
@@ -167,11 +167,11 @@ def default_event_type_uris(event_types: list[dict]) -> list[str]:
 
 def apply_default_event_types(event_types: list[dict]) -> None:
     """Store the default choice when the admin has chosen nothing yet (nothing stored = all)."""
-    if app_settings.get_setting(app_settings.EVENT_TYPES_KEY) is not None:
+    if settings.get_setting(settings.EVENT_TYPES_KEY) is not None:
         return
     default = default_event_type_uris(event_types)
     if default:
-        app_settings.set_setting(app_settings.EVENT_TYPES_KEY, default)
+        settings.set_setting(settings.EVENT_TYPES_KEY, default)
 
 
 def is_selected(event_type: dict, selection: list[str]) -> bool:
@@ -186,10 +186,10 @@ def is_selected(event_type: dict, selection: list[str]) -> bool:
 
 def save_event_types(uris: list[str]) -> None:
     """Store the event types to sync; an empty list means all of them."""
-    app_settings.set_setting(app_settings.EVENT_TYPES_KEY, list(uris))
+    settings.set_setting(settings.EVENT_TYPES_KEY, list(uris))
 
 
 def remove_token() -> None:
     """Forget the stored token and its account (syncing stops until a new one is saved)."""
-    app_settings.clear_calendly_token()
+    settings.clear_calendly_token()
     log.info("Calendly token removed")

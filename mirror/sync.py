@@ -23,11 +23,10 @@ from datetime import datetime, timedelta
 from flask import Flask, current_app
 from sqlalchemy import select, update
 
-import app_settings
-import leases
 from calendly.client import CalendlyClient, uuid_from_uri
 from calendly.errors import CalendlyError, MalformedResponseError
-from calendly.mirror import (
+from mirror import leases
+from mirror.writer import (
     EventTypeSelection,
     MalformedRecordError,
     WriteCounts,
@@ -37,11 +36,11 @@ from calendly.mirror import (
     write_attendees,
     write_events,
 )
-from database import start_write
-from extensions import db
-from models import CalendlyEvent, SyncRun, utcnow
+from services import settings
+from store.database import db, start_write
+from store.models import CalendlyEvent, SyncRun, utcnow
 
-log = logging.getLogger("calendly.sync")
+log = logging.getLogger(__name__)
 
 SYNC_LEASE = "calendly_sync"
 # How often a running sync renews its lease and writes its progress for the dashboard.
@@ -79,7 +78,7 @@ def build_client(token: str | None = None) -> CalendlyClient:
     """
     config = current_app.config
     return CalendlyClient(
-        token if token is not None else app_settings.calendly_token(),
+        token if token is not None else settings.calendly_token(),
         base_url=config["CALENDLY_API_BASE_URL"],
         timeout=config["CALENDLY_TIMEOUT"],
         max_retries=config["CALENDLY_MAX_RETRIES"],
@@ -93,8 +92,8 @@ def options_from_settings(trigger: str, full: bool = False) -> SyncOptions:
     return SyncOptions(
         trigger=trigger,
         full=full,
-        event_types=app_settings.sync_event_types(),
-        lookback_days=app_settings.lookback_days(),
+        event_types=settings.sync_event_types(),
+        lookback_days=settings.lookback_days(),
         lease_seconds=current_app.config["SYNC_LEASE_SECONDS"],
     )
 
@@ -297,11 +296,11 @@ class _SyncJob:
         self._save_progress(force=True)
 
     def _user_uri(self) -> str:
-        account = app_settings.account() or {}
+        account = settings.account() or {}
         if account.get("user_uri"):
             return account["user_uri"]
         user = self.client.get_current_user()
-        app_settings.save_account(user)
+        settings.save_account(user)
         if not user.get("uri"):
             raise MalformedResponseError("/users/me answered without a user URI")
         return user["uri"]

@@ -16,9 +16,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from database import start_write
-from extensions import db
-from models import AdminUser, LoginFailure, utcnow
+from store.database import db, start_write
+from store.models import AdminUser, LoginFailure, utcnow
 
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_EMAIL_AND_IP = 5

@@ -20,8 +20,8 @@ from calendly.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
-from token_vault import TokenVaultError
-from webhook_subscriptions import is_plan_refusal
+from services.secrets import TokenVaultError
+from services.webhook_subscriptions import is_plan_refusal
 
 
 def calendly_problem(exc: BaseException | None, *, write: bool = False) -> str:

@@ -25,12 +25,11 @@ from sqlalchemy import delete, inspect, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.serving import is_running_from_reloader
 
-import app_settings
-import leases
-from calendly.sync import SYNC_LEASE, SyncAlreadyRunning, sync_from_settings
-from database import start_write
-from extensions import db
-from models import CalendlyEvent, CalendlyEventAttendee, SyncRun
+from mirror import leases
+from mirror.sync import SYNC_LEASE, SyncAlreadyRunning, sync_from_settings
+from services import settings
+from store.database import db, start_write
+from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +95,7 @@ def leave_demo(app: Flask) -> None:
             # A demo sync still running now fails fast against the stopped simulator.
             state.simulator.stop()
             log.info("Demo mode ended")
-    if app_settings.get_setting(DEMO_DATA_KEY):
+    if settings.get_setting(DEMO_DATA_KEY):
         _purge_demo_data()
 
 
@@ -117,10 +116,10 @@ def _why_not(app: Flask) -> str | None:
     """Why demo mode cannot start here, or None when it can."""
     if not inspect(db.engine).has_table(SyncRun.__tablename__):
         return "the database has no tables yet (run `flask --app app db upgrade`)"
-    if app_settings.token_from_environment() or app_settings.token_hint():
+    if settings.token_from_environment() or settings.token_hint():
         return "a Calendly token is configured"
     has_events = db.session.scalar(select(CalendlyEvent.id).limit(1)) is not None
-    if has_events and not app_settings.get_setting(DEMO_DATA_KEY):
+    if has_events and not settings.get_setting(DEMO_DATA_KEY):
         return "the database already holds synced Calendly data"
     return None
 
@@ -128,8 +127,8 @@ def _why_not(app: Flask) -> str | None:
 def _start(app: Flask) -> None:
     # Imported here so that a production process never loads the simulator (and
     # calendly_account, which imports this module, is complete by now).
-    import calendly_account
     from devtools.simulator import CalendlySimulator
+    from services import connection
 
     token = "demo-" + secrets.token_urlsafe(24)
     simulator = CalendlySimulator(token=token, seed=DEMO_SEED)
@@ -142,11 +141,11 @@ def _start(app: Flask) -> None:
         app.config["CALENDLY_API_BASE_URL"] = simulator.base_url
         # Show info-webinars, as a real account would after its first visit to Settings;
         # kept in the configuration, not the settings table, so no demo choice outlives it.
-        demo_types = calendly_account.default_event_type_uris(simulator.event_types)
+        demo_types = connection.default_event_type_uris(simulator.event_types)
         app.config["CALENDLY_EVENT_TYPES"] = ",".join(demo_types)
         app.config["DEMO_CALENDLY_TOKEN"] = token
         app.config["DEMO_MODE"] = True
-    app_settings.set_setting(DEMO_DATA_KEY, True)
+    settings.set_setting(DEMO_DATA_KEY, True)
     log.info("Demo mode: Calendly simulator on %s", simulator.base_url)
     try:
         run = sync_from_settings(trigger="demo")
@@ -162,7 +161,7 @@ def _leave_when_token_stored():
     # here too; without this, only the process that handled the Settings form would notice.
     from flask import current_app
 
-    if current_app.config.get("DEMO_MODE") and app_settings.token_hint():
+    if current_app.config.get("DEMO_MODE") and settings.token_hint():
         leave_demo(current_app._get_current_object())
 
 
@@ -175,7 +174,7 @@ def credentials_path(app: Flask) -> Path:
 
 def _ensure_admin(app: Flask) -> None:
     """Create the demo admin unless any admin exists, and tell the console how to log in."""
-    import accounts
+    from services import accounts
 
     path = credentials_path(app)
     if accounts.has_admin():
@@ -230,7 +229,7 @@ def _purge_demo_data() -> None:
         db.session.execute(delete(CalendlyEvent))
         db.session.execute(delete(SyncRun))
         db.session.commit()
-        app_settings.delete_setting(DEMO_DATA_KEY)
+        settings.delete_setting(DEMO_DATA_KEY)
         log.info("Demo data removed")
     finally:
         leases.release(SYNC_LEASE, owner)

@@ -1,4 +1,4 @@
-"""Flask-WTF forms of the Settings page (login forms live with the auth blueprint)."""
+"""Every Flask-WTF form of the app: sign-in and setup, the Settings page, webhook subscriptions."""
 
 from __future__ import annotations
 
@@ -7,9 +7,27 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, PasswordField, SelectMultipleField, StringField, TimeField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
+from wtforms import (
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectMultipleField,
+    StringField,
+    TimeField,
+)
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from services import accounts
+from services import webhook_subscriptions as hooks
 
 LOOKBACK_RANGE = (1, 365)
 # An interval of 0 turns the extra interval sync off; shorter than 5 minutes would only burn quota.
@@ -94,4 +112,55 @@ class PreferencesForm(FlaskForm):
         default=0,
         validators=[InputRequired(_l("Enter 0 or a number of minutes.")), _valid_interval],
         render_kw={"min": 0, "max": INTERVAL_RANGE[1], "type": "number"},
+    )
+
+
+class LoginForm(FlaskForm):
+    """Sign in with email and password; `next` is where to go afterwards."""
+
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=255)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+    next = HiddenField()
+
+
+class SetupForm(FlaskForm):
+    """The first admin account."""
+
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=255)])
+    password = PasswordField(
+        _l("Password"),
+        validators=[
+            DataRequired(),
+            Length(
+                min=accounts.MIN_PASSWORD_LENGTH,
+                max=1024,
+                message=_l(
+                    "The password needs at least %(n)d characters.", n=accounts.MIN_PASSWORD_LENGTH
+                ),
+            ),
+        ],
+    )
+    confirm = PasswordField(
+        _l("Repeat password"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))],
+    )
+
+
+def _https_address(_form, field) -> None:
+    try:
+        field.data = hooks.callback_url_for(field.data)[: -len(hooks.WEBHOOK_PATH)]
+    except ValueError:
+        raise ValidationError(
+            _l(
+                "Enter the app's public address starting with https://, e.g. https://webinare.example.org"
+            )
+        ) from None
+
+
+class SubscriptionForm(FlaskForm):
+    """The public address of this app, below which Calendly posts its deliveries."""
+
+    base_url = StringField(
+        _l("Public address of this app"),
+        validators=[DataRequired(), Length(max=300), _https_address],
     )

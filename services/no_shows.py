@@ -14,12 +14,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 
 from calendly.errors import CalendlyError, NotFoundError
-from calendly.mirror import MalformedRecordError, parse_time
-from calendly_account import interactive_client
-from database import start_write
-from extensions import db
-from models import CalendlyEvent, CalendlyEventAttendee, utcnow
-from token_vault import TokenVaultError
+from mirror.writer import MalformedRecordError, parse_time
+from services.connection import interactive_client
+from services.secrets import TokenVaultError
+from store.database import db, start_write
+from store.models import CalendlyEvent, CalendlyEventAttendee, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from extensions import db
-from models import CalendlyEvent, CalendlyEventAttendee, SyncRun, utcnow
+from store.database import db
+from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun, utcnow
 
 VIEWS = ("upcoming", "past", "canceled")
 PAGE_SIZE = 25
