@@ -20,7 +20,7 @@ from mirror.writer import parse_time
 from store.database import db
 from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun, utcnow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LOOKBACK_DAYS = 14
 
 

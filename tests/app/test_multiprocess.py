@@ -16,7 +16,7 @@ from services import scheduler as jobs
 from store.database import db
 from store.models import SyncRun
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 4
 SECONDS = float(os.environ.get("MULTIPROCESS_TEST_SECONDS", "20"))
 TICK = timedelta(seconds=1)
