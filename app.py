@@ -3,8 +3,10 @@
 import logging
 import os
 
+import click
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.serving import is_running_from_reloader
 
 from config import ENV_SETTINGS, DefaultConfig
 from services.secrets import TokenVault, secret_key, token_encryption_key
@@ -65,10 +67,28 @@ def create_app(config: dict | None = None) -> Flask:
     blueprints.register(app)
     register_cli(app)
 
-    if not app.testing:  # tests start demo mode and the scheduler themselves when they want them
-        from devtools.demo import init_demo
-        from services.scheduler import init_scheduler
+    # Tests start demo mode and the scheduler themselves when they want them.
+    if not app.testing:
+        if serves_requests(app):
+            from devtools.demo import init_demo
+            from services.scheduler import init_scheduler
 
-        init_demo(app)
-        init_scheduler(app)
+            init_demo(app)
+            init_scheduler(app)
+        else:
+            app.config["DEMO_MODE"] = False  # True only while a serving process runs the demo
     return app
+
+
+def serves_requests(app: Flask) -> bool:
+    """False for `flask` commands other than `run` (db upgrade, users create, calendly sync ...)
+    and for the Werkzeug reloader's watcher process, which only restarts the serving one."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:  # gunicorn, or create_app() called from Python
+        return True
+    if ctx.command.name != "run":
+        return False
+    reload = ctx.params.get("reload")
+    if reload is None:
+        reload = app.debug
+    return not reload or is_running_from_reloader()

@@ -12,8 +12,8 @@ users_cli = AppGroup("users", help="Manage admin accounts.")
 def verify_command():
     """Check the configured token against GET /users/me and print the account."""
     from calendly.errors import CalendlyError
-    from mirror.sync import build_client
     from services import settings
+    from services.connection import build_client
 
     try:
         with build_client() as client:
@@ -30,15 +30,18 @@ def verify_command():
 @click.option("--full", is_flag=True, help="Read all history and refetch every attendee list.")
 def sync_command(full):
     """Mirror Calendly's events and invitees into the database and print a summary."""
-    from mirror.sync import SyncAlreadyRunning, sync_from_settings
+    from mirror.sync import SyncAlreadyRunning, counts_line
+    from services.syncing import sync_from_settings
+    from store.outcomes import SyncStatus, SyncTrigger
 
     try:
-        run = sync_from_settings(trigger="cli", full=full)
+        run = sync_from_settings(SyncTrigger.CLI, full=full)
     except SyncAlreadyRunning as exc:
         raise click.ClickException(str(exc)) from exc
-    if run.status != "succeeded":
-        raise click.ClickException(run.error or "sync failed")
-    click.echo(f"Sync #{run.id} succeeded: {run.summary()}")
+    if run.status != SyncStatus.SUCCEEDED:
+        detail = (run.outcome_params or {}).get("detail") or ""
+        raise click.ClickException(f"Sync #{run.id} failed: {run.outcome} {detail}".strip())
+    click.echo(f"Sync #{run.id} succeeded: {counts_line(run)}")
 
 
 @calendly_cli.command("simulate")

@@ -39,8 +39,10 @@ class DefaultConfig:
     DEMO_MODE = False
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0 = none).
     TRUSTED_PROXIES = 0
-    # Set by demo mode to the bundled simulator's token; used only when no real token exists.
+    # Set by demo mode to the bundled simulator's token and address; the token is used only when
+    # no real token exists, and only it is sent to that address.
     DEMO_CALENDLY_TOKEN = ""
+    DEMO_API_BASE_URL = ""
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True

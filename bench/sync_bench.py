@@ -36,7 +36,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 from app import create_app  # noqa: E402
 from blueprints.extensions import db  # noqa: E402
 from calendly.client import CalendlyClient, uuid_from_uri  # noqa: E402
-from mirror.sync import sync_from_settings  # noqa: E402
+from services.syncing import sync_from_settings  # noqa: E402
 
 SIMULATOR = """
 import sys, time

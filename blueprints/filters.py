@@ -10,6 +10,7 @@ from flask import Flask, request
 from flask_babel import format_date, format_time, get_locale, get_timezone
 from flask_babel import lazy_gettext as _l
 
+from blueprints import messages
 from calendly.locations import CONFERENCE_TYPES
 from services import queries
 from store import clock
@@ -57,6 +58,7 @@ def init_app(app: Flask) -> None:
         sync_status_label=sync_status_label,
         sync_trigger_label=sync_trigger_label,
         booking_answers=queries.booking_answers,
+        run_outcome=messages.run_outcome,
     )
 
 

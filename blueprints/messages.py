@@ -1,94 +1,149 @@
-"""What the admin reads when a Calendly write or webhook call fails: one translated sentence
-that says what to do, plus Calendly's own words where they help. Never a stack trace.
-
-Shared by the no-show control (blueprints/no_shows.py) and the webhook settings
-(blueprints/webhook_admin.py).
+"""Outcomes as sentences: what the admin reads about a sync run, a skipped scheduled sync or a
+failed Calendly call, in the admin's language. The codes and their parameters are stored (see
+store/outcomes.py); only this module turns them into words. Never a stack trace.
 """
 
 from __future__ import annotations
 
 from flask_babel import gettext as _
 
-from calendly.errors import (
-    ApiError,
-    AuthenticationError,
-    CalendlyError,
-    MalformedResponseError,
-    MissingTokenError,
-    NetworkError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitedError,
-)
-from services.secrets import TokenVaultError
-from services.webhook_subscriptions import is_plan_refusal
+from mirror.problems import problem_of
+from store.models import SyncRun
+from store.outcomes import RunProblem, SkipReason, SyncStatus
 
 
 def calendly_problem(exc: BaseException | None, *, write: bool = False) -> str:
     """A sentence about a failed Calendly call; `write` adds that the outcome may be unknown."""
-    if isinstance(exc, MissingTokenError):
+    if exc is None:
+        return _("Talking to Calendly failed. Try again later.")
+    code, params = problem_of(exc)
+    return problem_text(code, params, write=write)
+
+
+def problem_text(code: str, params: dict | None = None, *, write: bool = False) -> str:
+    """The sentence for a RunProblem `code` with its `params`."""
+    params = params or {}
+    status = params.get("status") or 0
+    if code == RunProblem.MISSING_TOKEN:
         return _("No Calendly token is configured. Save one under Calendly connection first.")
-    if isinstance(exc, TokenVaultError):
+    if code == RunProblem.TOKEN_UNREADABLE:
         return _(
             "The stored Calendly token cannot be decrypted (the encryption key has changed). "
             "Save the token again under Calendly connection."
         )
-    if isinstance(exc, AuthenticationError):
+    if code == RunProblem.TOKEN_REFUSED:
         return _(
             "Calendly did not accept the token (invalid or revoked). Save a new Personal Access "
             "Token under Calendly connection."
         )
-    if isinstance(exc, PermissionDeniedError):
-        return _permission_problem(exc)
-    if isinstance(exc, RateLimitedError):
+    if code == RunProblem.PERMISSION_DENIED:
+        return _permission_problem(params)
+    if code == RunProblem.RATE_LIMITED:
         return _("Calendly's rate limit is used up for the moment. Try again in a minute.")
-    if isinstance(exc, NetworkError):
-        text = _("Calendly could not be reached.")
-        if write:
-            text += " " + _(
-                "Calendly may or may not have made the change; reload in a moment to see."
-            )
-        return text
-    if isinstance(exc, NotFoundError):
+    if code == RunProblem.NETWORK:
+        return _with_write_note(_("Calendly could not be reached."), write)
+    if code == RunProblem.NOT_FOUND:
         return _("Calendly does not know this (any more). Run a sync to bring the data up to date.")
-    if isinstance(exc, MalformedResponseError) or (
-        isinstance(exc, CalendlyError) and (exc.status or 0) >= 500
+    if code == RunProblem.MALFORMED_RESPONSE or (
+        code == RunProblem.CALENDLY_ERROR and status >= 500
     ):
-        text = _("Calendly had a problem answering. Try again later.")
-        if write:
-            text += " " + _(
-                "Calendly may or may not have made the change; reload in a moment to see."
-            )
+        return _with_write_note(_("Calendly had a problem answering. Try again later."), write)
+    if code == RunProblem.CALENDLY_ERROR:
+        return _("Calendly refused the request: %(message)s", message=_calendly_words(params))
+    if code == RunProblem.MALFORMED_RECORD:
+        return _(
+            "Calendly sent a record the app cannot read (%(detail)s). The next sync tries again.",
+            detail=params.get("detail") or "?",
+        )
+    if code == RunProblem.LEASE_LOST:
+        return _("The sync stalled for too long, and another sync took over.")
+    if code == RunProblem.INTERRUPTED:
+        return _("The sync was interrupted before it finished (its process ended).")
+    if code == RunProblem.LEGACY:
+        return params.get("text") or ""
+    return _(
+        "Something unexpected went wrong (%(error)s). The server log has the details.",
+        error=params.get("error") or "?",
+    )
+
+
+def _with_write_note(text: str, write: bool) -> str:
+    if not write:
         return text
-    if isinstance(exc, ApiError | CalendlyError):
-        return _("Calendly refused the request: %(message)s", message=_calendly_words(exc))
-    return _("Talking to Calendly failed. Try again later.")
+    return (
+        text + " " + _("Calendly may or may not have made the change; reload in a moment to see.")
+    )
 
 
-def _permission_problem(exc: PermissionDeniedError) -> str:
-    if exc.required_scopes or (exc.title or "").lower() == "insufficient scope":
-        scopes = ", ".join(exc.required_scopes) or "?"
+def _permission_problem(params: dict) -> str:
+    scopes = params.get("scopes") or []
+    if scopes or (params.get("title") or "").lower() == "insufficient scope":
         return _(
             "The Calendly token lacks the permission (scope) %(scopes)s. Create a Personal Access "
             "Token with this scope in Calendly and save it under Calendly connection.",
-            scopes=scopes,
+            scopes=", ".join(scopes) or "?",
         )
-    if is_plan_refusal(exc):
+    if "upgrade" in (params.get("detail") or "").lower():
         return _(
             "Your Calendly plan does not allow this. Calendly says: %(message)s",
-            message=_calendly_words(exc),
+            message=_calendly_words(params),
         )
     return _(
         "Calendly does not allow this for the token's account (for the whole organization only "
         "owners and admins may). Calendly says: %(message)s",
-        message=_calendly_words(exc),
+        message=_calendly_words(params),
     )
 
 
-def _calendly_words(exc: CalendlyError) -> str:
+def _calendly_words(params: dict) -> str:
     """Calendly's explanation without the client's "Calendly API error (HTTP n): " prefix."""
-    text = exc.message
+    text = params.get("detail") or ""
     prefix_end = text.find("): ")
     if text.startswith("Calendly API error") and prefix_end != -1:
         text = text[prefix_end + 3 :]
     return text
+
+
+def skip_text(reason: str) -> str:
+    """Why a process did not run a scheduled sync."""
+    texts = {
+        SkipReason.RAN_ELSEWHERE: lambda: _("Another process ran this scheduled sync."),
+        SkipReason.SYNC_RUNNING: lambda: _("Another sync was running."),
+        SkipReason.NOT_CONNECTED: lambda: _("Calendly is not connected."),
+        SkipReason.STILL_RUNNING: lambda: _(
+            "This process was still running the previous scheduled sync."
+        ),
+        SkipReason.MISSED: lambda: _("This process was too busy to start it in time."),
+        SkipReason.COALESCED: lambda: _(
+            "This process was too busy; it was merged into the next scheduled sync."
+        ),
+    }
+    text = texts.get(reason)
+    return text() if text else str(reason)
+
+
+def run_outcome(run: SyncRun) -> str:
+    """Why a run failed or was skipped; "" for a run that succeeded or still runs."""
+    if not run.outcome:
+        return ""
+    params = run.outcome_params or {}
+    if run.status == SyncStatus.SKIPPED:
+        return params.get("text") or skip_text(run.outcome)
+    return problem_text(run.outcome, params)
+
+
+def run_summary(run: SyncRun) -> str:
+    """What a run did, counted."""
+    return _(
+        "events: %(created)d new, %(updated)d updated, %(unchanged)d unchanged, %(missing)d "
+        "missing upstream; attendees: %(a_created)d new, %(a_updated)d updated, "
+        "%(a_unchanged)d unchanged; %(requests)d API requests",
+        created=run.events_created or 0,
+        updated=run.events_updated or 0,
+        unchanged=run.events_unchanged or 0,
+        missing=run.events_missing or 0,
+        a_created=run.attendees_created or 0,
+        a_updated=run.attendees_updated or 0,
+        a_unchanged=run.attendees_unchanged or 0,
+        requests=run.api_requests or 0,
+    )

@@ -25,10 +25,13 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from blueprints import htmx
-from mirror.sync import SyncAlreadyRunning, running_run, start_background_sync
+from blueprints.messages import run_outcome, run_summary
+from mirror.sync import SyncAlreadyRunning, running_run
 from services import connection, queries
+from services.syncing import start_background_sync
 from store.database import db
 from store.models import SyncRun
+from store.outcomes import SyncStatus, SyncTrigger
 
 bp = Blueprint("sync", __name__, url_prefix="/sync")
 
@@ -62,18 +65,19 @@ def load_sync_panel(message: str | None = None, message_kind: str = "info") -> S
 
 
 def _next_scheduled_run() -> datetime | None:
-    # The scheduler (jobs.py) publishes a callable here; without it there is no line to show.
+    # The scheduler (services/scheduler.py) publishes a callable here; without it, no line.
     next_run = current_app.extensions.get("scheduler_next_run")
     return next_run() if callable(next_run) else None
 
 
 def finished_message(run: SyncRun) -> tuple[str, str]:
     """What to tell the admin about a run that has just ended, and how (notice kind)."""
-    if run.status == "succeeded":
-        return _("Sync finished: %(summary)s.", summary=run.summary()), "success"
-    if run.status == "running":
+    if run.status == SyncStatus.SUCCEEDED:
+        return _("Sync finished: %(summary)s.", summary=run_summary(run)), "success"
+    if run.status == SyncStatus.RUNNING:
         return _("The sync stopped without finishing."), "error"
-    return _("Sync failed: %(error)s", error=run.error or _("unknown error")), "error"
+    reason = run_outcome(run) or _("unknown error")
+    return _("Sync failed: %(error)s", error=reason), "error"
 
 
 @bp.get("")
@@ -101,7 +105,7 @@ def start():
         message, kind = _("Connect Calendly in Settings first."), "warning"
     else:
         try:
-            start_background_sync(current_app._get_current_object(), trigger="manual")
+            start_background_sync(current_app._get_current_object(), SyncTrigger.MANUAL)
             message, kind = _("Sync started."), "info"
         except SyncAlreadyRunning:
             message, kind = _("A sync is already running."), "warning"

@@ -19,6 +19,7 @@ from blueprints.extensions import csrf
 from blueprints.forms import SubscriptionForm
 from blueprints.messages import calendly_problem
 from mirror import webhooks
+from services import deliveries
 from services import webhook_subscriptions as hooks
 
 bp = Blueprint("webhooks", __name__)
@@ -31,7 +32,7 @@ def receive():
     """Verify, apply and acknowledge one Calendly webhook delivery (JSON answer)."""
     # Read at most one byte over the limit: enough to refuse an oversized body.
     body = request.stream.read(webhooks.MAX_BODY_BYTES + 1)
-    result = webhooks.receive_delivery(body, request.headers.get(webhooks.SIGNATURE_HEADER))
+    result = deliveries.receive_delivery(body, request.headers.get(webhooks.SIGNATURE_HEADER))
     return jsonify(outcome=result.outcome, detail=result.detail), result.status
 
 
@@ -146,7 +147,7 @@ def _render(listing: hooks.Listing, form=None, notice=None, status: int = 200):
         "problem": _listing_problem(listing),
         "plan_text": _plan_text(),
         "webhook_path": hooks.WEBHOOK_PATH,
-        "events": hooks.EVENTS,
+        "events": webhooks.HANDLED_EVENTS,
         "key_source": hooks.signing_key_source(),
     }
     if htmx.is_partial_request():

@@ -2,10 +2,11 @@
 
 DEMO_MODE (env DEMO_MODE=1, as scripts/run sets it) asks for it; `init_demo(app)`, called by the
 app factory, then starts the simulator on a free port in a daemon thread, points the Calendly
-client at it, runs a first sync so the dashboard has webinars, and creates a demo admin whose
-login it prints (and writes to instance/demo-credentials.txt). `config["DEMO_MODE"]` is True only
-while the demo runs. Saving a real token on the Settings page ends it without a restart
-(`leave_demo`), which also removes the made-up webinars from the database.
+client at it (DEMO_API_BASE_URL, for the demo's own token only), runs a first sync so the
+dashboard has webinars, and creates a demo admin whose login it prints (and writes to
+instance/demo-credentials.txt). `config["DEMO_MODE"]` is True only while the demo runs. Saving a
+real token on the Settings page ends it without a restart (`leave_demo`, on the connection's
+`token_connected` signal), which also removes the made-up webinars from the database.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ import click
 from flask import Flask
 from sqlalchemy import delete, inspect, select
 from sqlalchemy.exc import IntegrityError
-from werkzeug.serving import is_running_from_reloader
 
 from mirror import leases
-from mirror.sync import SYNC_LEASE, SyncAlreadyRunning, sync_from_settings
-from services import settings
+from mirror.sync import SYNC_LEASE, SyncAlreadyRunning, counts_line
+from services import connection, settings
+from services.syncing import sync_from_settings
 from store.database import db, start_write
 from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun
+from store.outcomes import SyncTrigger
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +54,16 @@ class DemoState:
     """The running demo: its simulator and what the configuration said before."""
 
     simulator: object
-    real_base_url: str
     real_event_types: str
 
 
-def init_demo(app: Flask, *, force: bool = False) -> bool:
+def init_demo(app: Flask) -> bool:
     """Start demo mode when DEMO_MODE is on and no token is configured; True when it started.
 
-    Does nothing under TESTING unless `force` (a test asking for it), nor in processes that do
-    not serve requests: CLI commands other than `run`, and the werkzeug reloader's watcher.
+    The app factory calls it only in a process that serves requests (not in `flask db upgrade`,
+    nor in the reloader's watcher), and not under TESTING.
     """
     if not app.config.get("DEMO_MODE"):
-        return False
-    if not force and (app.testing or not _serving_process(app)):
-        app.config["DEMO_MODE"] = False
         return False
     with app.app_context():
         reason = _why_not(app)
@@ -77,39 +75,20 @@ def init_demo(app: Flask, *, force: bool = False) -> bool:
     return True
 
 
-def real_api_base_url(app: Flask) -> str:
-    """The Calendly API URL configured for real tokens (demo mode points the client elsewhere)."""
-    state = app.extensions.get("demo")
-    return state.real_base_url if state is not None else app.config["CALENDLY_API_BASE_URL"]
-
-
 def leave_demo(app: Flask) -> None:
-    """End demo mode (stop the simulator, restore the API URL) and remove the demo's data."""
+    """End demo mode (stop the simulator) and remove the demo's data."""
     with _lock:
         state = app.extensions.pop("demo", None)
         app.config["DEMO_MODE"] = False
         app.config["DEMO_CALENDLY_TOKEN"] = ""
+        app.config["DEMO_API_BASE_URL"] = ""
         if state is not None:
-            app.config["CALENDLY_API_BASE_URL"] = state.real_base_url
             app.config["CALENDLY_EVENT_TYPES"] = state.real_event_types
             # A demo sync still running now fails fast against the stopped simulator.
             state.simulator.stop()
             log.info("Demo mode ended")
     if settings.get_setting(DEMO_DATA_KEY):
         _purge_demo_data()
-
-
-def _serving_process(app: Flask) -> bool:
-    """False for CLI commands other than `flask run` and for the reloader's watcher process."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:  # gunicorn, or create_app() called from Python
-        return True
-    if ctx.command.name != "run":
-        return False
-    reload = ctx.params.get("reload")
-    if reload is None:
-        reload = app.debug
-    return not reload or is_running_from_reloader()
 
 
 def _why_not(app: Flask) -> str | None:
@@ -125,20 +104,16 @@ def _why_not(app: Flask) -> str | None:
 
 
 def _start(app: Flask) -> None:
-    # Imported here so that a production process never loads the simulator (and
-    # calendly_account, which imports this module, is complete by now).
+    # Imported here so that a process that never starts the demo never loads the simulator.
     from devtools.simulator import CalendlySimulator
-    from services import connection
 
     token = "demo-" + secrets.token_urlsafe(24)
     simulator = CalendlySimulator(token=token, seed=DEMO_SEED)
     simulator.seed_data(n_events=DEMO_EVENTS, max_invitees=DEMO_MAX_INVITEES)
     simulator.start()
     with _lock:
-        app.extensions["demo"] = DemoState(
-            simulator, app.config["CALENDLY_API_BASE_URL"], app.config["CALENDLY_EVENT_TYPES"]
-        )
-        app.config["CALENDLY_API_BASE_URL"] = simulator.base_url
+        app.extensions["demo"] = DemoState(simulator, app.config["CALENDLY_EVENT_TYPES"])
+        app.config["DEMO_API_BASE_URL"] = simulator.base_url
         # Show info-webinars, as a real account would after its first visit to Settings;
         # kept in the configuration, not the settings table, so no demo choice outlives it.
         demo_types = connection.default_event_type_uris(simulator.event_types)
@@ -148,11 +123,12 @@ def _start(app: Flask) -> None:
     settings.set_setting(DEMO_DATA_KEY, True)
     log.info("Demo mode: Calendly simulator on %s", simulator.base_url)
     try:
-        run = sync_from_settings(trigger="demo")
-        log.info("Demo mode: first sync %s: %s", run.status, run.error or run.summary())
+        run = sync_from_settings(SyncTrigger.DEMO)
+        log.info("Demo mode: first sync %s: %s", run.status, run.outcome or counts_line(run))
     except SyncAlreadyRunning:
         log.info("Demo mode: a sync is already running; skipping the first one")
     _ensure_admin(app)
+    connection.token_connected.connect(leave_demo, sender=app, weak=False)
     app.before_request(_leave_when_token_stored)
 
 

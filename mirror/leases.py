@@ -6,20 +6,47 @@ Each call runs in its own short transaction, apart from the caller's session.
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from store import clock
 from store.database import db, write_connection
-from store.models import Lease, utcnow
+from store.models import Lease
 
 _table = Lease.__table__
 
 
+class LeaseLost(Exception):
+    """The lease expired and was taken by someone else while its holder was working."""
+
+
+def process_owner() -> str:
+    """A new owner name for this process: "<host>:<pid>:<random id>"."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_process_is_gone(owner: str) -> bool:
+    """True when `owner` (from `process_owner`) names a process on this host that has ended."""
+    host, _, rest = owner.partition(":")
+    if host != socket.gethostname():
+        return False  # another machine: only the lease expiry can tell
+    try:
+        os.kill(int(rest.split(":", 1)[0]), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError, OSError):
+        return False
+    return False
+
+
 def try_acquire(name: str, owner: str, ttl_seconds: float) -> bool:
     """Take lease `name` for `owner` if it is free, expired or already `owner`'s."""
-    now = utcnow()
+    now = clock.now()
     expires = now + timedelta(seconds=ttl_seconds)
     try:
         with write_connection(db.engine) as conn, conn.begin():
@@ -45,7 +72,7 @@ def try_acquire(name: str, owner: str, ttl_seconds: float) -> bool:
 
 def take_over(name: str, stale_owner: str, owner: str, ttl_seconds: float) -> bool:
     """Move lease `name` from `stale_owner` (known to be dead) to `owner`."""
-    now = utcnow()
+    now = clock.now()
     with write_connection(db.engine) as conn, conn.begin():
         result = conn.execute(
             update(_table)
@@ -61,7 +88,7 @@ def renew(name: str, owner: str, ttl_seconds: float) -> bool:
         result = conn.execute(
             update(_table)
             .where(and_(_table.c.name == name, _table.c.owner == owner))
-            .values(expires_at=utcnow() + timedelta(seconds=ttl_seconds))
+            .values(expires_at=clock.now() + timedelta(seconds=ttl_seconds))
         )
         return result.rowcount == 1
 
@@ -78,6 +105,6 @@ def current_holder(name: str) -> str | None:
         row = conn.execute(
             select(_table.c.owner, _table.c.expires_at).where(_table.c.name == name)
         ).first()
-    if row is None or row.expires_at < utcnow():
+    if row is None or row.expires_at < clock.now():
         return None
     return row.owner

@@ -1,7 +1,7 @@
 """The one sync: mirror Calendly's scheduled events and their invitees into the database.
 
 Called by the CLI, the "Sync now" button, the scheduler and demo mode (webhook deliveries write
-single invitees through `calendly.mirror` directly). It holds a lease in the database so that
+single invitees through `mirror.writer` directly). It holds a lease in the database so that
 only one sync runs across threads and processes, records every run in `sync_runs`, and writes
 each batch of events together with all their attendees in one transaction: a sync that fails or
 is killed halfway leaves consistent rows, and the next one completes the work.
@@ -10,25 +10,21 @@ is killed halfway leaves consistent rows, and the next one completes the work.
 from __future__ import annotations
 
 import logging
-import os
 import queue
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from flask import Flask, current_app
 from sqlalchemy import select, update
 
 from calendly.client import CalendlyClient, uuid_from_uri
-from calendly.errors import CalendlyError, MalformedResponseError
+from calendly.errors import MalformedResponseError
 from mirror import leases
+from mirror.problems import problem_of
 from mirror.writer import (
     EventTypeSelection,
-    MalformedRecordError,
     WriteCounts,
     attendee_values,
     event_values,
@@ -36,9 +32,10 @@ from mirror.writer import (
     write_attendees,
     write_events,
 )
-from services import settings
+from store import clock
 from store.database import db, start_write
-from store.models import CalendlyEvent, SyncRun, utcnow
+from store.models import CalendlyEvent, SyncRun
+from store.outcomes import RunProblem, SyncStatus, SyncTrigger
 
 log = logging.getLogger(__name__)
 
@@ -58,44 +55,20 @@ class SyncAlreadyRunning(Exception):
 
 @dataclass
 class SyncOptions:
-    """What one sync run does."""
+    """What one sync run does, and everything it needs that is not Calendly or the database."""
 
-    trigger: str
+    trigger: SyncTrigger
     full: bool = False
     event_types: Sequence[str] = ()
     lookback_days: int = 14
     lease_seconds: float = 600.0
-    owner: str = field(
-        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    )
-
-
-def build_client(token: str | None = None) -> CalendlyClient:
-    """A client for the configured base URL with `token` or the stored/configured one.
-
-    Raises:
-        MissingTokenError: no token is configured.
-    """
-    config = current_app.config
-    return CalendlyClient(
-        token if token is not None else settings.calendly_token(),
-        base_url=config["CALENDLY_API_BASE_URL"],
-        timeout=config["CALENDLY_TIMEOUT"],
-        max_retries=config["CALENDLY_MAX_RETRIES"],
-        backoff_base=config["CALENDLY_BACKOFF_BASE"],
-        backoff_cap=config["CALENDLY_BACKOFF_CAP"],
-    )
-
-
-def options_from_settings(trigger: str, full: bool = False) -> SyncOptions:
-    """Sync options from the configuration and the settings page."""
-    return SyncOptions(
-        trigger=trigger,
-        full=full,
-        event_types=settings.sync_event_types(),
-        lookback_days=settings.lookback_days(),
-        lease_seconds=current_app.config["SYNC_LEASE_SECONDS"],
-    )
+    owner: str = field(default_factory=leases.process_owner)
+    # The Calendly user whose events are read; asked of /users/me when unknown.
+    user_uri: str | None = None
+    # Told what /users/me said when the sync had to ask (so that the next one need not).
+    on_user: Callable[[dict], None] | None = None
+    # The scheduled time a scheduler run belongs to.
+    tick: datetime | None = None
 
 
 def begin_run(options: SyncOptions) -> SyncRun:
@@ -108,7 +81,7 @@ def begin_run(options: SyncOptions) -> SyncRun:
         holder = leases.current_holder(SYNC_LEASE)
         if not (
             holder
-            and _owner_process_is_gone(holder)
+            and leases.owner_process_is_gone(holder)
             and leases.take_over(SYNC_LEASE, holder, options.owner, options.lease_seconds)
         ):
             raise SyncAlreadyRunning("A sync is already running; wait for it to finish.")
@@ -118,27 +91,24 @@ def begin_run(options: SyncOptions) -> SyncRun:
     start_write(db.session)
     db.session.execute(
         update(SyncRun)
-        .where(SyncRun.status == "running")
-        .values(status="failed", finished_at=utcnow(), error="Interrupted before it finished.")
+        .where(SyncRun.status == SyncStatus.RUNNING)
+        .values(
+            status=SyncStatus.FAILED,
+            finished_at=clock.now(),
+            outcome=RunProblem.INTERRUPTED,
+            outcome_params={},
+        )
     )
-    run = SyncRun(trigger=options.trigger, full=options.full, status="running", owner=options.owner)
+    run = SyncRun(
+        trigger=options.trigger,
+        full=options.full,
+        status=SyncStatus.RUNNING,
+        owner=options.owner,
+        tick=options.tick,
+    )
     db.session.add(run)
     db.session.commit()
     return run
-
-
-def _owner_process_is_gone(owner: str) -> bool:
-    """True when `owner` names a process on this host that no longer exists."""
-    host, _, rest = owner.partition(":")
-    if host != socket.gethostname():
-        return False  # another machine: only the lease expiry can tell
-    try:
-        os.kill(int(rest.split(":", 1)[0]), 0)
-    except ProcessLookupError:
-        return True
-    except (ValueError, PermissionError, OSError):
-        return False
-    return False
 
 
 def execute_run(
@@ -150,31 +120,32 @@ def execute_run(
 ) -> SyncRun:
     """Do the work of a run begun with `begin_run`, record its outcome and release the lease.
 
-    Calendly errors end the run as failed with the admin-facing message; nothing is raised.
+    A failure ends the run as failed with its RunProblem and parameters; nothing is raised.
     """
     run_id, trigger = run.id, run.trigger
     client = None
-    status, error = "failed", None
+    status, problem, params = SyncStatus.FAILED, None, None
     try:
         try:
             client = client_factory()
-            _SyncJob(client, run, options, now or utcnow()).run()
-            status = "succeeded"
-        except (CalendlyError, MalformedRecordError, LeaseLost) as exc:
-            error = _error_message(exc)
-            log.warning("sync #%s (%s) failed: %s", run_id, trigger, error)
+            _SyncJob(client, run, options, now or clock.now()).run()
+            status = SyncStatus.SUCCEEDED
         except Exception as exc:
-            error = f"Unexpected error: {type(exc).__name__}: {exc}"
-            log.exception("sync #%s (%s) crashed", run_id, trigger)
+            problem, params = problem_of(exc)
+            if problem == RunProblem.UNEXPECTED:
+                log.exception("sync #%s (%s) crashed", run_id, trigger)
+            else:
+                log.warning("sync #%s (%s) failed: %s %s", run_id, trigger, problem, params)
         # A fresh write transaction: loading `run`'s expired attributes in a read transaction
         # first would make SQLite refuse the write at once while others are writing.
         db.session.rollback()
         start_write(db.session)
-        run.status, run.error, run.finished_at = status, error, utcnow()
+        run.status, run.finished_at = status, clock.now()
+        run.outcome, run.outcome_params = problem, params
         if client is not None:
             run.api_requests = client.request_count
-        if status == "succeeded":  # before the commit expires what summary() reads
-            log.info("sync #%s (%s) succeeded: %s", run_id, trigger, run.summary())
+        if status == SyncStatus.SUCCEEDED:  # before the commit expires what the log line reads
+            log.info("sync #%s (%s) succeeded: %s", run_id, trigger, counts_line(run))
         db.session.commit()
     finally:
         if client is not None:
@@ -183,10 +154,14 @@ def execute_run(
     return run
 
 
-def _error_message(exc: Exception) -> str:
-    if isinstance(exc, MalformedRecordError):
-        return f"Calendly sent a malformed record: {exc}"
-    return str(exc)
+def counts_line(run: SyncRun) -> str:
+    """What a run did, in one English line for logs and the command line."""
+    return (
+        f"events: {run.events_created} new, {run.events_updated} updated, "
+        f"{run.events_unchanged} unchanged, {run.events_missing} missing upstream; "
+        f"attendees: {run.attendees_created} new, {run.attendees_updated} updated, "
+        f"{run.attendees_unchanged} unchanged; {run.api_requests} API requests"
+    )
 
 
 def run_sync(
@@ -201,50 +176,17 @@ def run_sync(
     return execute_run(run, client_factory, options, now=now)
 
 
-def sync_from_settings(trigger: str, full: bool = False) -> SyncRun:
-    """Run a sync with the app's configuration (needs an app context, not a request)."""
-    return run_sync(build_client, options_from_settings(trigger, full))
-
-
-def start_background_sync(app: Flask, trigger: str = "manual", full: bool = False) -> SyncRun:
-    """Begin a run now and do its work in a thread; returns the running SyncRun at once.
-
-    Raises:
-        SyncAlreadyRunning: another sync holds the lease.
-    """
-    options = options_from_settings(trigger, full)
-    run = begin_run(options)
-    run_id = run.id
-
-    def work():
-        with app.app_context():
-            execute_run(db.session.get(SyncRun, run_id), build_client, options)
-            db.session.remove()
-
-    threading.Thread(target=work, name=f"sync-{run_id}", daemon=True).start()
-    return run
-
-
-def latest_run() -> SyncRun | None:
-    """The most recent run, finished or not."""
-    return db.session.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(1)).first()
-
-
 def running_run() -> SyncRun | None:
     """The run in progress, if its holder is alive (its lease has not expired)."""
     run = db.session.scalars(
-        select(SyncRun).where(SyncRun.status == "running").order_by(SyncRun.id.desc()).limit(1)
+        select(SyncRun)
+        .where(SyncRun.status == SyncStatus.RUNNING)
+        .order_by(SyncRun.id.desc())
+        .limit(1)
     ).first()
     if run is None or leases.current_holder(SYNC_LEASE) != run.owner:
         return None
     return run
-
-
-class LeaseLost(Exception):
-    """The sync lease expired and was taken by someone else while this run was working."""
-
-    def __str__(self) -> str:
-        return "The sync lost its lease (it stalled for too long); another sync took over."
 
 
 _DONE = object()
@@ -296,11 +238,11 @@ class _SyncJob:
         self._save_progress(force=True)
 
     def _user_uri(self) -> str:
-        account = settings.account() or {}
-        if account.get("user_uri"):
-            return account["user_uri"]
+        if self.options.user_uri:
+            return self.options.user_uri
         user = self.client.get_current_user()
-        settings.save_account(user)
+        if self.options.on_user is not None:
+            self.options.on_user(user)
         if not user.get("uri"):
             raise MalformedResponseError("/users/me answered without a user URI")
         return user["uri"]
@@ -467,4 +409,4 @@ class _SyncJob:
             return
         self._last_renewal = time.monotonic()
         if not leases.renew(SYNC_LEASE, self.options.owner, self.options.lease_seconds):
-            raise LeaseLost()
+            raise leases.LeaseLost()

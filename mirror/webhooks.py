@@ -20,7 +20,7 @@ import hmac
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import or_, select, update
@@ -36,10 +36,10 @@ from mirror.writer import (
     upsert_event,
     write_attendees,
 )
-from services import settings
-from services.secrets import TokenVaultError
+from store import clock
 from store.database import db, start_write
-from store.models import CalendlyEvent, CalendlyEventAttendee, WebhookDelivery, utcnow
+from store.models import CalendlyEvent, CalendlyEventAttendee, WebhookDelivery
+from store.outcomes import DeliveryOutcome, DeliveryReason
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,10 @@ TOLERANCE_SECONDS = 180
 # Real deliveries are a few kilobytes; anything far bigger is not from Calendly.
 MAX_BODY_BYTES = 256 * 1024
 MAX_HEADER_CHARS = 1024
-INVITEE_EVENTS = frozenset({"invitee.created", "invitee.canceled"})
-NO_SHOW_EVENTS = frozenset({"invitee_no_show.created", "invitee_no_show.deleted"})
+INVITEE_EVENTS = ("invitee.created", "invitee.canceled")
+NO_SHOW_EVENTS = ("invitee_no_show.created", "invitee_no_show.deleted")
+# What this module applies, and so what the app's subscriptions ask Calendly for.
+HANDLED_EVENTS = INVITEE_EVENTS + NO_SHOW_EVENTS
 # PostgreSQL deadlock / serialization failure: the transaction is safe to run again.
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 ATTEMPTS = 3
@@ -76,10 +78,23 @@ class MalformedDelivery(ValueError):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a delivery did: `outcome` is applied, ignored, rejected or error."""
+    """What a delivery did: a DeliveryOutcome, a DeliveryReason and the reason's parameters."""
 
-    outcome: str
-    detail: str
+    outcome: DeliveryOutcome
+    reason: DeliveryReason
+    params: dict = field(default_factory=dict)
+
+    @property
+    def detail(self) -> str:
+        """The reason and its parameters in one line (logs and the answer to Calendly)."""
+        return describe(self.reason, self.params)
+
+
+def describe(reason: str, params: dict | None) -> str:
+    """`reason` with its parameters, e.g. "malformed (problem=no payload object)"."""
+    if not params:
+        return str(reason)
+    return f"{reason} ({', '.join(f'{key}={value}' for key, value in params.items())})"
 
 
 @dataclass(frozen=True)
@@ -171,74 +186,109 @@ def sign(body: bytes, key: str, timestamp: int | None = None) -> str:
 # -- the whole pipeline (used by the route) -------------------------------------------------------
 
 
-def receive_delivery(body: bytes, signature_header: str | None, *, now: float | None = None):
+def receive_delivery(
+    body: bytes,
+    signature_header: str | None,
+    *,
+    signing_key: str,
+    selection: EventTypeSelection,
+    received_at: datetime | None = None,
+    now: float | None = None,
+) -> DeliveryResult:
     """Verify, apply and record one delivery; never raises. Needs an app context.
+
+    Args:
+        body: the raw request body, exactly as received.
+        signature_header: the `Calendly-Webhook-Signature` header, or None.
+        signing_key: the key Calendly signs deliveries with.
+        selection: the event types the mirror keeps.
+        received_at: when the delivery arrived (default: now).
+        now: the current Unix time for the signature's tolerance (default: the clock).
 
     Returns:
         DeliveryResult: 200 applied/ignored; 400 malformed (authentic) body; 401 bad signature;
-        403 no usable signing key; 413 body too large; 500 error (Calendly retries).
+        413 body too large; 500 error (Calendly retries).
     """
-    received_at = utcnow()
+    received_at = received_at or clock.now()
     if len(body) > MAX_BODY_BYTES:
-        return _refuse(413, "body too large", received_at, signature_valid=False)
+        return refuse(413, DeliveryReason.BODY_TOO_LARGE, received_at)
+    now = clock.timestamp() if now is None else now
     try:
-        key = settings.webhook_signing_key()
-    except TokenVaultError:
-        log.error("webhook refused: the stored signing key cannot be decrypted")
-        return _refuse(403, "stored signing key cannot be decrypted", received_at, False)
-    except SQLAlchemyError:
-        db.session.rollback()
-        log.exception("webhook: could not read the signing key")
-        return DeliveryResult(500, "error", "internal error; please retry")
-    if not key:
-        log.warning("webhook refused: no signing key is configured")
-        return _refuse(403, "no signing key configured", received_at, False)
-    try:
-        verify_signature(signature_header, body, key, now=now)
+        verify_signature(signature_header, body, signing_key, now=now)
     except WebhookSignatureError as exc:
         log.warning("webhook refused: %s", exc.reason)
-        return _refuse(401, f"signature: {exc.reason}", received_at, False)
+        problem = {"problem": exc.reason}
+        return refuse(401, DeliveryReason.BAD_SIGNATURE, received_at, params=problem)
 
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):  # ValueError includes UnicodeDecodeError
-        return _refuse(400, "body is not JSON", received_at, True)
+        return refuse(400, DeliveryReason.NOT_JSON, received_at, signature_valid=True)
     event = payload.get("event") if isinstance(payload, dict) else None
     try:
-        outcome = handle_delivery(payload, received_at=received_at)
+        outcome = handle_delivery(payload, selection=selection, received_at=received_at)
     except MalformedDelivery as exc:
         log.warning("webhook %s refused: %s", event, exc)
-        return _refuse(400, f"malformed: {exc}", received_at, True, event=event)
+        problem = {"problem": str(exc)}
+        return refuse(
+            400,
+            DeliveryReason.MALFORMED,
+            received_at,
+            signature_valid=True,
+            event=event,
+            params=problem,
+        )
     except Exception as exc:
         db.session.rollback()
         log.exception("webhook %s failed", event)
+        reason, params = _error_reason(exc)
         _record_alone(
             received_at,
             signature_valid=True,
-            outcome="error",
-            detail=_error_detail(exc),
+            outcome=DeliveryOutcome.ERROR,
+            reason=reason,
+            params=params,
             event=event,
         )
-        return DeliveryResult(500, "error", "internal error; please retry")
+        return RETRY_LATER
     log.info("webhook %s: %s (%s)", event, outcome.outcome, outcome.detail)
     return DeliveryResult(200, outcome.outcome, outcome.detail)
 
 
-def _error_detail(exc: Exception) -> str:
+def _error_reason(exc: Exception) -> tuple[DeliveryReason, dict]:
     # Only the error's kind: database errors quote their statement's parameters (attendee data).
     if isinstance(exc, DBAPIError):
-        return f"database error: {type(exc.orig).__name__}"
-    return f"internal error: {type(exc).__name__}"
+        return DeliveryReason.DATABASE_ERROR, {"error": type(exc.orig).__name__}
+    return DeliveryReason.INTERNAL_ERROR, {"error": type(exc).__name__}
 
 
-def _refuse(status, detail, received_at, signature_valid, event=None) -> DeliveryResult:
+def refuse(
+    status: int,
+    reason: DeliveryReason,
+    received_at: datetime,
+    *,
+    signature_valid: bool = False,
+    event: str | None = None,
+    params: dict | None = None,
+) -> DeliveryResult:
+    """Record a refused delivery and answer `status`; an unauthenticated sender learns no more
+    than the status code says."""
     _record_alone(
-        received_at, signature_valid=signature_valid, outcome="rejected", detail=detail, event=event
+        received_at,
+        signature_valid=signature_valid,
+        outcome=DeliveryOutcome.REJECTED,
+        reason=reason,
+        params=params,
+        event=event,
     )
-    public = detail if signature_valid else _PUBLIC_REFUSALS.get(status, "refused")
-    return DeliveryResult(status, "rejected", public)
+    public = (
+        describe(reason, params) if signature_valid else _PUBLIC_REFUSALS.get(status, "refused")
+    )
+    return DeliveryResult(status, DeliveryOutcome.REJECTED, public)
 
 
+# The answer when the database failed: Calendly retries the delivery later.
+RETRY_LATER = DeliveryResult(500, DeliveryOutcome.ERROR, "internal error; please retry")
 # What an unauthenticated sender learns: no more than the status code says.
 _PUBLIC_REFUSALS = {
     401: "signature verification failed",
@@ -247,7 +297,7 @@ _PUBLIC_REFUSALS = {
 }
 
 
-def _record_alone(received_at, *, signature_valid, outcome, detail, event=None) -> None:
+def _record_alone(received_at, *, signature_valid, outcome, reason, params=None, event=None):
     """Record a delivery in its own transaction (best effort: a database outage only logs)."""
     try:
         start_write(db.session)
@@ -257,7 +307,8 @@ def _record_alone(received_at, *, signature_valid, outcome, detail, event=None) 
                 event=event[:64] if isinstance(event, str) else None,
                 signature_valid=signature_valid,
                 outcome=outcome,
-                detail=detail,
+                reason=reason,
+                reason_params=params or None,
             )
         )
         db.session.commit()
@@ -269,7 +320,9 @@ def _record_alone(received_at, *, signature_valid, outcome, detail, event=None) 
 # -- applying an authentic delivery ---------------------------------------------------------------
 
 
-def handle_delivery(payload, *, received_at: datetime | None = None) -> Outcome:
+def handle_delivery(
+    payload, *, selection: EventTypeSelection, received_at: datetime | None = None
+) -> Outcome:
     """Apply one authentic, parsed delivery to the mirror and record it, in one transaction.
 
     Idempotent and safe out of order (see the module docstring). Needs an app context.
@@ -283,11 +336,11 @@ def handle_delivery(payload, *, received_at: datetime | None = None) -> Outcome:
         SQLAlchemyError: the database failed (after retrying deadlocks).
     """
     delivery = _read_envelope(payload)
-    received_at = received_at or utcnow()
+    received_at = received_at or clock.now()
     for attempt in range(1, ATTEMPTS + 1):
         try:
             start_write(db.session)
-            outcome = _apply(delivery)
+            outcome = _apply(delivery, selection)
             db.session.add(
                 WebhookDelivery(
                     received_at=received_at,
@@ -295,7 +348,8 @@ def handle_delivery(payload, *, received_at: datetime | None = None) -> Outcome:
                     invitee_uri=delivery.invitee_uri,
                     signature_valid=True,
                     outcome=outcome.outcome,
-                    detail=outcome.detail,
+                    reason=outcome.reason,
+                    reason_params=outcome.params or None,
                     payload_created_at=delivery.created_at,
                 )
             )
@@ -341,26 +395,27 @@ def _read_envelope(payload) -> _Delivery:
     return _Delivery(event, created_at, inner, invitee_uri)
 
 
-def _apply(delivery: _Delivery) -> Outcome:
+def _apply(delivery: _Delivery, selection: EventTypeSelection) -> Outcome:
     if delivery.event in INVITEE_EVENTS:
-        return _apply_invitee(delivery)
+        return _apply_invitee(delivery, selection)
     if delivery.event in NO_SHOW_EVENTS:
         return _apply_no_show(delivery, on=delivery.event == "invitee_no_show.created")
     log.info("webhook event %r is not handled; acknowledged and ignored", delivery.event)
-    return Outcome("ignored", f"event {delivery.event[:64]!r} is not handled")
+    return Outcome(
+        DeliveryOutcome.IGNORED, DeliveryReason.EVENT_NOT_HANDLED, {"event": delivery.event[:64]}
+    )
 
 
-def _apply_invitee(delivery: _Delivery) -> Outcome:
+def _apply_invitee(delivery: _Delivery, selection: EventTypeSelection) -> Outcome:
     """invitee.created / invitee.canceled: upsert the embedded event, then the invitee."""
-    invitee, now = delivery.payload, utcnow()
+    invitee, now = delivery.payload, clock.now()
     if delivery.invitee_uri is None:
         raise MalformedDelivery("invitee without uri")
-    selection = EventTypeSelection(settings.sync_event_types())
     scheduled_event = invitee.get("scheduled_event")
-    parts = []
+    written = {}
     if isinstance(scheduled_event, dict) and scheduled_event:
         if not selection.includes(scheduled_event.get("event_type"), scheduled_event.get("name")):
-            return Outcome("ignored", "event type not synced")
+            return _ignored(DeliveryReason.TYPE_NOT_SYNCED)
         event_id, event_outcome = upsert_event(event_values(scheduled_event), now)
         if event_outcome != "unchanged":
             # A delivery never vouches for the whole invitee list (others may be missing or
@@ -371,14 +426,14 @@ def _apply_invitee(delivery: _Delivery) -> Outcome:
                 .where(CalendlyEvent.id == event_id)
                 .values(attendees_synced_at=None)
             )
-            parts.append(f"event {event_outcome}")
+            written["event"] = event_outcome
     else:
         # Payloads from before `scheduled_event` existed name only the event's URI.
         event = _local_event(invitee.get("event"))
         if event is None:
-            return Outcome("ignored", "event not mirrored yet; the next sync fetches it")
+            return _ignored(DeliveryReason.EVENT_NOT_MIRRORED)
         if not selection.includes(event.event_type_uri, event.name):
-            return Outcome("ignored", "event type not synced")
+            return _ignored(DeliveryReason.TYPE_NOT_SYNCED)
         event_id = event.id
 
     values = attendee_values(invitee, event_id)
@@ -389,14 +444,18 @@ def _apply_invitee(delivery: _Delivery) -> Outcome:
     ).first()
     counts = write_attendees([values], now)
     if counts.created or counts.updated:
-        parts.append("attendee created" if counts.created else "attendee updated")
+        written["invitee"] = "created" if counts.created else "updated"
     elif _older(values["calendly_updated_at"], stored[0] if stored else None):
-        if not parts:
-            return Outcome("ignored", "older than the stored invitee (late or replayed delivery)")
-        parts.append("attendee older than stored, kept")
+        if not written:
+            return _ignored(DeliveryReason.STALE)
+        written["invitee"] = "older_kept"
     else:
-        parts.append("attendee already up to date")
-    return Outcome("applied", "; ".join(parts))
+        written["invitee"] = "unchanged"
+    return Outcome(DeliveryOutcome.APPLIED, DeliveryReason.INVITEE_WRITTEN, written)
+
+
+def _ignored(reason: DeliveryReason) -> Outcome:
+    return Outcome(DeliveryOutcome.IGNORED, reason)
 
 
 def _local_event(uri) -> CalendlyEvent | None:
@@ -442,13 +501,14 @@ def _apply_no_show(delivery: _Delivery, *, on: bool) -> Outcome:
                 _attendees.c.calendly_updated_at <= stamp,
             ),
         )
-        .values(no_show=on, no_show_uri=mark_uri, calendly_updated_at=stamp, synced_at=utcnow())
+        .values(no_show=on, no_show_uri=mark_uri, calendly_updated_at=stamp, synced_at=clock.now())
     )
     if result.rowcount:
-        return Outcome("applied", "no-show marked" if on else "no-show cleared")
+        reason = DeliveryReason.NO_SHOW_MARKED if on else DeliveryReason.NO_SHOW_CLEARED
+        return Outcome(DeliveryOutcome.APPLIED, reason)
     known = db.session.scalar(
         select(_attendees.c.id).where(_attendees.c.calendly_id == calendly_id)
     )
     if known is None:
-        return Outcome("ignored", "invitee not mirrored (event type not synced, or not yet)")
-    return Outcome("ignored", "older than the stored invitee (late or replayed delivery)")
+        return _ignored(DeliveryReason.INVITEE_NOT_MIRRORED)
+    return _ignored(DeliveryReason.STALE)

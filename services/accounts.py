@@ -16,8 +16,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from store import clock
 from store.database import db, start_write
-from store.models import AdminUser, LoginFailure, utcnow
+from store.models import AdminUser, LoginFailure
 
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_EMAIL_AND_IP = 5
@@ -144,7 +145,7 @@ def set_password(email: str, password: str) -> AdminUser:
 
 def list_admins() -> list[AdminSummary]:
     """Every account, oldest first."""
-    now = utcnow()
+    now = clock.now()
     users = db.session.scalars(select(AdminUser).order_by(AdminUser.created_at, AdminUser.id))
     return [AdminSummary(u.email, u.created_at, u.last_login_at, u.is_locked(now)) for u in users]
 
@@ -166,7 +167,7 @@ def authenticate(email: str, password: str, ip: str) -> AdminUser | None:
     """
     email = normalise_email(email)
     ip = (ip or "unknown")[:64]
-    now = utcnow()
+    now = clock.now()
     since = now - FAILURE_WINDOW
     recent, oldest = db.session.execute(
         select(func.count(), func.min(LoginFailure.failed_at)).where(

@@ -1,6 +1,8 @@
-"""The Calendly connection behind the Settings page: check a token, connect it, pick event types.
+"""The Calendly connection: the configured client, and behind the Settings page checking a
+token, connecting it and picking event types.
 
 Runs in an app context but knows nothing of requests or forms; the views render what it returns.
+A connected token is announced with the `token_connected` signal (demo mode listens to it).
 """
 
 from __future__ import annotations
@@ -8,12 +10,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from blinker import Namespace
 from flask import current_app
 
 from calendly.client import CalendlyClient
 from calendly.errors import AuthenticationError, CalendlyError, PermissionDeniedError
-from devtools import demo
-from mirror.sync import build_client
 from mirror.writer import EventTypeSelection
 from services import settings
 from services.secrets import TokenVaultError
@@ -26,6 +27,9 @@ DEFAULT_EVENT_TYPE_MARKER = "infowebinar"
 # An admin waits on these calls (token checks, no-show marks, webhook administration), so fail
 # fast instead of retrying for a minute (writes only ever retry a 429 anyway).
 INTERACTIVE_MAX_RETRIES = 1
+
+# Sent with the app as sender once a pasted token was verified and stored.
+token_connected = Namespace().signal("token-connected")
 
 
 @dataclass
@@ -64,8 +68,31 @@ def token_configured() -> bool:
     )
 
 
+def build_client(token: str | None = None) -> CalendlyClient:
+    """A client for the configured base URL with `token` or the stored/configured one.
+
+    Raises:
+        MissingTokenError: no token is configured.
+        TokenVaultError: the stored token cannot be decrypted.
+    """
+    config = current_app.config
+    token = token if token is not None else settings.calendly_token()
+    base_url = config["CALENDLY_API_BASE_URL"]
+    if token and token == config.get("DEMO_CALENDLY_TOKEN") and config.get("DEMO_API_BASE_URL"):
+        # Demo mode's made-up token belongs to the bundled simulator; every other to Calendly.
+        base_url = config["DEMO_API_BASE_URL"]
+    return CalendlyClient(
+        token,
+        base_url=base_url,
+        timeout=config["CALENDLY_TIMEOUT"],
+        max_retries=config["CALENDLY_MAX_RETRIES"],
+        backoff_base=config["CALENDLY_BACKOFF_BASE"],
+        backoff_cap=config["CALENDLY_BACKOFF_CAP"],
+    )
+
+
 def interactive_client(token: str | None = None) -> CalendlyClient:
-    """The configured client (calendly.sync.build_client) for a call an admin waits on.
+    """The configured client (`build_client`) for a call an admin waits on.
 
     Args:
         token: a pasted token to check; it always goes to the real API, also in demo mode.
@@ -80,8 +107,6 @@ def interactive_client(token: str | None = None) -> CalendlyClient:
     """
     client = build_client(token or None)
     client.max_retries = min(INTERACTIVE_MAX_RETRIES, client.max_retries)
-    if token:
-        client.base_url = demo.real_api_base_url(current_app).rstrip("/")
     return client
 
 
@@ -151,7 +176,7 @@ def connect_token(token: str) -> TokenCheck:
         return check
     settings.save_calendly_token(token)
     _remember_account(check)
-    demo.leave_demo(current_app._get_current_object())
+    token_connected.send(current_app._get_current_object())
     log.info("Calendly token saved for user %s", check.user.get("uri"))
     return check
 

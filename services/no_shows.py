@@ -17,8 +17,9 @@ from calendly.errors import CalendlyError, NotFoundError
 from mirror.writer import MalformedRecordError, parse_time
 from services.connection import interactive_client
 from services.secrets import TokenVaultError
+from store import clock
 from store.database import db, start_write
-from store.models import CalendlyEvent, CalendlyEventAttendee, utcnow
+from store.models import CalendlyEvent, CalendlyEventAttendee
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def offers_no_show(event: CalendlyEvent, attendee: CalendlyEventAttendee, now=No
     that has started and was not canceled; an existing mark can always be undone."""
     if attendee.no_show:
         return True
-    now = now or utcnow()
+    now = now or clock.now()
     return event.status == "active" and attendee.status == "active" and event.start_time <= now
 
 
@@ -74,7 +75,7 @@ def mark_no_show(attendee_id: int) -> None:
         created_at = parse_time(no_show.get("created_at"))
     except MalformedRecordError:
         created_at = None
-    _store_mark(attendee_id, no_show.get("uri"), created_at or utcnow())
+    _store_mark(attendee_id, no_show.get("uri"), created_at or clock.now())
 
 
 def clear_no_show(attendee_id: int) -> None:
@@ -118,7 +119,7 @@ def _store_mark(attendee_id: int, no_show_uri: str | None, created_at: datetime)
             no_show=True,
             no_show_uri=no_show_uri,
             calendly_updated_at=created_at,
-            synced_at=utcnow(),
+            synced_at=clock.now(),
         )
     )
     db.session.commit()
@@ -132,7 +133,7 @@ def _store_clear(attendee_id: int, no_show_uri: str) -> None:
     start_write(db.session)
     attendee = db.session.get(CalendlyEventAttendee, attendee_id)
     if attendee is not None and attendee.no_show_uri == no_show_uri:
-        stamp = utcnow()
+        stamp = clock.now()
         stored = attendee.calendly_updated_at
         attendee.no_show = False
         attendee.no_show_uri = None

@@ -14,8 +14,9 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from store import clock
 from store.database import db
-from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun, utcnow
+from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun
 
 VIEWS = ("upcoming", "past", "canceled")
 PAGE_SIZE = 25
@@ -112,7 +113,7 @@ def _webinar_conditions(f: WebinarFilter, now: datetime) -> tuple[list, list]:
 
 def list_webinars(f: WebinarFilter, now: datetime | None = None) -> Page:
     """One page of webinars for the dashboard tab `f.view`."""
-    where, order = _webinar_conditions(f, now or utcnow())
+    where, order = _webinar_conditions(f, now or clock.now())
     total = db.session.scalar(select(func.count()).select_from(CalendlyEvent).where(*where)) or 0
     items = db.session.scalars(
         select(CalendlyEvent)
@@ -205,7 +206,7 @@ def person_bookings(email: str) -> list[tuple[CalendlyEventAttendee, CalendlyEve
 
 def filtered_attendees(f: WebinarFilter) -> Iterator[tuple[CalendlyEventAttendee, CalendlyEvent]]:
     """Attendees of every webinar the filter `f` lists (all pages), streamed in list order."""
-    where, order = _webinar_conditions(f, utcnow())
+    where, order = _webinar_conditions(f, clock.now())
     rows = db.session.execute(
         select(CalendlyEventAttendee, CalendlyEvent)
         .join(CalendlyEvent, CalendlyEvent.id == CalendlyEventAttendee.event_id)
@@ -218,7 +219,7 @@ def filtered_attendees(f: WebinarFilter) -> Iterator[tuple[CalendlyEventAttendee
 
 def filtered_answer_lists(f: WebinarFilter) -> Iterator[list | None]:
     """The raw booking answers of the attendees `filtered_attendees(f)` yields."""
-    where, _order = _webinar_conditions(f, utcnow())
+    where, _order = _webinar_conditions(f, clock.now())
     yield from db.session.scalars(
         select(CalendlyEventAttendee.questions_and_answers)
         .join(CalendlyEvent, CalendlyEvent.id == CalendlyEventAttendee.event_id)

@@ -4,9 +4,9 @@ Every process that serves the app may start a BackgroundScheduler (gunicorn work
 hosts). Each scheduled time (a "tick") is claimed through a database lease named after it: the
 first process to claim it runs the sync, under the same `calendly_sync` lease as "Sync now", and
 the others record that they skipped. So every tick leaves one SyncRun row per process: the run
-itself, or a row with status "skipped" and the reason in `error` (the tick was run elsewhere,
+itself, or a row with status "skipped" and a SkipReason as `outcome` (the tick ran elsewhere,
 another sync was running, Calendly is not connected, this process was too busy). The `owner` of
-these rows is "<host>:<pid>:<id>@<tick>", the tick being the scheduled time in UTC (ISO 8601).
+these rows is the process ("<host>:<pid>:<id>"); their `tick` is the scheduled time.
 
 Ticks are aligned, so every process computes the same ones: the daily time is a cron trigger in
 the admin's time zone, and interval ticks count from a fixed origin. The schedule lives in the
@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import click
 from apscheduler.events import EVENT_JOB_MISSED
 from apscheduler.executors.base import MaxInstancesReachedError, run_job
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -40,11 +39,15 @@ from flask import Flask
 from sqlalchemy import delete
 
 from mirror import leases
-from mirror.sync import SyncAlreadyRunning, build_client, options_from_settings, run_sync
+from mirror.sync import SyncAlreadyRunning, run_sync
 from services import settings, webhook_subscriptions
+from services.connection import build_client
 from services.secrets import TokenVaultError
+from services.syncing import options_from_settings
+from store import clock
 from store.database import db, start_write, write_connection
-from store.models import Lease, SyncRun, utcnow
+from store.models import Lease, SyncRun
+from store.outcomes import SkipReason, SyncStatus, SyncTrigger
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +61,6 @@ INTERVAL_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 DEFAULT_WATCH_SECONDS = 30.0
 DEFAULT_DAILY_TIME = time(6, 0)
 
-SKIP_ELSEWHERE = "another process ran this scheduled sync"
-SKIP_BUSY = "another sync was running"
-SKIP_NOT_CONNECTED = "Calendly is not connected"
-SKIP_STILL_RUNNING = "this process was still running the previous scheduled sync"
-SKIP_MISSED = "this process was too busy to start it in time"
-SKIP_COALESCED = "this process was too busy; merged into the next scheduled sync"
 
 # The tick the current executor thread is running the sync job for (set by _TickExecutor).
 _current = threading.local()
@@ -158,17 +155,6 @@ def tick_key(scheduled: datetime) -> str:
     return scheduled.astimezone(UTC).isoformat()
 
 
-def tick_of(run: SyncRun) -> datetime | None:
-    """The scheduled time a scheduler run or skip belongs to (from its owner), else None."""
-    owner = run.owner or ""
-    if run.trigger != "scheduler" or "@" not in owner:
-        return None
-    try:
-        return datetime.fromisoformat(owner.rpartition("@")[2])
-    except ValueError:
-        return None
-
-
 # -- one tick -------------------------------------------------------------------------------------
 
 
@@ -189,17 +175,15 @@ def run_tick(app: Flask, scheduled: datetime, process_owner: str) -> SyncRun:
 
 def _run_tick(scheduled: datetime, process_owner: str) -> SyncRun:
     key = tick_key(scheduled)
-    owner = f"{process_owner}@{key}"
     if not leases.try_acquire(TICK_LEASE_PREFIX + key, process_owner, TICK_LEASE_SECONDS):
-        return record_skip(owner, SKIP_ELSEWHERE)
+        return record_skip(process_owner, scheduled, SkipReason.RAN_ELSEWHERE)
     if not _connected():
-        return record_skip(owner, SKIP_NOT_CONNECTED)
-    options = options_from_settings("scheduler")
-    options.owner = owner
+        return record_skip(process_owner, scheduled, SkipReason.NOT_CONNECTED)
+    options = options_from_settings(SyncTrigger.SCHEDULER, tick=scheduled)
     try:
         run = run_sync(build_client, options)
     except SyncAlreadyRunning:
-        return record_skip(owner, SKIP_BUSY)
+        return record_skip(process_owner, scheduled, SkipReason.SYNC_RUNNING)
     log.info("scheduled sync for %s: %s", key, run.status)
     _check_webhooks()
     return run
@@ -220,21 +204,24 @@ def _connected() -> bool:
         return True  # let the run fail with the vault's message, which says what to do
 
 
-def record_skip(owner: str, reason: str) -> SyncRun:
-    """Record that this process did not run a scheduled sync, and why (needs an app context)."""
+def record_skip(owner: str, tick: datetime, reason: SkipReason) -> SyncRun:
+    """Record that this process did not run the scheduled sync of `tick`, and why (needs an app
+    context)."""
     start_write(db.session)
-    now = utcnow()
+    now = clock.now()
     run = SyncRun(
-        trigger="scheduler",
-        status="skipped",
+        trigger=SyncTrigger.SCHEDULER,
+        status=SyncStatus.SKIPPED,
         started_at=now,
         finished_at=now,
-        error=reason,
+        outcome=reason,
+        outcome_params={},
         owner=owner,
+        tick=tick,
     )
     db.session.add(run)
     db.session.commit()
-    log.info("scheduled sync for %s skipped: %s", owner.rpartition("@")[2], reason)
+    log.info("scheduled sync for %s skipped: %s", tick_key(tick), reason)
     return run
 
 
@@ -344,7 +331,7 @@ class SyncScheduler:
                     conn.execute(
                         delete(Lease).where(
                             Lease.name.startswith(TICK_LEASE_PREFIX, autoescape=True),
-                            Lease.expires_at < utcnow(),
+                            Lease.expires_at < clock.now(),
                         )
                     )
             except Exception:
@@ -367,16 +354,15 @@ class SyncScheduler:
                 break
             merged.append(moment)
         for moment in merged:
-            self.skip_later(moment, SKIP_COALESCED)
+            self.skip_later(moment, SkipReason.COALESCED)
 
-    def skip_later(self, scheduled: datetime, reason: str) -> None:
+    def skip_later(self, scheduled: datetime, reason: SkipReason) -> None:
         """Record a skipped tick from the bookkeeping thread."""
-        owner = f"{self.owner}@{tick_key(scheduled)}"
 
         def write():
             with self.app.app_context():
                 try:
-                    record_skip(owner, reason)
+                    record_skip(self.owner, scheduled, reason)
                 except Exception:
                     log.exception("could not record a skipped scheduled sync")
                 finally:
@@ -390,7 +376,7 @@ class SyncScheduler:
 
 def _scheduled_sync(scheduler: SyncScheduler) -> None:
     """The sync job: run (or skip) the tick this thread was started for."""
-    scheduled = getattr(_current, "run_time", None) or utcnow()
+    scheduled = getattr(_current, "run_time", None) or clock.now()
     run_tick(scheduler.app, scheduled, scheduler.owner)
 
 
@@ -410,7 +396,7 @@ class _TickExecutor(ThreadPoolExecutor):
             super().submit_job(job, run_times)
         except MaxInstancesReachedError:
             for moment in run_times:
-                self._sync_scheduler.skip_later(moment, SKIP_STILL_RUNNING)
+                self._sync_scheduler.skip_later(moment, SkipReason.STILL_RUNNING)
             raise
 
     def _do_submit_job(self, job, run_times):
@@ -440,7 +426,7 @@ def _run_ticks(sync_scheduler: SyncScheduler, job, jobstore_alias, run_times, lo
         finally:
             _current.run_time = None
         if any(event.code == EVENT_JOB_MISSED for event in batch):
-            sync_scheduler.skip_later(moment, SKIP_MISSED)
+            sync_scheduler.skip_later(moment, SkipReason.MISSED)
         events.extend(batch)
     return events
 
@@ -451,9 +437,8 @@ def _run_ticks(sync_scheduler: SyncScheduler, job, jobstore_alias, run_times, lo
 def init_scheduler(app: Flask) -> SyncScheduler | None:
     """Start this process's scheduler for `app` when it should run one; returns it or None.
 
-    Not started when SCHEDULER_ENABLED is off (tests), in the Werkzeug reloader's parent process,
-    or in a `flask` command other than `flask run` (db upgrade, users create, calendly sync ...).
-    Calling it again returns the running one.
+    Not started when SCHEDULER_ENABLED is off (tests). The app factory calls it only in a process
+    that serves requests (`app.serves_requests`). Calling it again returns the running one.
     """
     app.extensions.setdefault("scheduler_next_run", lambda: next_run_time(app))
     existing = app.extensions.get("scheduler")
@@ -461,20 +446,11 @@ def init_scheduler(app: Flask) -> SyncScheduler | None:
         return existing
     if not app.config.get("SCHEDULER_ENABLED"):
         return None
-    if app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
-        return None  # the reloader's parent: its child starts one
-    if _in_flask_command():
-        return None
     scheduler = SyncScheduler(app)
     scheduler.start()
     app.extensions["scheduler"] = scheduler
     atexit.register(scheduler.shutdown)
     return scheduler
-
-
-def _in_flask_command() -> bool:
-    ctx = click.get_current_context(silent=True)
-    return ctx is not None and ctx.info_name != "run"
 
 
 def reschedule(app: Flask) -> datetime | None:
@@ -497,10 +473,3 @@ def next_run_time(app: Flask) -> datetime | None:
     """When this process's scheduler next starts a sync (aware UTC), or None."""
     scheduler = app.extensions.get("scheduler")
     return None if scheduler is None else scheduler.next_run_time()
-
-
-def shutdown_scheduler(app: Flask, wait: bool = False) -> None:
-    """Stop `app`'s scheduler, if it runs one."""
-    scheduler = app.extensions.pop("scheduler", None)
-    if scheduler is not None:
-        scheduler.shutdown(wait=wait)

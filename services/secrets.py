@@ -7,9 +7,14 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from store.outcomes import RunProblem
+
 
 class TokenVaultError(Exception):
     """A stored secret cannot be decrypted with the configured key(s)."""
+
+    # How a sync that needed the secret records this failure (mirror/problems.py).
+    run_problem = RunProblem.TOKEN_UNREADABLE
 
 
 class TokenVault:

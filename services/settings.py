@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from flask import current_app
 
+from store import clock
 from store.database import db, start_write
-from store.models import Setting, utcnow
+from store.models import Setting
 
 TOKEN_KEY = "calendly_token"
 ACCOUNT_KEY = "calendly_account"
@@ -72,7 +73,7 @@ def save_calendly_token(token: str, account: dict | None = None) -> None:
         {
             "ciphertext": _vault().encrypt(token),
             "last4": token[-4:],
-            "saved_at": utcnow().isoformat(),
+            "saved_at": clock.now().isoformat(),
         },
     )
     if account is not None:
@@ -104,7 +105,7 @@ def save_account(user: dict) -> None:
             "email": user.get("email"),
             "scheduling_url": user.get("scheduling_url"),
             "timezone": user.get("timezone"),
-            "verified_at": utcnow().isoformat(),
+            "verified_at": clock.now().isoformat(),
         },
     )
 
@@ -184,5 +185,5 @@ def save_webhook_signing_key(key: str | None) -> None:
         return
     set_setting(
         WEBHOOK_SIGNING_KEY_SETTING,
-        {"ciphertext": _vault().encrypt(key), "saved_at": utcnow().isoformat()},
+        {"ciphertext": _vault().encrypt(key), "saved_at": clock.now().isoformat()},
     )

@@ -19,24 +19,19 @@ from sqlalchemy import func, select
 
 from calendly.client import CalendlyClient, uuid_from_uri
 from calendly.errors import CalendlyError, NotFoundError, PermissionDeniedError
+from mirror.webhooks import HANDLED_EVENTS
 from mirror.writer import MalformedRecordError, parse_time
 from services import settings
 from services.connection import interactive_client
 from services.secrets import TokenVaultError
+from store import clock
 from store.database import db
-from store.models import SyncRun, WebhookDelivery, utcnow
+from store.models import SyncRun, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
 # Where blueprints/webhooks.py receives deliveries, below the app's public address.
 WEBHOOK_PATH = "/api/infowebinar/webhook"
-# What calendly/webhooks.py applies.
-EVENTS = (
-    "invitee.created",
-    "invitee.canceled",
-    "invitee_no_show.created",
-    "invitee_no_show.deleted",
-)
 HEALTH_KEY = "webhook_health"
 # The dashboard asks Calendly again (in the background, via htmx) when the last look is older.
 HEALTH_MAX_AGE = timedelta(hours=1)
@@ -159,7 +154,7 @@ def is_plan_refusal(exc: Exception) -> bool:
 def list_subscriptions() -> Listing:
     """Ask Calendly for the account's subscriptions (scope organization, else user) and record
     the webhook health. Never raises for Calendly failures: they are in the listing."""
-    listing = Listing(checked_at=utcnow())
+    listing = Listing(checked_at=clock.now())
     org, user = _account()
     if not org:
         listing.not_connected = True
@@ -209,7 +204,7 @@ def dashboard_warning(now: datetime | None = None) -> DashboardWarning | None:
     if not stored:
         return None
     checked_at = _time(stored.get("checked_at"))
-    now = now or utcnow()
+    now = now or clock.now()
     stale = checked_at is None or now - checked_at > HEALTH_MAX_AGE
     return DashboardWarning(
         disabled=list(stored.get("disabled") or []), refresh=stale, silent=_silence(stored)
@@ -247,7 +242,7 @@ def refresh_health_if_stale() -> None:
 
 
 def create_subscription(base_url: str) -> Subscription:
-    """Subscribe this app's webhook URL (below `base_url`) to EVENTS with a new signing key.
+    """Subscribe this app's webhook URL (below `base_url`) to HANDLED_EVENTS with a new signing key.
 
     The key is stored (encrypted) only after Calendly accepted the subscription; with
     CALENDLY_WEBHOOK_SIGNING_KEY set, that key is used instead (the receiver prefers it).
@@ -355,7 +350,7 @@ def _create(url: str, org: str, user: str | None, scope: str) -> Subscription:
     key = configured or secrets.token_urlsafe(32)
 
     def create(client: CalendlyClient) -> dict:
-        arguments = {"url": url, "events": EVENTS, "organization": org, "signing_key": key}
+        arguments = {"url": url, "events": HANDLED_EVENTS, "organization": org, "signing_key": key}
         try:
             return client.create_webhook_subscription(
                 scope=scope, user=user if scope == "user" else None, **arguments
@@ -459,14 +454,14 @@ def _note_created(created: Subscription) -> None:
     stored["ours"] = {
         "uuid": created.uuid,
         "callback_url": created.callback_url,
-        "created_at": (created.created_at or utcnow()).isoformat(),
+        "created_at": (created.created_at or clock.now()).isoformat(),
     }
     stored["disabled"] = [
         item
         for item in stored.get("disabled") or []
         if item.get("callback_url") != created.callback_url
     ]
-    stored.setdefault("checked_at", utcnow().isoformat())
+    stored.setdefault("checked_at", clock.now().isoformat())
     settings.set_setting(HEALTH_KEY, stored)
 
 

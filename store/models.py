@@ -8,12 +8,9 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Stri
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from store import clock
 from store.database import db
-
-
-def utcnow() -> datetime:
-    """The current time as an aware UTC datetime."""
-    return datetime.now(UTC)
+from store.outcomes import SyncStatus
 
 
 class UTCDateTime(TypeDecorator):
@@ -67,7 +64,7 @@ class CalendlyEvent(db.Model):
     missing_upstream: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # Set when the attendees were last written in full; NULL means they still need fetching.
     attendees_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
     attendees: Mapped[list[CalendlyEventAttendee]] = relationship(
         back_populates="event", order_by="CalendlyEventAttendee.calendly_created_at"
@@ -124,7 +121,7 @@ class CalendlyEventAttendee(db.Model):
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     calendly_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     calendly_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
     event: Mapped[CalendlyEvent] = relationship(back_populates="attendees")
 
@@ -146,15 +143,20 @@ def _fill_search_text(_mapper, _connection, attendee) -> None:
 
 
 class SyncRun(db.Model):
-    """One run of the sync, whoever triggered it, with its counts and outcome."""
+    """One run of the sync, whoever triggered it, with its counts and outcome.
+
+    A scheduled sync that a process did not run is a row too: status `skipped`, its `tick`
+    (the scheduled time) and a SkipReason as `outcome`. A failed run has a RunProblem as
+    `outcome`; `outcome_params` holds what the screens need to explain it.
+    """
 
     __tablename__ = "sync_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    trigger: Mapped[str] = mapped_column(String(16))  # cli, manual, scheduler or demo
+    trigger: Mapped[str] = mapped_column(String(16))  # a SyncTrigger
     full: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
-    status: Mapped[str] = mapped_column(String(16), index=True)  # running/succeeded/failed/skipped
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # a SyncStatus
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     events_seen: Mapped[int] = mapped_column(Integer, default=0)
     events_created: Mapped[int] = mapped_column(Integer, default=0)
@@ -165,21 +167,20 @@ class SyncRun(db.Model):
     attendees_updated: Mapped[int] = mapped_column(Integer, default=0)
     attendees_unchanged: Mapped[int] = mapped_column(Integer, default=0)
     api_requests: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str | None] = mapped_column(Text)
+    # A RunProblem (failed) or a SkipReason (skipped); NULL for a run that succeeded.
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    outcome_params: Mapped[dict | None] = mapped_column(JSON)
+    # The process that ran (or skipped) it: "<host>:<pid>:<id>".
     owner: Mapped[str | None] = mapped_column(String(128))
+    # The scheduled time a scheduler run or skip belongs to (NULL for other triggers).
+    tick: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     @property
     def is_running(self) -> bool:
-        return self.status == "running"
+        return self.status == SyncStatus.RUNNING
 
-    def summary(self) -> str:
-        """A one-line account of what the run did."""
-        return (
-            f"events: {self.events_created} new, {self.events_updated} updated, "
-            f"{self.events_unchanged} unchanged, {self.events_missing} missing upstream; "
-            f"attendees: {self.attendees_created} new, {self.attendees_updated} updated, "
-            f"{self.attendees_unchanged} unchanged; {self.api_requests} API requests"
-        )
+    def __repr__(self) -> str:
+        return f"<SyncRun {self.id} {self.trigger} {self.status} {self.outcome or ''}>"
 
 
 class Lease(db.Model):
@@ -200,7 +201,7 @@ class Setting(db.Model):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[object] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
 
 class AdminUser(db.Model):
@@ -211,7 +212,7 @@ class AdminUser(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(255), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Consecutive failed logins from anywhere; enough of them lock the account for a while.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -240,7 +241,7 @@ class LoginFailure(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(255))
     ip: Mapped[str] = mapped_column(String(64))
-    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
     __table_args__ = (Index("ix_login_failures_email_ip_failed_at", "email", "ip", "failed_at"),)
 
@@ -251,16 +252,16 @@ class WebhookDelivery(db.Model):
 
     __tablename__ = "webhook_deliveries"
 
-    OUTCOMES = ("applied", "ignored", "rejected", "error")
-
     id: Mapped[int] = mapped_column(primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
     # The delivery's `event` name (e.g. invitee.created); NULL when it was not read (refused).
     event: Mapped[str | None] = mapped_column(String(64))
     invitee_uri: Mapped[str | None] = mapped_column(String(255), index=True)
     signature_valid: Mapped[bool] = mapped_column(Boolean)
-    outcome: Mapped[str] = mapped_column(String(16), index=True)
-    detail: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16), index=True)  # a DeliveryOutcome
+    # A DeliveryReason, and what explains it (no personal data).
+    reason: Mapped[str | None] = mapped_column(String(32))
+    reason_params: Mapped[dict | None] = mapped_column(JSON)
     # The delivery's own `created_at` (when Calendly recorded the change).
     payload_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from devtools.simulator import CalendlySimulator
-from services import scheduler as jobs
 from store.database import db
 from store.models import SyncRun
+from store.outcomes import SkipReason, SyncStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 4
@@ -34,10 +34,15 @@ scheduler.shutdown(wait=True)
 print("ok")
 """
 
-RAN = {"succeeded", "failed"}
+RAN = {SyncStatus.SUCCEEDED, SyncStatus.FAILED}
 # Skips of a process too busy to even try to claim the tick.
-TOO_BUSY = {jobs.SKIP_STILL_RUNNING, jobs.SKIP_COALESCED, jobs.SKIP_MISSED}
-NOT_CLAIMED = TOO_BUSY | {jobs.SKIP_ELSEWHERE}
+TOO_BUSY = {SkipReason.STILL_RUNNING, SkipReason.COALESCED, SkipReason.MISSED}
+NOT_CLAIMED = TOO_BUSY | {SkipReason.RAN_ELSEWHERE}
+
+
+def process_of(row: SyncRun) -> str:
+    """ "<host>:<pid>" of the process that recorded `row` (its owner adds an id per run)."""
+    return row.owner.rsplit(":", 1)[0]
 
 
 def test_one_sync_per_tick_across_processes(make_app, database_url):
@@ -80,9 +85,9 @@ def test_one_sync_per_tick_across_processes(make_app, database_url):
     by_process = collections.defaultdict(list)
     by_tick = collections.defaultdict(list)
     for row in rows:
-        tick = jobs.tick_of(row)
+        tick = row.tick
         assert tick is not None, row.owner
-        by_process[row.owner.rpartition("@")[0]].append(tick)
+        by_process[process_of(row)].append(tick)
         by_tick[tick].append(row)
 
     # Every process accounted for every tick it saw, once, with no gaps in between.
@@ -97,20 +102,20 @@ def test_one_sync_per_tick_across_processes(make_app, database_url):
     # Exactly one process claimed each tick (ran it, or found a sync running); at most one ran.
     everyone = max(t[0] for t in by_process.values()), min(t[-1] for t in by_process.values())
     for tick, tick_rows in by_tick.items():
-        claims = [row for row in tick_rows if row.status in RAN or row.error not in NOT_CLAIMED]
-        assert len(claims) <= 1, [(r.owner, r.status, r.error) for r in tick_rows]
+        claims = [row for row in tick_rows if row.status in RAN or row.outcome not in NOT_CLAIMED]
+        assert len(claims) <= 1, [(r.owner, r.status, r.outcome) for r in tick_rows]
         assert len([row for row in tick_rows if row.status in RAN]) <= 1
         if everyone[0] <= tick <= everyone[1]:
             assert len(tick_rows) == PROCESSES
-            if any(row.status in RAN or row.error not in TOO_BUSY for row in tick_rows):
-                assert len(claims) == 1, [(r.owner, r.status, r.error) for r in tick_rows]
+            if any(row.status in RAN or row.outcome not in TOO_BUSY for row in tick_rows):
+                assert len(claims) == 1, [(r.owner, r.status, r.outcome) for r in tick_rows]
 
     # Runs never overlapped, across all processes.
     runs = sorted((row for row in rows if row.status in RAN), key=lambda row: row.started_at)
     for earlier, later in zip(runs, runs[1:], strict=False):
         assert earlier.finished_at <= later.started_at, (earlier.owner, later.owner)
     assert len([run for run in runs if run.status == "succeeded"]) >= SECONDS / 4
-    assert len({run.owner.rpartition("@")[0] for run in runs}) >= 2  # not one process's job
-    reasons = collections.Counter(row.error for row in rows if row.status == "skipped")
-    assert reasons[jobs.SKIP_ELSEWHERE] > 0
-    assert reasons[jobs.SKIP_BUSY] + reasons[jobs.SKIP_STILL_RUNNING] > 0
+    assert len({process_of(run) for run in runs}) >= 2  # not one process's job
+    reasons = collections.Counter(row.outcome for row in rows if row.status == "skipped")
+    assert reasons[SkipReason.RAN_ELSEWHERE] > 0
+    assert reasons[SkipReason.SYNC_RUNNING] + reasons[SkipReason.STILL_RUNNING] > 0

@@ -316,7 +316,8 @@ def test_settings_need_a_login(client):
 
 
 def test_the_page_works_while_a_sync_writes(make_app, sim, signed_in):
-    from mirror.sync import running_run, start_background_sync
+    from mirror.sync import running_run
+    from services.syncing import start_background_sync
 
     app = make_app(CALENDLY_API_BASE_URL=sim.base_url, WTF_CSRF_ENABLED=False)
     admin = signed_in(app)

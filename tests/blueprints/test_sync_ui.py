@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from mirror.sync import running_run
+from store import clock
 from store.database import db
-from store.models import CalendlyEvent, SyncRun, utcnow
+from store.models import CalendlyEvent, SyncRun
 
 HX = {"HX-Request": "true"}
 POLL = 'hx-trigger="every 1s"'
@@ -56,7 +57,7 @@ def poll_until_finished(client, first, timeout=30.0):
 
 def add_runs(app, n, **values):
     with app.app_context():
-        start = utcnow() - timedelta(hours=n)
+        start = clock.now() - timedelta(hours=n)
         for i in range(n):
             began = start + timedelta(hours=i)
             defaults = {
@@ -114,7 +115,10 @@ def test_sync_now_polls_while_running_then_reports_and_triggers_a_refresh(login,
         assert run.status == "succeeded"
         assert run.events_created > 0
         assert trigger == {"syncFinished": {"run": run.id, "status": "succeeded"}}
-        assert f"Sync finished: {run.summary()}." in final.text
+        assert (
+            f"Sync finished: events: {run.events_created} new, 0 updated, 0 unchanged, "
+            f"0 missing upstream; attendees: {run.attendees_created} new"
+        ) in final.text
         assert db.session.scalar(select(func.count()).select_from(CalendlyEvent)) > 0
     assert "Succeeded" in final.text
 
@@ -160,12 +164,10 @@ def test_sync_now_without_a_token_says_where_to_add_one(make_app, signed_in):
 
 
 def test_a_failed_run_shows_its_error(login, app):
-    add_runs(
-        app, 1, status="failed", error="Calendly API error (HTTP 401): The access token is invalid."
-    )
+    add_runs(app, 1, status="failed", outcome="token_refused", outcome_params={"status": 401})
     html = login.get("/sync").text
     assert "Failed" in html
-    assert "The access token is invalid." in html
+    assert "Calendly did not accept the token (invalid or revoked)." in html
 
 
 def test_sync_post_needs_the_csrf_token(make_app, calendly_sim, signed_in):
@@ -187,12 +189,12 @@ def test_next_scheduled_run_is_shown_only_when_a_scheduler_says_so(login, app):
 
 def test_runs_list_is_paginated_as_page_and_partial(login, app):
     add_runs(app, 25)
-    add_runs(app, 1, status="failed", trigger="manual", error="Network trouble")
+    add_runs(app, 1, status="failed", trigger="manual", outcome="network")
     page = login.get("/sync/runs")
     assert page.status_code == 200
     assert "<html" in page.text
     assert page.text.count('<tr class="run-') == 20
-    assert "Network trouble" in page.text
+    assert "Calendly could not be reached." in page.text
     assert "Sync now" in page.text  # the trigger of the failed manual run
     assert "1:15" in page.text  # its duration
     assert 'href="/sync/runs?page=2"' in page.text

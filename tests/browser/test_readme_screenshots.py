@@ -15,7 +15,7 @@ from devtools import demo
 def demo_server(make_app, tmp_path):
     credentials = tmp_path / "demo-credentials.txt"
     app = make_app(DEMO_MODE=True, DEMO_CREDENTIALS_PATH=str(credentials))
-    assert demo.init_demo(app, force=True)
+    assert demo.init_demo(app)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

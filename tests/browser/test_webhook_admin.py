@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from devtools.sample_data import uuid_of
 from devtools.simulator import CalendlySimulator
-from mirror.sync import sync_from_settings
 from services import settings
+from services.syncing import sync_from_settings
 from store.database import db
 from store.models import CalendlyEvent, CalendlyEventAttendee
 

@@ -1,6 +1,5 @@
 """Demo mode: the bundled simulator, a first sync and a demo admin, until a real token arrives."""
 
-import click
 import pytest
 import requests
 from sqlalchemy import func, select
@@ -29,11 +28,12 @@ def count(model):
 
 def test_demo_mode_boots_populated_with_a_demo_admin(demo_app, tmp_path, capsys):
     configured_url = demo_app.config["CALENDLY_API_BASE_URL"]
-    assert demo.init_demo(demo_app, force=True) is True
+    assert demo.init_demo(demo_app) is True
 
     assert demo_app.config["DEMO_MODE"] is True
-    assert demo_app.config["CALENDLY_API_BASE_URL"] != configured_url
-    assert demo_app.config["CALENDLY_API_BASE_URL"].startswith("http://127.0.0.1:")
+    # The demo token goes to the bundled simulator; the configured address stays for real ones.
+    assert demo_app.config["CALENDLY_API_BASE_URL"] == configured_url
+    assert demo_app.config["DEMO_API_BASE_URL"].startswith("http://127.0.0.1:")
     with demo_app.app_context():
         run = db.session.scalars(select(SyncRun)).one()
         assert (run.status, run.trigger) == ("succeeded", "demo")
@@ -66,54 +66,31 @@ def test_demo_mode_boots_populated_with_a_demo_admin(demo_app, tmp_path, capsys)
 def test_demo_mode_keeps_an_existing_admin(demo_app):
     with demo_app.app_context():
         accounts.create_admin("boss@example.com", "correct horse battery")
-    assert demo.init_demo(demo_app, force=True)
+    assert demo.init_demo(demo_app)
     with demo_app.app_context():
         assert db.session.scalars(select(AdminUser.email)).all() == ["boss@example.com"]
 
 
-def test_nothing_happens_under_testing_unless_asked(demo_app):
-    assert demo.init_demo(demo_app) is False
-    assert demo_app.config["DEMO_MODE"] is False
+def test_the_factory_starts_no_demo_under_testing(demo_app):
     assert "demo" not in demo_app.extensions
+    assert not demo_app.config["DEMO_API_BASE_URL"]
 
 
 def test_no_demo_with_a_configured_token(make_app):
     app = make_app(DEMO_MODE=True, CALENDLY_TOKEN="real-token")
-    assert demo.init_demo(app, force=True) is False
+    assert demo.init_demo(app) is False
     assert app.config["DEMO_MODE"] is False
 
 
 def test_no_demo_on_top_of_real_synced_data(make_app, calendly_sim):
     app = make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, CALENDLY_TOKEN="sim-token")
     with app.app_context():
-        from mirror.sync import sync_from_settings
+        from services.syncing import sync_from_settings
 
         sync_from_settings("cli")
     later = make_app(DEMO_MODE=True)  # the token has gone, the data has not
-    assert demo.init_demo(later, force=True) is False
+    assert demo.init_demo(later) is False
     assert later.config["DEMO_MODE"] is False
-
-
-def test_only_the_serving_process_starts_it(make_app):
-    app = make_app(DEMO_MODE=True)
-    run = click.Command("run", params=[click.Option(["--reload/--no-reload"], default=None)])
-    with click.Context(click.Command("upgrade")):
-        assert demo._serving_process(app) is False  # flask db upgrade, flask users create ...
-    with click.Context(run) as ctx:
-        ctx.params["reload"] = True
-        assert demo._serving_process(app) is False  # the reloader's watcher
-    with click.Context(run) as ctx:
-        ctx.params["reload"] = False
-        assert demo._serving_process(app) is True
-
-
-def test_only_the_reloader_child_starts_it(make_app, monkeypatch):
-    app = make_app(DEMO_MODE=True)
-    monkeypatch.setenv("WERKZEUG_RUN_MAIN", "true")
-    run = click.Command("run", params=[click.Option(["--reload/--no-reload"], default=None)])
-    with click.Context(run) as ctx:
-        ctx.params["reload"] = True
-        assert demo._serving_process(app) is True
 
 
 def test_a_real_token_ends_demo_mode_without_restart(make_app, calendly_sim, tmp_path):
@@ -125,7 +102,7 @@ def test_a_real_token_ends_demo_mode_without_restart(make_app, calendly_sim, tmp
         DEMO_CREDENTIALS_PATH=str(tmp_path / "creds.txt"),
         WTF_CSRF_ENABLED=False,
     )
-    assert demo.init_demo(app, force=True)
+    assert demo.init_demo(app)
     simulator = app.extensions["demo"].simulator
     with app.app_context():
         user_id = str(db.session.scalars(select(AdminUser.id)).one())
@@ -158,7 +135,9 @@ def test_a_real_token_ends_demo_mode_without_restart(make_app, calendly_sim, tmp
     assert "The token works" in page
     client.post("/sync")
     with app.app_context():
-        from mirror.sync import latest_run
+
+        def latest_run():
+            return db.session.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
 
         deadline = 200
         while latest_run() is None or latest_run().is_running:

@@ -15,10 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from calendly.locations import parse_location
-from mirror.sync import SyncAlreadyRunning, sync_from_settings
+from mirror.sync import SyncAlreadyRunning
 from mirror.writer import parse_time
+from services.syncing import sync_from_settings
+from store import clock
 from store.database import db
-from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun, utcnow
+from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun
+from store.outcomes import RunProblem
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOKBACK_DAYS = 14
@@ -50,7 +53,7 @@ def ctx(sync_app):
 
 
 def window_start():
-    return utcnow() - timedelta(days=LOOKBACK_DAYS)
+    return clock.now() - timedelta(days=LOOKBACK_DAYS)
 
 
 def expected_events(sim, type_uris, start):
@@ -122,7 +125,7 @@ def test_first_sync_mirrors_the_configured_events_and_all_invitees(
 ):
     start = window_start()
     run = sync_from_settings("cli")
-    assert run.status == "succeeded", run.error
+    assert run.status == "succeeded", run.outcome_params
     expected = assert_mirror_matches(calendly_sim, {infowebinar_uri}, start)
     assert len(expected) > 50
     # The seed covers what matters: canceled events and invitees, group limits, many locations.
@@ -165,7 +168,7 @@ def test_second_sync_without_changes_writes_nothing_and_reads_only_event_pages(c
 
 
 def future_infowebinars(sim, type_uri):
-    now = utcnow()
+    now = clock.now()
     return [
         uuid
         for uuid, event in sorted(sim.events.items(), key=lambda kv: kv[1]["start_time"])
@@ -196,7 +199,7 @@ def test_one_sync_converges_after_bookings_cancellations_reschedules_and_renames
     start = window_start()
     run = sync_from_settings("cli")
 
-    assert run.status == "succeeded", run.error
+    assert run.status == "succeeded", run.outcome_params
     assert_mirror_matches(sim, {infowebinar_uri}, start)
     assert run.events_created == 1
     assert run.events_updated >= 5
@@ -235,9 +238,9 @@ def test_token_revoked_mid_sync_leaves_consistent_rows_and_next_sync_converges(
     calendly_sim.inject("revoke", after=15)
     run = sync_from_settings("cli")
 
-    assert run.status == "failed"
-    assert "HTTP 401" in run.error and "access token is invalid" in run.error
-    assert "integrations/api_webhooks" in run.error  # names the fix
+    assert (run.status, run.outcome) == ("failed", RunProblem.TOKEN_REFUSED)
+    assert run.outcome_params["status"] == 401
+    assert "access token is invalid" in run.outcome_params["detail"]  # Calendly's own words
     assert (
         0
         < count(CalendlyEvent)
@@ -254,32 +257,32 @@ def test_token_revoked_mid_sync_leaves_consistent_rows_and_next_sync_converges(
 def test_failure_before_writing_changes_nothing(ctx, calendly_sim):
     calendly_sim.revoke_token()
     run = sync_from_settings("cli")
-    assert run.status == "failed" and "HTTP 401" in run.error
+    assert (run.status, run.outcome) == ("failed", RunProblem.TOKEN_REFUSED)
     assert count(CalendlyEvent) == 0 and count(CalendlyEventAttendee) == 0
     assert db.session.get(SyncRun, run.id).finished_at is not None
 
 
 @pytest.mark.parametrize(
-    ("fault", "times", "succeeds", "message"),
+    ("fault", "times", "succeeds", "problem"),
     [
         ("500", 2, True, None),
-        ("503", 20, False, "HTTP 503"),
+        ("503", 20, False, RunProblem.CALENDLY_ERROR),
         ("drop", 2, True, None),
-        ("drop", 20, False, "network"),
+        ("drop", 20, False, RunProblem.NETWORK),
         ("malformed", 1, True, None),
-        ("malformed", 20, False, "malformed"),
+        ("malformed", 20, False, RunProblem.MALFORMED_RESPONSE),
         ("429", 1, True, None),
     ],
 )
 def test_faults_on_invitee_pages_retry_or_fail_clearly_then_converge(
-    ctx, calendly_sim, infowebinar_uri, fault, times, succeeds, message
+    ctx, calendly_sim, infowebinar_uri, fault, times, succeeds, problem
 ):
     calendly_sim.inject(fault, times=times, path="/scheduled_events/", after=10, reset=0.2)
     run = sync_from_settings("cli")
-    assert (run.status == "succeeded") == succeeds, run.error
-    if message:
-        assert message.lower() in run.error.lower()
-        assert "Traceback" not in run.error
+    assert (run.status == "succeeded") == succeeds, run.outcome_params
+    assert run.outcome == problem
+    if problem:
+        assert "Traceback" not in str(run.outcome_params)
     assert_consistent(calendly_sim)
 
     calendly_sim.clear_faults()
@@ -300,8 +303,8 @@ def test_timeouts_become_a_network_error(make_app, calendly_sim, infowebinar_uri
     calendly_sim.inject("slow", times=2, delay=0.6)
     with app.app_context():
         run = sync_from_settings("cli")
-        assert run.status == "failed"
-        assert "network error: no response within 0.2 s" in run.error
+        assert (run.status, run.outcome) == ("failed", RunProblem.NETWORK)
+        assert "no response within 0.2 s" in run.outcome_params["detail"]
         assert count(CalendlyEvent) == 0
 
 
@@ -309,8 +312,7 @@ def test_missing_token_is_a_clear_failure(make_app, calendly_sim):
     app = make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, CALENDLY_TOKEN="")
     with app.app_context():
         run = sync_from_settings("cli")
-        assert run.status == "failed"
-        assert "token" in run.error.lower() and "not configured" in run.error.lower()
+        assert (run.status, run.outcome) == ("failed", RunProblem.MISSING_TOKEN)
         assert calendly_sim.request_count == 0
 
 
@@ -408,10 +410,10 @@ def test_killed_sync_leaves_consistent_rows_and_the_next_one_completes(
         calendly_sim.clear_faults()
         start = window_start()
         run = sync_from_settings("cli")
-        assert run.status == "succeeded", run.error
+        assert run.status == "succeeded", run.outcome_params
         assert_mirror_matches(calendly_sim, {infowebinar_uri}, start)
         killed = db.session.scalars(select(SyncRun).order_by(SyncRun.id)).first()
-        assert killed.status == "failed" and "Interrupted" in killed.error
+        assert (killed.status, killed.outcome) == ("failed", RunProblem.INTERRUPTED)
 
 
 def test_paced_full_sync_meets_no_429_and_keeps_to_the_allowed_rate(make_app):
@@ -425,7 +427,7 @@ def test_paced_full_sync_meets_no_429_and_keeps_to_the_allowed_rate(make_app):
             started = time.monotonic()
             run = sync_from_settings("cli", full=True)
             elapsed = time.monotonic() - started
-            assert run.status == "succeeded", run.error
+            assert run.status == "succeeded", run.outcome_params
         assert sim.responses_429 == 0
         requests_made = sim.request_count
         assert requests_made > 120

@@ -21,10 +21,10 @@ from werkzeug.serving import make_server
 
 from devtools.simulator import CalendlySimulator
 from mirror import webhooks
-from mirror.sync import sync_from_settings
 from mirror.webhooks import WebhookSignatureError, sign, verify_signature
 from mirror.writer import parse_time
 from services import settings
+from services.syncing import sync_from_settings
 from store.database import db
 from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun, WebhookDelivery
 
@@ -240,8 +240,8 @@ def test_bad_signatures_are_refused_and_change_nothing(hook_app, client, sim, ki
         None,
         None,
     )
-    assert row.detail.startswith("signature: ")
-    assert "Person" not in row.detail  # nothing of the body is kept
+    assert row.reason == "bad_signature" and row.reason_params["problem"]
+    assert "Person" not in str(row.reason_params)  # nothing of the body is kept
 
 
 def test_without_a_signing_key_everything_is_refused(make_app, sim):
@@ -250,9 +250,7 @@ def test_without_a_signing_key_everything_is_refused(make_app, sim):
     response = deliver(app.test_client(), invitee_delivery(sim, invitee))
     assert response.status_code == 403
     assert counts(app) == (0, 0)
-    assert [(d.outcome, d.detail) for d in deliveries(app)] == [
-        ("rejected", "no signing key configured")
-    ]
+    assert [(d.outcome, d.reason) for d in deliveries(app)] == [("rejected", "no_signing_key")]
 
 
 def test_the_stored_signing_key_is_used_when_none_is_configured(make_app, sim):
@@ -316,7 +314,7 @@ def test_invitee_created_mirrors_event_and_attendee(hook_app, client, sim):
     assert response.status_code == 200
     assert response.get_json() == {
         "outcome": "applied",
-        "detail": "event created; attendee created",
+        "detail": "invitee_written (event=created, invitee=created)",
     }
     row = attendee(hook_app, invitee)
     assert (row.email, row.status, row.name) == ("person1@example.org", "active", "Person 1")
@@ -390,13 +388,13 @@ def test_no_show_marked_and_cleared(hook_app, client, sim):
     deliver(client, invitee_delivery(sim, invitee))
     marked = copy.deepcopy(sim.set_no_show(uuid_of(invitee), True))
     response = deliver(client, no_show_delivery(sim, marked, True))
-    assert response.get_json()["detail"] == "no-show marked"
+    assert response.get_json()["detail"] == "no_show_marked"
     row = attendee(hook_app, invitee)
     assert (row.no_show, row.no_show_uri) == (True, marked["no_show"]["uri"])
 
     cleared = copy.deepcopy(sim.set_no_show(uuid_of(invitee), False))
     response = deliver(client, no_show_delivery(sim, cleared, False, mark=marked["no_show"]))
-    assert response.get_json()["detail"] == "no-show cleared"
+    assert response.get_json()["detail"] == "no_show_cleared"
     row = attendee(hook_app, invitee)
     assert (row.no_show, row.no_show_uri) == (False, None)
     assert row.calendly_updated_at == parse_time(cleared["updated_at"])
@@ -414,7 +412,7 @@ def test_no_show_deliveries_out_of_order_keep_the_latest(hook_app, client, sim):
     assert late.status_code == 200
     assert late.get_json() == {
         "outcome": "ignored",
-        "detail": "older than the stored invitee (late or replayed delivery)",
+        "detail": "stale",
     }
     assert attendee(hook_app, invitee).no_show is False
     # A copy of the invitee from before the mark (a late delivery, or what a sync read just
@@ -459,10 +457,11 @@ def test_replayed_older_delivery_changes_nothing(hook_app, client, sim):
 def test_the_same_delivery_twice_is_applied_once(hook_app, client, sim):
     invitee = book(sim, new_webinar(sim), 1)
     payload = invitee_delivery(sim, invitee)
-    assert deliver(client, payload).get_json()["detail"] == "event created; attendee created"
+    created = "invitee_written (event=created, invitee=created)"
+    assert deliver(client, payload).get_json()["detail"] == created
     assert deliver(client, payload).get_json() == {
         "outcome": "applied",
-        "detail": "attendee already up to date",
+        "detail": "invitee_written (invitee=unchanged)",
     }
     assert counts(hook_app) == (1, 1)
     assert len(deliveries(hook_app)) == 2
@@ -476,7 +475,7 @@ def test_event_types_that_are_not_synced_are_acknowledged_and_ignored(make_app, 
     invitee = book(sim, new_webinar(sim), 1)  # an info-webinar
     response = deliver(app.test_client(), invitee_delivery(sim, invitee))
     assert response.status_code == 200
-    assert response.get_json() == {"outcome": "ignored", "detail": "event type not synced"}
+    assert response.get_json() == {"outcome": "ignored", "detail": "type_not_synced"}
     assert counts(app) == (0, 0)
 
 
@@ -583,7 +582,7 @@ def test_500_concurrent_deliveries_during_a_sync(hook_app, sim):
     def run_sync():
         with hook_app.app_context():
             run = sync_from_settings("manual")
-            sync_result.update(id=run.id, status=run.status, error=run.error)
+            sync_result.update(id=run.id, status=run.status, outcome=run.outcome)
 
     syncer = threading.Thread(target=run_sync)
     try:
@@ -622,8 +621,8 @@ def test_a_failure_answers_500_so_calendly_retries_and_keeps_nothing_half_done(
     invitee = book(sim, new_webinar(sim), 1)
     real_apply = webhooks._apply
 
-    def apply_then_fail(delivery):
-        real_apply(delivery)  # the event and attendee are written ...
+    def apply_then_fail(delivery, selection):
+        real_apply(delivery, selection)  # the event and attendee are written ...
         raise RuntimeError("disk on fire: person1@example.org")  # ... then it breaks
 
     monkeypatch.setattr(webhooks, "_apply", apply_then_fail)
@@ -632,7 +631,11 @@ def test_a_failure_answers_500_so_calendly_retries_and_keeps_nothing_half_done(
     assert response.get_json()["outcome"] == "error"
     assert counts(hook_app) == (0, 0)  # rolled back
     [row] = deliveries(hook_app)
-    assert (row.outcome, row.detail) == ("error", "internal error: RuntimeError")
+    assert (row.outcome, row.reason, row.reason_params) == (
+        "error",
+        "internal_error",
+        {"error": "RuntimeError"},
+    )
 
     monkeypatch.setattr(webhooks, "_apply", real_apply)
     assert deliver(client, invitee_delivery(sim, invitee)).status_code == 200  # the retry
@@ -647,9 +650,9 @@ def test_a_deadlock_is_retried(hook_app, client, sim, monkeypatch):
     invitee = book(sim, new_webinar(sim), 1)
     real_apply, calls = webhooks._apply, []
 
-    def deadlock_once(delivery):
+    def deadlock_once(delivery, selection):
         calls.append(1)
-        outcome = real_apply(delivery)
+        outcome = real_apply(delivery, selection)
         if len(calls) == 1:
             raise OperationalError("UPDATE ...", {}, _Deadlock())
         return outcome
@@ -658,7 +661,7 @@ def test_a_deadlock_is_retried(hook_app, client, sim, monkeypatch):
     response = deliver(client, invitee_delivery(sim, invitee))
     assert response.get_json() == {
         "outcome": "applied",
-        "detail": "event created; attendee created",
+        "detail": "invitee_written (event=created, invitee=created)",
     }
     assert len(calls) == 2
     assert counts(hook_app) == (1, 1)

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from devtools.sample_data import uuid_of
-from mirror.sync import sync_from_settings
 from services import webhook_subscriptions
+from services.syncing import sync_from_settings
 from store.database import db
 from store.models import CalendlyEvent, CalendlyEventAttendee, WebhookDelivery
 

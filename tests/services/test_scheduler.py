@@ -7,7 +7,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import click
 import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
@@ -16,8 +15,10 @@ from mirror import leases
 from mirror.sync import SYNC_LEASE
 from services import scheduler as jobs
 from services import settings
+from store import clock
 from store.database import db, start_write
-from store.models import Lease, SyncRun, utcnow
+from store.models import Lease, SyncRun
+from store.outcomes import SkipReason
 
 
 @pytest.fixture
@@ -33,7 +34,9 @@ def scheduled(make_app):
 
     yield start
     for app in apps:
-        jobs.shutdown_scheduler(app, wait=True)
+        scheduler = app.extensions.pop("scheduler", None)
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
 
 
 def scheduler_threads():
@@ -54,7 +57,7 @@ def next_local_time(hour, minute, zone):
 
 def next_interval_tick(minutes):
     step = minutes * 60
-    elapsed = (utcnow() - jobs.INTERVAL_ORIGIN).total_seconds()
+    elapsed = (clock.now() - jobs.INTERVAL_ORIGIN).total_seconds()
     return jobs.INTERVAL_ORIGIN + timedelta(seconds=math.ceil(elapsed / step) * step)
 
 
@@ -95,30 +98,10 @@ def test_disabled_scheduler_starts_nothing(make_app):
     assert len(scheduler_threads()) == before
 
 
-def test_reloader_parent_starts_none_its_child_does(scheduled, monkeypatch):
-    monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
-    parent, scheduler = scheduled(DEBUG=True)
-    assert scheduler is None and "scheduler" not in parent.extensions
-
-    monkeypatch.setenv("WERKZEUG_RUN_MAIN", "true")
-    child, scheduler = scheduled(DEBUG=True)
-    assert scheduler is not None and scheduler.running
-    assert jobs.init_scheduler(child) is scheduler  # never a second one for the same app
-
-
-def test_flask_commands_other_than_run_start_none(scheduled):
-    with click.Context(click.Command("upgrade"), info_name="upgrade"):
-        app, scheduler = scheduled()
-        assert scheduler is None
-    with click.Context(click.Command("run"), info_name="run"):
-        app, scheduler = scheduled()
-        assert scheduler is not None and scheduler.running
-
-
 def test_shutdown_stops_the_thread(scheduled):
     app, scheduler = scheduled()
     assert wait_for(lambda: scheduler.next_run_time() is not None)
-    jobs.shutdown_scheduler(app, wait=True)
+    scheduler.shutdown(wait=True)
     assert not scheduler.running
     assert jobs.next_run_time(app) is None
 
@@ -161,8 +144,8 @@ def test_a_change_saved_by_another_process_is_picked_up(scheduled):
             Lease(
                 name=jobs.TICK_LEASE_PREFIX + "2000-01-01T00:00:00+00:00",
                 owner="gone",
-                acquired_at=utcnow() - timedelta(days=1),
-                expires_at=utcnow() - timedelta(hours=23),
+                acquired_at=clock.now() - timedelta(days=1),
+                expires_at=clock.now() - timedelta(hours=23),
             )
         )
         db.session.commit()
@@ -189,7 +172,7 @@ def test_unreadable_settings_fall_back_to_defaults(scheduled):
 
 @pytest.fixture
 def tick():
-    return utcnow().replace(microsecond=0)
+    return clock.now().replace(microsecond=0)
 
 
 def test_the_first_process_to_claim_a_tick_runs_it_the_others_skip(sim_app, tick):
@@ -197,13 +180,13 @@ def test_the_first_process_to_claim_a_tick_runs_it_the_others_skip(sim_app, tick
     second = jobs.run_tick(sim_app, tick, "host-b:2:bbbb")
     with sim_app.app_context():
         runs = db.session.scalars(select(SyncRun).order_by(SyncRun.id)).all()
-        assert [(r.trigger, r.status, r.error) for r in runs] == [
+        assert [(r.trigger, r.status, r.outcome) for r in runs] == [
             ("scheduler", "succeeded", None),
-            ("scheduler", "skipped", jobs.SKIP_ELSEWHERE),
+            ("scheduler", "skipped", SkipReason.RAN_ELSEWHERE),
         ]
-        assert [jobs.tick_of(r) for r in runs] == [tick, tick]
+        assert [r.tick for r in runs] == [tick, tick]
         assert runs[1].started_at == runs[1].finished_at
-        assert runs[1].owner == f"host-b:2:bbbb@{tick.isoformat()}"
+        assert runs[1].owner == "host-b:2:bbbb"
     assert first.id != second.id
     # The next tick is a new claim.
     later = jobs.run_tick(sim_app, tick + timedelta(minutes=15), "host-b:2:bbbb")
@@ -217,14 +200,14 @@ def test_a_tick_while_another_sync_runs_is_recorded_as_skipped(sim_app, tick, ca
         assert leases.try_acquire(SYNC_LEASE, "someone-else", 60)
     with caplog.at_level("INFO", logger="services.scheduler"):
         run = jobs.run_tick(sim_app, tick, "host-a:1:aaaa")
-    assert (run.status, run.error) == ("skipped", jobs.SKIP_BUSY)
-    assert "skipped: another sync was running" in caplog.text
+    assert (run.status, run.outcome) == ("skipped", SkipReason.SYNC_RUNNING)
+    assert f"skipped: {SkipReason.SYNC_RUNNING}" in caplog.text
 
 
 def test_a_tick_without_calendly_connection_is_skipped(make_app, tick):
     app = make_app(CALENDLY_TOKEN="")
     run = jobs.run_tick(app, tick, "host-a:1:aaaa")
-    assert (run.status, run.error) == ("skipped", jobs.SKIP_NOT_CONNECTED)
+    assert (run.status, run.outcome) == ("skipped", SkipReason.NOT_CONNECTED)
 
 
 def test_ticks_merged_by_a_busy_process_are_recorded_as_skipped(app):
@@ -236,6 +219,6 @@ def test_ticks_merged_by_a_busy_process_are_recorded_as_skipped(app):
     scheduler.shutdown()  # waits for the recorded skips
     with app.app_context():
         runs = db.session.scalars(select(SyncRun).order_by(SyncRun.id)).all()
-        assert [(jobs.tick_of(r), r.error) for r in runs] == [
-            (t0 + timedelta(seconds=s), jobs.SKIP_COALESCED) for s in (10, 20, 30)
+        assert [(r.tick, r.outcome) for r in runs] == [
+            (t0 + timedelta(seconds=s), SkipReason.COALESCED) for s in (10, 20, 30)
         ]

@@ -14,10 +14,12 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from devtools.sample_data import uuid_of
+from mirror.webhooks import HANDLED_EVENTS
 from services import settings
 from services import webhook_subscriptions as hooks
+from store import clock
 from store.database import db
-from store.models import CalendlyEventAttendee, SyncRun, WebhookDelivery, utcnow
+from store.models import CalendlyEventAttendee, SyncRun, WebhookDelivery
 
 BASE = "https://webinare.example.org"
 HOOK_URL = BASE + "/api/infowebinar/webhook"
@@ -105,7 +107,7 @@ def test_settings_page_loads_the_section_by_htmx_with_a_fallback_link(app, login
 
 
 def test_section_lists_subscriptions_as_partial_and_page(app, sim, login):
-    sim.add_webhook_subscription(HOOK_URL, hooks.EVENTS, signing_key="k")
+    sim.add_webhook_subscription(HOOK_URL, HANDLED_EVENTS, signing_key="k")
     foreign = sim.add_webhook_subscription("https://hooks.zapier.example/abc", ["invitee.created"])
     disabled = sim.add_webhook_subscription("https://old.example.org/api/infowebinar/webhook")
     sim.disable_subscription(disabled["uri"])
@@ -133,7 +135,7 @@ def test_section_lists_subscriptions_as_partial_and_page(app, sim, login):
 
 
 def test_listing_records_the_webhook_health(app, sim, login):
-    sub = sim.add_webhook_subscription(HOOK_URL, hooks.EVENTS)
+    sub = sim.add_webhook_subscription(HOOK_URL, HANDLED_EVENTS)
     sim.disable_subscription(sub["uri"])
     with app.app_context():
         db.session.add(
@@ -155,7 +157,7 @@ def test_empty_account_shows_the_form_with_the_events(app, sim, login):
 
     assert "no webhook subscriptions yet" in html
     assert 'name="base_url"' in html and "/api/infowebinar/webhook" in html
-    for name in hooks.EVENTS:
+    for name in HANDLED_EVENTS:
         assert name in html
 
 
@@ -191,7 +193,7 @@ def test_create_subscribes_this_app_with_a_stored_signing_key(app, sim, login, h
     html = text(response)
     assert response.status_code == 200 and "Webhook subscription created" in html
     _, sub = sim.find_subscription(HOOK_URL)
-    assert sub["events"] == list(hooks.EVENTS) and sub["scope"] == "organization"
+    assert sub["events"] == list(HANDLED_EVENTS) and sub["scope"] == "organization"
     key = stored_key(app)
     assert key and len(key) >= 40 and sim.signing_key_of(HOOK_URL) == key
     assert key not in html and "stored encrypted" in html
@@ -347,7 +349,7 @@ def test_disabled_subscription_warns_on_the_dashboard_and_is_recreated(app, sim,
 
 
 def test_recreate_from_the_settings_section(app, sim, login, htmx):
-    sub = sim.add_webhook_subscription(HOOK_URL, hooks.EVENTS, signing_key="old")
+    sub = sim.add_webhook_subscription(HOOK_URL, HANDLED_EVENTS, signing_key="old")
     sim.disable_subscription(sub["uri"])
 
     html = text(login.post(f"{PATH}/{uuid_of(sub['uri'])}/recreate", headers=htmx))
@@ -367,7 +369,7 @@ def test_another_integrations_subscription_is_not_recreated(app, sim, login, htm
 
 
 def test_recreate_plain_post_from_the_dashboard_redirects_there(app, sim, login, csrf_token):
-    sub = sim.add_webhook_subscription(HOOK_URL, hooks.EVENTS)
+    sub = sim.add_webhook_subscription(HOOK_URL, HANDLED_EVENTS)
     sim.disable_subscription(sub["uri"])
 
     response = login.post(
@@ -479,7 +481,7 @@ def _sync_run(app, started_at, changed: int):
 def test_silent_deliveries_while_syncs_find_changes_are_flagged(app, sim, login, htmx):
     create(login, htmx)
     uuid, _ = sim.find_subscription(HOOK_URL)
-    now = utcnow()
+    now = clock.now()
     with app.app_context():
         db.session.add(
             WebhookDelivery(
@@ -504,7 +506,7 @@ def test_silent_deliveries_while_syncs_find_changes_are_flagged(app, sim, login,
     with app.app_context():
         db.session.add(
             WebhookDelivery(
-                received_at=utcnow(),
+                received_at=clock.now(),
                 event="invitee.created",
                 signature_valid=True,
                 outcome="applied",

@@ -1,0 +1,61 @@
+"""What went wrong, as data: the RunProblem code and parameters that stand for an exception
+from Calendly, the mirror, or a stored secret. The sync stores them with its run; the screens
+render the same codes in the admin's language."""
+
+from __future__ import annotations
+
+from calendly.errors import (
+    AuthenticationError,
+    CalendlyError,
+    MalformedResponseError,
+    MissingTokenError,
+    NetworkError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+)
+from mirror.leases import LeaseLost
+from mirror.writer import MalformedRecordError
+from store.outcomes import RunProblem
+
+# The most specific class first: the Calendly errors share a base class.
+_CALENDLY_CODES = (
+    (MissingTokenError, RunProblem.MISSING_TOKEN),
+    (AuthenticationError, RunProblem.TOKEN_REFUSED),
+    (PermissionDeniedError, RunProblem.PERMISSION_DENIED),
+    (NotFoundError, RunProblem.NOT_FOUND),
+    (RateLimitedError, RunProblem.RATE_LIMITED),
+    (NetworkError, RunProblem.NETWORK),
+    (MalformedResponseError, RunProblem.MALFORMED_RESPONSE),
+)
+
+
+def problem_of(exc: BaseException | None) -> tuple[RunProblem, dict]:
+    """The code and parameters for `exc`.
+
+    An exception of another layer names its own code with a `run_problem` attribute (the
+    token vault does), so that this module need not know it.
+    """
+    if isinstance(exc, CalendlyError):
+        return _calendly_problem(exc)
+    if isinstance(exc, MalformedRecordError):
+        return RunProblem.MALFORMED_RECORD, {"detail": str(exc)}
+    if isinstance(exc, LeaseLost):
+        return RunProblem.LEASE_LOST, {}
+    own = getattr(exc, "run_problem", None)
+    if isinstance(own, RunProblem):
+        return own, {}
+    return RunProblem.UNEXPECTED, {"error": type(exc).__name__}
+
+
+def _calendly_problem(exc: CalendlyError) -> tuple[RunProblem, dict]:
+    code = next(
+        (code for kind, code in _CALENDLY_CODES if isinstance(exc, kind)),
+        RunProblem.CALENDLY_ERROR,
+    )
+    params = {"status": exc.status, "title": exc.title, "detail": exc.message}
+    if isinstance(exc, PermissionDeniedError) and exc.required_scopes:
+        params["scopes"] = list(exc.required_scopes)
+    if isinstance(exc, RateLimitedError) and exc.reset is not None:
+        params["reset"] = exc.reset
+    return code, {key: value for key, value in params.items() if value is not None}

@@ -1,0 +1,47 @@
+"""Receiving a Calendly webhook delivery with the app's configuration: the signing key and the
+event-type selection come from the settings and are handed to the mirror, which verifies,
+applies and records the delivery (mirror/webhooks.py)."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from mirror import webhooks
+from mirror.writer import EventTypeSelection
+from services import settings
+from services.secrets import TokenVaultError
+from store import clock
+from store.database import db
+from store.outcomes import DeliveryReason
+
+log = logging.getLogger(__name__)
+
+
+def receive_delivery(body: bytes, signature_header: str | None) -> webhooks.DeliveryResult:
+    """Verify, apply and record one delivery; never raises. Needs an app context.
+
+    Returns:
+        DeliveryResult: as `mirror.webhooks.receive_delivery`, and 403 when no usable signing
+        key is configured.
+    """
+    received_at = clock.now()
+    if len(body) > webhooks.MAX_BODY_BYTES:
+        return webhooks.refuse(413, DeliveryReason.BODY_TOO_LARGE, received_at)
+    try:
+        key = settings.webhook_signing_key()
+        selection = EventTypeSelection(settings.sync_event_types())
+    except TokenVaultError:
+        log.error("webhook refused: the stored signing key cannot be decrypted")
+        return webhooks.refuse(403, DeliveryReason.SIGNING_KEY_UNREADABLE, received_at)
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("webhook: could not read the signing key")
+        return webhooks.RETRY_LATER
+    if not key:
+        log.warning("webhook refused: no signing key is configured")
+        return webhooks.refuse(403, DeliveryReason.NO_SIGNING_KEY, received_at)
+    return webhooks.receive_delivery(
+        body, signature_header, signing_key=key, selection=selection, received_at=received_at
+    )

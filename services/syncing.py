@@ -1,0 +1,64 @@
+"""Running the one sync (mirror/sync.py) with the app's configuration: the token, the chosen
+event types, the look-back and the Calendly account come from the settings. Used by the CLI,
+"Sync now", the scheduler and demo mode."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from flask import Flask, current_app
+
+from mirror.sync import SyncOptions, begin_run, execute_run, run_sync
+from services import settings
+from services.connection import build_client
+from store.database import db
+from store.models import SyncRun
+from store.outcomes import SyncTrigger
+
+
+def options_from_settings(
+    trigger: SyncTrigger | str, full: bool = False, *, tick: datetime | None = None
+) -> SyncOptions:
+    """Sync options from the configuration and the settings page (needs an app context)."""
+    account = settings.account() or {}
+    return SyncOptions(
+        trigger=SyncTrigger(trigger),
+        full=full,
+        event_types=settings.sync_event_types(),
+        lookback_days=settings.lookback_days(),
+        lease_seconds=current_app.config["SYNC_LEASE_SECONDS"],
+        user_uri=account.get("user_uri"),
+        on_user=settings.save_account,
+        tick=tick,
+    )
+
+
+def sync_from_settings(trigger: SyncTrigger | str, full: bool = False) -> SyncRun:
+    """Run a sync with the app's configuration to the end (needs an app context, not a request).
+
+    Raises:
+        SyncAlreadyRunning: another sync holds the lease.
+    """
+    return run_sync(build_client, options_from_settings(trigger, full))
+
+
+def start_background_sync(
+    app: Flask, trigger: SyncTrigger | str = SyncTrigger.MANUAL, full: bool = False
+) -> SyncRun:
+    """Begin a run now and do its work in a thread; returns the running SyncRun at once.
+
+    Raises:
+        SyncAlreadyRunning: another sync holds the lease.
+    """
+    options = options_from_settings(trigger, full)
+    run = begin_run(options)
+    run_id = run.id
+
+    def work():
+        with app.app_context():
+            execute_run(db.session.get(SyncRun, run_id), build_client, options)
+            db.session.remove()
+
+    threading.Thread(target=work, name=f"sync-{run_id}", daemon=True).start()
+    return run

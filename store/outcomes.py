@@ -1,0 +1,92 @@
+"""What happened, as data: the codes a sync run, a skipped scheduled sync and a webhook delivery
+record, each with a small dict of parameters (counts, HTTP status, which record).
+
+No sentence is stored: the screens render each code in the admin's language
+(`blueprints/messages.py`), and logs and the CLI name the code. Every code lives here once.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SyncStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class SyncTrigger(StrEnum):
+    CLI = "cli"
+    MANUAL = "manual"
+    SCHEDULER = "scheduler"
+    DEMO = "demo"
+
+
+class RunProblem(StrEnum):
+    """Why a run failed. Parameters: `status`, `title` and `detail` (Calendly's own words) for
+    Calendly's refusals; `reason` and `attempts` for network faults; `scopes` for a missing
+    scope; `error` (a type name) for the unexpected."""
+
+    MISSING_TOKEN = "missing_token"
+    TOKEN_UNREADABLE = "token_unreadable"  # the encryption key changed
+    TOKEN_REFUSED = "token_refused"  # 401
+    PERMISSION_DENIED = "permission_denied"  # 403
+    NOT_FOUND = "not_found"  # 404
+    RATE_LIMITED = "rate_limited"  # 429 through every retry
+    NETWORK = "network"
+    CALENDLY_ERROR = "calendly_error"  # any other HTTP error
+    MALFORMED_RESPONSE = "malformed_response"
+    MALFORMED_RECORD = "malformed_record"
+    LEASE_LOST = "lease_lost"
+    INTERRUPTED = "interrupted"  # its process ended before the run did
+    UNEXPECTED = "unexpected"
+    # A row written before outcomes were codes: `text` holds what it said then.
+    LEGACY = "legacy"
+
+
+class SkipReason(StrEnum):
+    """Why a process did not run a scheduled sync."""
+
+    RAN_ELSEWHERE = "ran_elsewhere"  # another process claimed the tick
+    SYNC_RUNNING = "sync_running"  # another sync held the lease
+    NOT_CONNECTED = "not_connected"  # no Calendly token
+    STILL_RUNNING = "still_running"  # this process was still running the previous tick
+    MISSED = "missed"  # this process was too busy to start it in time
+    COALESCED = "coalesced"  # merged into the next tick while this process was busy
+    LEGACY = "legacy"
+
+
+class DeliveryOutcome(StrEnum):
+    APPLIED = "applied"
+    IGNORED = "ignored"
+    REJECTED = "rejected"
+    ERROR = "error"
+
+
+class DeliveryReason(StrEnum):
+    """What a webhook delivery did or why it was refused. Parameters name the event, the
+    outcome of the event and invitee rows, or the kind of failure, never personal data."""
+
+    # applied
+    INVITEE_WRITTEN = "invitee_written"  # params: event, invitee ("created" | "updated" | ...)
+    NO_SHOW_MARKED = "no_show_marked"
+    NO_SHOW_CLEARED = "no_show_cleared"
+    # ignored
+    EVENT_NOT_HANDLED = "event_not_handled"  # params: event
+    TYPE_NOT_SYNCED = "type_not_synced"
+    EVENT_NOT_MIRRORED = "event_not_mirrored"
+    INVITEE_NOT_MIRRORED = "invitee_not_mirrored"
+    STALE = "stale"  # older than the stored invitee
+    # rejected
+    BODY_TOO_LARGE = "body_too_large"
+    NO_SIGNING_KEY = "no_signing_key"
+    SIGNING_KEY_UNREADABLE = "signing_key_unreadable"
+    BAD_SIGNATURE = "bad_signature"  # params: problem
+    NOT_JSON = "not_json"
+    MALFORMED = "malformed"  # params: problem
+    # error
+    DATABASE_ERROR = "database_error"  # params: error (a type name)
+    INTERNAL_ERROR = "internal_error"  # params: error
+    LEGACY = "legacy"
