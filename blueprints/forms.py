@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import available_timezones
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -26,7 +26,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from services import accounts
+from services import accounts, settings
 from services import webhook_subscriptions as hooks
 
 LOOKBACK_RANGE = (1, 365)
@@ -40,18 +40,9 @@ def timezone_names() -> list[str]:
     return sorted(available_timezones())
 
 
-def is_valid_timezone(name: str) -> bool:
-    """True when zoneinfo can load `name`."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
 def _valid_timezone(_form, field) -> None:
     field.data = (field.data or "").strip()
-    if not is_valid_timezone(field.data):
+    if not settings.is_valid_timezone(field.data):
         raise ValidationError(_l("Unknown time zone. Use an IANA name such as Europe/Berlin."))
 
 

@@ -26,7 +26,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_MISSED
 from apscheduler.executors.base import MaxInstancesReachedError, run_job
@@ -116,7 +116,7 @@ def schedule_from_settings(app: Flask) -> Schedule:
     stored = settings.sync_schedule()
     return Schedule(
         daily_time=_daily_time(stored.get("daily_time")),
-        timezone=_timezone(app),
+        timezone=settings.display_timezone(),
         interval_seconds=60 * _minutes(stored.get("interval_minutes")),
     )
 
@@ -138,16 +138,6 @@ def _minutes(value) -> int:
     except (TypeError, ValueError):
         log.warning("unreadable sync interval %r; no interval sync", value)
         return 0
-
-
-def _timezone(app: Flask) -> str:
-    name = settings.display_timezone()
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        log.warning("unknown time zone %r; using %s", name, app.config["DISPLAY_TIMEZONE"])
-        return app.config["DISPLAY_TIMEZONE"]
-    return name
 
 
 def tick_key(scheduled: datetime) -> str:

@@ -5,11 +5,16 @@ The Calendly token lives here encrypted; `CALENDLY_TOKEN` in the environment ove
 
 from __future__ import annotations
 
+import logging
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from flask import current_app
 
 from store import clock
 from store.database import db, start_write
 from store.models import Setting
+
+log = logging.getLogger(__name__)
 
 TOKEN_KEY = "calendly_token"
 ACCOUNT_KEY = "calendly_account"
@@ -128,9 +133,23 @@ def lookback_days() -> int:
     return int(get_setting(LOOKBACK_KEY, current_app.config["SYNC_LOOKBACK_DAYS"]))
 
 
+def is_valid_timezone(name) -> bool:
+    """True when zoneinfo can load `name` (an IANA time zone such as Europe/Berlin)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        return False
+    return True
+
+
 def display_timezone() -> str:
-    """The admin's time zone name (IANA)."""
-    return get_setting(TIMEZONE_KEY, current_app.config["DISPLAY_TIMEZONE"])
+    """The admin's time zone name (IANA); the configured default when the stored one is not a
+    time zone this system knows."""
+    name = get_setting(TIMEZONE_KEY, current_app.config["DISPLAY_TIMEZONE"])
+    if is_valid_timezone(name):
+        return name
+    log.warning("unknown time zone %r; using %s", name, current_app.config["DISPLAY_TIMEZONE"])
+    return current_app.config["DISPLAY_TIMEZONE"]
 
 
 DEFAULT_SYNC_SCHEDULE = {"daily_time": "06:00", "interval_minutes": 0}
