@@ -1,8 +1,9 @@
 """The webinar dashboard: tabs, an event-type filter, pages, and the CSV of the filtered list."""
 
-from flask import Blueprint, render_template, request, stream_with_context
+from flask import Blueprint, render_template, request
 
 from blueprints import htmx
+from blueprints.attendees import csv_download
 from services import connection, export, queries
 
 bp = Blueprint("dashboard", __name__)
@@ -31,6 +32,5 @@ def export_csv():
     """Attendees of every webinar in the current tab and filter (all pages) as CSV."""
     webinar_filter = queries.WebinarFilter.from_args(request.args)
     questions = export.question_columns(queries.filtered_answer_lists(webinar_filter))
-    document = export.admin_csv(queries.filtered_attendees(webinar_filter), questions)
-    filename = f"attendees-{webinar_filter.view}.csv"
-    return export.download(stream_with_context(document), filename)
+    rows = queries.filtered_attendees(webinar_filter)
+    return csv_download(rows, questions, f"attendees-{webinar_filter.view}.csv", stream=True)

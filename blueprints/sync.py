@@ -22,7 +22,6 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from blueprints import htmx
 from blueprints.messages import run_outcome, run_summary
@@ -34,8 +33,6 @@ from store.models import SyncRun
 from store.outcomes import SyncStatus, SyncTrigger
 
 bp = Blueprint("sync", __name__, url_prefix="/sync")
-
-RUNS_PER_PAGE = 20
 
 
 @dataclass
@@ -118,12 +115,7 @@ def start():
 @bp.get("/runs")
 def runs():
     """Recent sync runs, newest first, a page at a time."""
-    page = db.paginate(
-        select(SyncRun).order_by(SyncRun.id.desc()),
-        per_page=RUNS_PER_PAGE,
-        max_per_page=100,
-        error_out=False,
-    )
+    page = queries.sync_runs(request.args.get("page", 1, type=int))
     template = "sync/_runs.html" if htmx.is_partial_request() else "sync/runs.html"
     return render_template(template, runs=page)
 

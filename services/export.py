@@ -9,11 +9,9 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Response
-from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 
-from services.queries import booking_answers
+from services.queries import booking_answers, ranked_answers
 from store.models import CalendlyEvent, CalendlyEventAttendee
 
 # Spreadsheets treat a cell starting with one of these as a formula (OWASP "CSV injection").
@@ -37,18 +35,12 @@ def delimiter_for(language: str) -> str:
 
 def question_columns(answer_lists: Iterable) -> list[str]:
     """Every booking question asked, in the order the booking form asks them."""
-    order: dict[str, tuple[int, int]] = {}
+    order: dict[str, tuple[int, int]] = {}  # question -> (best rank, first seen)
     for raw in answer_lists:
-        if not isinstance(raw, list):
-            continue
-        for item in raw:
-            if not isinstance(item, dict) or not item.get("question"):
-                continue
-            question = str(item["question"])
-            position = item.get("position")
-            rank = position if isinstance(position, int) else 10_000
+        for rank, question, _answer in ranked_answers(raw):
+            seen = order[question][1] if question in order else len(order)
             if question not in order or rank < order[question][0]:
-                order[question] = (rank, order.get(question, (0, len(order)))[1])
+                order[question] = (rank, seen)
     return sorted(order, key=lambda question: order[question])
 
 
@@ -119,19 +111,3 @@ def stream_csv(
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
-
-
-def admin_csv(
-    rows: Iterable[tuple[CalendlyEventAttendee, CalendlyEvent]], questions: list[str]
-) -> Iterator[str]:
-    """`stream_csv` in the admin's time zone, split the way the admin's language expects."""
-    return stream_csv(rows, questions, str(get_timezone()), delimiter_for(str(get_locale())))
-
-
-def download(body, filename: str) -> Response:
-    """`body` (text, or an iterable of chunks to stream) as a CSV attachment named `filename`."""
-    return Response(
-        body,
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )

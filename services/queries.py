@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from store import clock
 from store.database import db
 from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun
+from store.outcomes import SyncStatus
 
 VIEWS = ("upcoming", "past", "canceled")
 PAGE_SIZE = 25
@@ -25,6 +26,7 @@ SEARCH_MIN_LENGTH = 2
 # Matching bookings read per person shown; people rarely book more often than this.
 SEARCH_BOOKINGS_PER_PERSON = 8
 MAX_PAGE = 10_000
+RUNS_PER_PAGE = 20
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,22 @@ class Page:
     def has_next(self) -> bool:
         return self.page < self.pages
 
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def paginate(query, page: int, per_page: int) -> Page:
+    """Page `page` (from 1) of the rows `query` selects, with their total count."""
+    page = min(max(page, 1), MAX_PAGE)
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    items = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
+    return Page(items=list(items), total=total or 0, page=page, per_page=per_page)
+
 
 @dataclass(frozen=True)
 class PersonHit:
@@ -114,15 +132,7 @@ def _webinar_conditions(f: WebinarFilter, now: datetime) -> tuple[list, list]:
 def list_webinars(f: WebinarFilter, now: datetime | None = None) -> Page:
     """One page of webinars for the dashboard tab `f.view`."""
     where, order = _webinar_conditions(f, now or clock.now())
-    total = db.session.scalar(select(func.count()).select_from(CalendlyEvent).where(*where)) or 0
-    items = db.session.scalars(
-        select(CalendlyEvent)
-        .where(*where)
-        .order_by(*order)
-        .limit(PAGE_SIZE)
-        .offset((f.page - 1) * PAGE_SIZE)
-    ).all()
-    return Page(items=list(items), total=total, page=f.page, per_page=PAGE_SIZE)
+    return paginate(select(CalendlyEvent).where(*where).order_by(*order), f.page, PAGE_SIZE)
 
 
 def has_webinars() -> bool:
@@ -232,16 +242,26 @@ def last_finished_run() -> SyncRun | None:
     """The newest sync run that succeeded or failed (running and skipped ones do not count)."""
     return db.session.scalars(
         select(SyncRun)
-        .where(SyncRun.status.in_(("succeeded", "failed")))
+        .where(SyncRun.status.in_((SyncStatus.SUCCEEDED, SyncStatus.FAILED)))
         .order_by(SyncRun.id.desc())
         .limit(1)
     ).first()
 
 
-def booking_answers(raw) -> list[tuple[str, str]]:
-    """(question, answer) pairs from the stored questions_and_answers JSON, by position.
+def sync_runs(page: int, per_page: int = RUNS_PER_PAGE) -> Page:
+    """One page of sync runs, newest first."""
+    return paginate(select(SyncRun).order_by(SyncRun.id.desc()), page, per_page)
 
-    The JSON comes from Calendly: anything that is not a list of objects is ignored.
+
+# Questions without a position come after every positioned one, in the order they were stored.
+UNPOSITIONED = 10_000
+
+
+def ranked_answers(raw) -> list[tuple[int, str, str]]:
+    """(rank, question, answer) from the stored questions_and_answers JSON, in form order.
+
+    The JSON comes from Calendly: anything that is not a list of objects is ignored, and a
+    question's rank is its `position` on the booking form.
     """
     if not isinstance(raw, list):
         return []
@@ -250,8 +270,13 @@ def booking_answers(raw) -> list[tuple[str, str]]:
         if not isinstance(item, dict) or not item.get("question"):
             continue
         position = item.get("position")
-        key = position if isinstance(position, int) else 10_000 + index
+        rank = position if isinstance(position, int) else UNPOSITIONED + index
         answer = item.get("answer")
-        items.append((key, str(item["question"]), "" if answer is None else str(answer)))
+        items.append((rank, str(item["question"]), "" if answer is None else str(answer)))
     items.sort(key=lambda row: row[0])
-    return [(question, answer) for _key, question, answer in items]
+    return items
+
+
+def booking_answers(raw) -> list[tuple[str, str]]:
+    """(question, answer) pairs from the stored questions_and_answers JSON, in form order."""
+    return [(question, answer) for _rank, question, answer in ranked_answers(raw)]
