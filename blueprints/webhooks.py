@@ -18,6 +18,7 @@ from blueprints import htmx
 from blueprints.extensions import csrf
 from blueprints.forms import SubscriptionForm
 from blueprints.messages import calendly_problem
+from calendly.signature import SIGNATURE_HEADER
 from mirror import webhooks
 from services import deliveries
 from services import webhook_subscriptions as hooks
@@ -32,7 +33,7 @@ def receive():
     """Verify, apply and acknowledge one Calendly webhook delivery (JSON answer)."""
     # Read at most one byte over the limit: enough to refuse an oversized body.
     body = request.stream.read(webhooks.MAX_BODY_BYTES + 1)
-    result = deliveries.receive_delivery(body, request.headers.get(webhooks.SIGNATURE_HEADER))
+    result = deliveries.receive_delivery(body, request.headers.get(SIGNATURE_HEADER))
     return jsonify(outcome=result.outcome, detail=result.detail), result.status
 
 

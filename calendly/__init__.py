@@ -1,28 +1,6 @@
-"""Calendly API v2 access: the HTTP client and its typed errors (no Flask, no database)."""
+"""Calendly API v2 connector: the client, its transport and pagination, typed errors, webhook
+signatures, timestamps and locations.
 
-from calendly.client import CalendlyClient, uuid_from_uri
-from calendly.errors import (
-    ApiError,
-    AuthenticationError,
-    CalendlyError,
-    MalformedResponseError,
-    MissingTokenError,
-    NetworkError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitedError,
-)
-
-__all__ = [
-    "ApiError",
-    "AuthenticationError",
-    "CalendlyClient",
-    "CalendlyError",
-    "MalformedResponseError",
-    "MissingTokenError",
-    "NetworkError",
-    "NotFoundError",
-    "PermissionDeniedError",
-    "RateLimitedError",
-    "uuid_from_uri",
-]
+Importable without the app: it uses only the standard library, requests and urllib3 (no Flask,
+no database, none of the app's packages). Import names from their defining modules.
+"""

@@ -15,7 +15,6 @@ import base64
 import contextlib
 import copy
 import hashlib
-import hmac
 import json
 import math
 import random
@@ -32,6 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from calendly.signature import SIGNATURE_HEADER, sign
 from devtools import sample_data as sd
 
 API_BASE = sd.API_BASE
@@ -113,13 +113,6 @@ def insufficient_scope(scopes: list[str]) -> dict:
         "message": "This operation requires the scopes listed in the 'required_scopes' array.",
         "required_scopes": list(scopes),
     }
-
-
-def webhook_signature(body: bytes, key: str, timestamp: int | None = None) -> str:
-    """`Calendly-Webhook-Signature` for `body`: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">."""
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(key.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"t={stamp},v1={digest}"
 
 
 def invalid_argument(details: list[dict]) -> dict:
@@ -791,7 +784,7 @@ class CalendlySimulator:
         body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "Calendly Webhook Simulator"}
         if key:
-            headers["Calendly-Webhook-Signature"] = webhook_signature(body, key)
+            headers[SIGNATURE_HEADER] = sign(body, key)
         record = DeliveryRecord(uuid, event_name, url)
         try:
             # Calendly's own limits: 10 s to connect, 15 s to read.

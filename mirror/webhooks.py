@@ -15,11 +15,8 @@ neither an older no-show delivery nor a sync that read the invitee before the ch
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,6 +24,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from calendly.client import uuid_from_uri
+from calendly.signature import WebhookSignatureError, verify_signature
 from mirror.writer import (
     EventTypeSelection,
     MalformedRecordError,
@@ -43,12 +41,8 @@ from store.outcomes import DeliveryOutcome, DeliveryReason
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "Calendly-Webhook-Signature"
-# Calendly's own example refuses signatures older than three minutes.
-TOLERANCE_SECONDS = 180
 # Real deliveries are a few kilobytes; anything far bigger is not from Calendly.
 MAX_BODY_BYTES = 256 * 1024
-MAX_HEADER_CHARS = 1024
 INVITEE_EVENTS = ("invitee.created", "invitee.canceled")
 NO_SHOW_EVENTS = ("invitee_no_show.created", "invitee_no_show.deleted")
 # What this module applies, and so what the app's subscriptions ask Calendly for.
@@ -58,18 +52,6 @@ RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 ATTEMPTS = 3
 
 _attendees = CalendlyEventAttendee.__table__
-
-
-class WebhookSignatureError(Exception):
-    """The signature header is missing or unreadable, does not match, or is out of tolerance.
-
-    Attributes:
-        reason: what was wrong, for the delivery log (never sent back to the caller).
-    """
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 class MalformedDelivery(ValueError):
@@ -112,75 +94,6 @@ class _Delivery:
     created_at: datetime | None
     payload: dict
     invitee_uri: str | None
-
-
-# -- signature ----------------------------------------------------------------------------------
-
-
-def verify_signature(
-    header: str | None,
-    body: bytes,
-    key: str,
-    now: float | None = None,
-    tolerance: int = TOLERANCE_SECONDS,
-) -> int:
-    """Check a `Calendly-Webhook-Signature` header (`t=<unix seconds>,v1=<hex>`) against the body.
-
-    Args:
-        header: the header value, or None when it was absent.
-        body: the raw request body, exactly as received.
-        key: the webhook signing key.
-        now: the current Unix time (tests); defaults to the clock.
-        tolerance: how many seconds `t` may lie in the past or the future.
-
-    Returns:
-        The signed timestamp `t`.
-
-    Raises:
-        WebhookSignatureError: missing or unreadable header, wrong signature, or `t` outside the
-            tolerance (an old delivery replayed, or a clock far off).
-    """
-    if not header:
-        raise WebhookSignatureError("missing signature header")
-    if len(header) > MAX_HEADER_CHARS:
-        raise WebhookSignatureError("signature header too long")
-    timestamps, signatures = [], []
-    for part in header.split(","):
-        name, sep, value = part.strip().partition("=")
-        if not sep:
-            raise WebhookSignatureError("unreadable signature header")
-        if name == "t":
-            timestamps.append(value.strip())
-        elif name == "v1":
-            signatures.append(value.strip().lower())
-    if len(timestamps) != 1 or not signatures:
-        raise WebhookSignatureError("signature header lacks t or v1")
-    stamp = timestamps[0]
-    if not (stamp.isascii() and stamp.isdigit()):
-        raise WebhookSignatureError("unreadable signature timestamp")
-    expected = hmac.new(
-        key.encode("utf-8"), stamp.encode("ascii") + b"." + body, hashlib.sha256
-    ).hexdigest()
-    # Compare bytes: compare_digest refuses non-ASCII str, and the header is the sender's.
-    expected_bytes = expected.encode("ascii")
-    if not any(
-        hmac.compare_digest(expected_bytes, sig.encode("utf-8", "replace")) for sig in signatures
-    ):
-        raise WebhookSignatureError("signature does not match")
-    signed_at = int(stamp)
-    age = (time.time() if now is None else now) - signed_at
-    if age > tolerance:
-        raise WebhookSignatureError(f"signature timestamp too old ({int(age)} s)")
-    if age < -tolerance:
-        raise WebhookSignatureError(f"signature timestamp in the future ({int(-age)} s)")
-    return signed_at
-
-
-def sign(body: bytes, key: str, timestamp: int | None = None) -> str:
-    """The signature header Calendly would send for `body` (tests, local tools)."""
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(key.encode("utf-8"), f"{stamp}.".encode() + body, hashlib.sha256)
-    return f"t={stamp},v1={digest.hexdigest()}"
 
 
 # -- the whole pipeline (used by the route) -------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from calendly.client import uuid_from_uri
 from calendly.locations import parse_location
+from calendly.times import parse_time as parse_calendly_time
 from store.database import db
 from store.models import CalendlyEvent, CalendlyEventAttendee, attendee_search_text
 
@@ -39,13 +40,11 @@ class MalformedRecordError(ValueError):
 
 
 def parse_time(value) -> datetime | None:
-    """Calendly's ISO-8601 UTC timestamps (`...000000Z`) as aware datetimes."""
-    if value in (None, ""):
-        return None
+    """Calendly's ISO-8601 UTC timestamps (`...000000Z`) as aware datetimes (see calendly.times)."""
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return parse_calendly_time(value)
     except ValueError as exc:
-        raise MalformedRecordError(f"unreadable timestamp {value!r}") from exc
+        raise MalformedRecordError(str(exc)) from exc
 
 
 def _required(record: dict, key: str):

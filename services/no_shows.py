@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 
 from calendly.errors import CalendlyError, NotFoundError
-from mirror.writer import MalformedRecordError, parse_time
+from calendly.times import parse_time_or_none
 from services.connection import interactive_client
 from services.secrets import TokenVaultError
 from store import clock
@@ -71,10 +71,7 @@ def mark_no_show(attendee_id: int) -> None:
     except (CalendlyError, TokenVaultError, ValueError) as exc:
         log.info("marking a no-show in Calendly failed: %s", exc)
         raise NoShowError("calendly", exc) from exc
-    try:
-        created_at = parse_time(no_show.get("created_at"))
-    except MalformedRecordError:
-        created_at = None
+    created_at = parse_time_or_none(no_show.get("created_at"))
     _store_mark(attendee_id, no_show.get("uri"), created_at or clock.now())
 
 

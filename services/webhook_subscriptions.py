@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 
 from calendly.client import CalendlyClient, uuid_from_uri
 from calendly.errors import CalendlyError, NotFoundError, PermissionDeniedError
+from calendly.times import parse_time_or_none
 from mirror.webhooks import HANDLED_EVENTS
-from mirror.writer import MalformedRecordError, parse_time
 from services import settings
 from services.connection import interactive_client
 from services.secrets import TokenVaultError
@@ -203,7 +203,7 @@ def dashboard_warning(now: datetime | None = None) -> DashboardWarning | None:
     stored = health()
     if not stored:
         return None
-    checked_at = _time(stored.get("checked_at"))
+    checked_at = parse_time_or_none(stored.get("checked_at"))
     now = now or clock.now()
     stale = checked_at is None or now - checked_at > HEALTH_MAX_AGE
     return DashboardWarning(
@@ -216,7 +216,7 @@ def _silence(stored: dict) -> dict | None:
     ours = stored.get("ours")
     if not stored.get("ours_active") or not ours:
         return None
-    since = last_delivery_at() or _time(ours.get("created_at"))
+    since = last_delivery_at() or parse_time_or_none(ours.get("created_at"))
     if since is None:
         return None
     missed = db.session.scalar(
@@ -380,8 +380,8 @@ def _subscription(item: dict) -> Subscription:
         state=item.get("state") or "active",
         scope=item.get("scope") or "",
         user=item.get("user"),
-        created_at=_time(item.get("created_at")),
-        retry_started_at=_time(item.get("retry_started_at")),
+        created_at=parse_time_or_none(item.get("created_at")),
+        retry_started_at=parse_time_or_none(item.get("retry_started_at")),
         ours=urlsplit(callback).path.rstrip("/").endswith(WEBHOOK_PATH),
     )
 
@@ -391,14 +391,6 @@ def _safe_uuid(uri: str) -> str:
         return uuid_from_uri(uri)
     except ValueError:
         return ""
-
-
-def _time(value) -> datetime | None:
-    """A Calendly timestamp, or None when it is missing or unreadable."""
-    try:
-        return parse_time(value)
-    except MalformedRecordError:
-        return None
 
 
 def _record_health(listing: Listing) -> None:

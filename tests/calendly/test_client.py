@@ -15,7 +15,7 @@ import pytest
 import requests
 from werkzeug import Response
 
-from calendly.client import CalendlyClient, _format_time, _restart_query, uuid_from_uri
+from calendly.client import CalendlyClient, _time_filter, uuid_from_uri
 from calendly.errors import (
     ApiError,
     AuthenticationError,
@@ -27,6 +27,7 @@ from calendly.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
+from calendly.pagination import restart_query
 
 SIM_TOKEN = "sim-token"
 SECRET = "pat-Secret-0123456789abcdef"
@@ -385,6 +386,28 @@ def test_429_prefers_retry_after_and_falls_back_to_60_seconds(server, make_clien
     assert waits == [2.0, 60.0]
 
 
+def test_retry_after_date_is_measured_with_the_injected_wall_clock(server, make_client, waits):
+    answers = [
+        Response("", 429, {"Retry-After": "Tue, 01 Jan 2030 00:00:07 GMT"}),
+        json_response({"resource": {"uri": USER_URI}}),
+    ]
+    server.route("/users/me", lambda r: answers.pop(0))
+    client = make_client(server.base, now=lambda: datetime(2030, 1, 1, tzinfo=UTC))
+    assert client.get_current_user() == {"uri": USER_URI}
+    assert waits == [7.0]
+
+
+def test_retry_after_date_on_an_error_is_measured_with_the_injected_wall_clock(server, make_client):
+    headers = {"Retry-After": "Tue, 01 Jan 2030 00:02:00 GMT"}
+    server.route("/users/me", lambda r: json_response({"message": "Down"}, 503, headers))
+    client = make_client(
+        server.base, max_retries=0, now=lambda: datetime(2030, 1, 1, 0, 1, tzinfo=UTC)
+    )
+    with pytest.raises(ApiError) as info:
+        client.get_current_user()
+    assert info.value.retry_after == 60.0
+
+
 def test_429_that_persists_raises_rate_limited(server, make_client, waits):
     headers = {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "0.5"}
     server.route("/users/me", lambda r: Response("", 429, headers))
@@ -560,11 +583,11 @@ def test_invalid_page_token_restarts_are_bounded(server, make_client):
 
 def test_restart_query_steps_just_past_the_last_start():
     base = {"user": USER_URI, "sort": "start_time:asc", "count": 100}
-    asc = _restart_query(base, "2030-01-01T10:00:00.000000Z")
+    asc = restart_query(base, "2030-01-01T10:00:00.000000Z")
     assert asc["min_start_time"] == "2030-01-01T09:59:59.999999Z"
-    desc = _restart_query({**base, "sort": "start_time:desc"}, "2030-01-01T10:00:00.000000Z")
+    desc = restart_query({**base, "sort": "start_time:desc"}, "2030-01-01T10:00:00.000000Z")
     assert desc["max_start_time"] == "2030-01-01T10:00:00.000001Z"
-    assert _restart_query({**base, "sort": None}, "2030-01-01T10:00:00Z") is None
+    assert restart_query({**base, "sort": None}, "2030-01-01T10:00:00Z") is None
 
 
 def test_restart_keeps_events_that_share_the_last_start_time(server, make_client):
@@ -640,5 +663,5 @@ def test_debug_log_has_method_path_status_without_query(sim, make_client, caplog
 
 def test_time_filters_keep_microseconds_in_utc():
     moment = datetime(2030, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
-    assert _format_time(moment, "t") == "2030-05-06T07:08:09.123456Z"
-    assert _format_time(" 2030-05-06T07:08:09Z ", "t") == "2030-05-06T07:08:09Z"
+    assert _time_filter(moment, "t") == "2030-05-06T07:08:09.123456Z"
+    assert _time_filter(" 2030-05-06T07:08:09Z ", "t") == "2030-05-06T07:08:09Z"
