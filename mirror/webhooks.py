@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from calendly.client import uuid_from_uri
@@ -33,6 +33,7 @@ from mirror.writer import (
     parse_time,
     upsert_event,
     write_attendees,
+    write_no_show,
 )
 from store import clock
 from store.database import db, start_write
@@ -404,19 +405,8 @@ def _apply_no_show(delivery: _Delivery, *, on: bool) -> Outcome:
     if mark_uri is not None and (not isinstance(mark_uri, str) or len(mark_uri) > 255):
         raise MalformedDelivery("unreadable no-show URI")
     calendly_id = _uuid(delivery.invitee_uri)
-    # One guarded statement: atomic against a concurrent sync or delivery for this invitee.
-    result = db.session.execute(
-        update(_attendees)
-        .where(
-            _attendees.c.calendly_id == calendly_id,
-            or_(
-                _attendees.c.calendly_updated_at.is_(None),
-                _attendees.c.calendly_updated_at <= stamp,
-            ),
-        )
-        .values(no_show=on, no_show_uri=mark_uri, calendly_updated_at=stamp, synced_at=clock.now())
-    )
-    if result.rowcount:
+    which = _attendees.c.calendly_id == calendly_id
+    if write_no_show(which, marked=on, mark_uri=mark_uri, stamp=stamp, now=clock.now()):
         reason = DeliveryReason.NO_SHOW_MARKED if on else DeliveryReason.NO_SHOW_CLEARED
         return Outcome(DeliveryOutcome.APPLIED, reason)
     known = db.session.scalar(

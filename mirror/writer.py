@@ -311,3 +311,27 @@ def write_attendees(
             to_write.append(values)
     _upsert(CalendlyEventAttendee, to_write, ATTENDEE_FIELDS, now)
     return counts
+
+
+def write_no_show(
+    which, *, marked: bool, mark_uri: str | None, stamp: datetime, now: datetime
+) -> bool:
+    """Set or clear the no-show mark of the invitee `which` selects (a condition on the
+    attendees table), inside the caller's transaction.
+
+    A no-show has no `updated_at` of its own: `stamp` (when Calendly made the change) stands
+    in for it. The change lands only when it is not older than the stored invitee, and then
+    advances the invitee's `calendly_updated_at`, so neither an older mark nor a sync that read
+    the invitee before the change undoes it. One guarded statement, so it is atomic against a
+    concurrent sync or delivery. Returns True when a row changed.
+    """
+    table = CalendlyEventAttendee.__table__
+    result = db.session.execute(
+        update(table)
+        .where(
+            which,
+            or_(table.c.calendly_updated_at.is_(None), table.c.calendly_updated_at <= stamp),
+        )
+        .values(no_show=marked, no_show_uri=mark_uri, calendly_updated_at=stamp, synced_at=now)
+    )
+    return bool(result.rowcount)

@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
-
 from calendly.errors import CalendlyError, NotFoundError
 from calendly.times import parse_time_or_none
+from mirror.writer import write_no_show
 from services.connection import interactive_client
 from services.secrets import TokenVaultError
 from store import clock
@@ -103,22 +102,8 @@ def clear_no_show(attendee_id: int) -> None:
 def _store_mark(attendee_id: int, no_show_uri: str | None, created_at: datetime) -> None:
     """Store Calendly's mark unless the stored invitee is newer (as the webhook handler does)."""
     start_write(db.session)
-    db.session.execute(
-        update(_attendees)
-        .where(
-            _attendees.c.id == attendee_id,
-            or_(
-                _attendees.c.calendly_updated_at.is_(None),
-                _attendees.c.calendly_updated_at <= created_at,
-            ),
-        )
-        .values(
-            no_show=True,
-            no_show_uri=no_show_uri,
-            calendly_updated_at=created_at,
-            synced_at=clock.now(),
-        )
-    )
+    which = _attendees.c.id == attendee_id
+    write_no_show(which, marked=True, mark_uri=no_show_uri, stamp=created_at, now=clock.now())
     db.session.commit()
 
 

@@ -67,7 +67,6 @@ class Subscription:
     scope: str
     user: str | None
     created_at: datetime | None
-    retry_started_at: datetime | None
     ours: bool
 
     @property
@@ -381,7 +380,6 @@ def _subscription(item: dict) -> Subscription:
         scope=item.get("scope") or "",
         user=item.get("user"),
         created_at=parse_time_or_none(item.get("created_at")),
-        retry_started_at=parse_time_or_none(item.get("retry_started_at")),
         ours=urlsplit(callback).path.rstrip("/").endswith(WEBHOOK_PATH),
     )
 
