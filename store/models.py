@@ -34,7 +34,18 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC)
 
 
-class CalendlyEvent(db.Model):
+class CalendlyRecord:
+    """Columns every mirrored Calendly record has: its cancellation and Calendly's own times."""
+
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    canceled_by: Mapped[str | None] = mapped_column(String(255))
+    canceler_type: Mapped[str | None] = mapped_column(String(16))
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    calendly_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    calendly_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CalendlyEvent(CalendlyRecord, db.Model):
     """A scheduled Calendly event (one webinar date), upserted by its Calendly UUID."""
 
     __tablename__ = "calendly_events"
@@ -54,12 +65,6 @@ class CalendlyEvent(db.Model):
     invitees_active: Mapped[int] = mapped_column(Integer, default=0)
     invitees_total: Mapped[int] = mapped_column(Integer, default=0)
     invitees_limit: Mapped[int | None] = mapped_column(Integer)
-    cancel_reason: Mapped[str | None] = mapped_column(Text)
-    canceled_by: Mapped[str | None] = mapped_column(String(255))
-    canceler_type: Mapped[str | None] = mapped_column(String(16))
-    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    calendly_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    calendly_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # True when a sync covering this event's start time no longer found it upstream.
     missing_upstream: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # Set when the attendees were last written in full; NULL means they still need fetching.
@@ -90,7 +95,7 @@ def attendee_search_text(name: str | None, email: str | None) -> str:
     return f"{name or ''} {email or ''}".casefold()
 
 
-class CalendlyEventAttendee(db.Model):
+class CalendlyEventAttendee(CalendlyRecord, db.Model):
     """An invitee of a scheduled event, canceled ones included."""
 
     __tablename__ = "calendly_event_attendees"
@@ -115,12 +120,6 @@ class CalendlyEventAttendee(db.Model):
     new_invitee_uri: Mapped[str | None] = mapped_column(String(255))
     no_show: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     no_show_uri: Mapped[str | None] = mapped_column(String(255))
-    cancel_reason: Mapped[str | None] = mapped_column(Text)
-    canceled_by: Mapped[str | None] = mapped_column(String(255))
-    canceler_type: Mapped[str | None] = mapped_column(String(16))
-    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    calendly_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    calendly_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
     event: Mapped[CalendlyEvent] = relationship(back_populates="attendees")

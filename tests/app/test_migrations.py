@@ -2,7 +2,7 @@
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 
 from store.database import db
 
@@ -59,6 +59,74 @@ def test_search_text_is_backfilled_for_existing_attendees(make_app):
             assert conn.scalar(text("SELECT search_text FROM calendly_event_attendees")) == (
                 "jürgen gross j.gross@example.de"
             )
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE alembic_version")
+
+
+def test_outcomes_become_codes_and_ticks_leave_the_owner(make_app):
+    from sqlalchemy import text
+
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        upgrade(revision="b3166ae10308")  # runs and deliveries recorded sentences
+        insert_run = text(
+            'INSERT INTO sync_runs (trigger, "full", status, started_at, events_seen,'
+            " events_created, events_updated, events_unchanged, events_missing,"
+            " attendees_created, attendees_updated, attendees_unchanged, api_requests,"
+            " error, owner) VALUES (:trigger, false, :status, '2026-01-01 06:00:00',"
+            " 0, 0, 0, 0, 0, 0, 0, 0, 0, :error, :owner)"
+        )
+        with db.engine.begin() as conn:
+            for trigger, status, error, owner in [
+                (
+                    "scheduler",
+                    "skipped",
+                    "another process ran this scheduled sync",
+                    "web1:42:ab12cd34@2026-01-01T05:00:00+00:00",
+                ),
+                ("manual", "failed", "Interrupted before it finished.", "web1:42:ef56"),
+                ("cli", "failed", "Calendly network error: connection refused", "web1:7:aa"),
+                ("cli", "succeeded", None, "web1:7:bb"),
+            ]:
+                conn.execute(
+                    insert_run,
+                    {"trigger": trigger, "status": status, "error": error, "owner": owner},
+                )
+            conn.execute(
+                text(
+                    "INSERT INTO webhook_deliveries (received_at, signature_valid, outcome, detail)"
+                    " VALUES ('2026-01-01 06:00:00', true, 'ignored', 'event type not synced')"
+                )
+            )
+        upgrade()
+        with db.engine.connect() as conn:
+            runs = conn.execute(
+                text("SELECT owner, tick, outcome, outcome_params FROM sync_runs ORDER BY id")
+            ).all()
+            reason = conn.execute(text("SELECT reason, reason_params FROM webhook_deliveries"))
+            reason = reason.one()
+        assert [(r.owner, r.outcome) for r in runs] == [
+            ("web1:42:ab12cd34", "ran_elsewhere"),
+            ("web1:42:ef56", "interrupted"),
+            ("web1:7:aa", "legacy"),
+            ("web1:7:bb", None),
+        ]
+        assert str(runs[0].tick).startswith("2026-01-01 05:00:00")
+        assert "connection refused" in str(runs[2].outcome_params)
+        assert reason.reason == "legacy" and "event type not synced" in str(reason.reason_params)
+
+        downgrade(revision="b3166ae10308")
+        with db.engine.connect() as conn:
+            back = conn.execute(text("SELECT owner, error FROM sync_runs ORDER BY id")).all()
+        assert back[0] == (
+            "web1:42:ab12cd34@2026-01-01T05:00:00+00:00",
+            "another process ran this scheduled sync",
+        )
+        assert back[2].error == "Calendly network error: connection refused"
         db.drop_all()
         with db.engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE alembic_version")
