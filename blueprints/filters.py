@@ -14,6 +14,7 @@ from blueprints import messages
 from calendly.locations import CONFERENCE_TYPES
 from services import queries
 from store import clock
+from store.outcomes import SyncStatus, SyncTrigger
 
 # How the dashboard names the video services behind Calendly's conference location types.
 CONFERENCE_LABELS = {
@@ -25,17 +26,16 @@ CONFERENCE_LABELS = {
     "gotomeeting": "GoTo Meeting",
 }
 STATUS_LABELS = {
-    "running": _l("Running"),
-    "succeeded": _l("Succeeded"),
-    "failed": _l("Failed"),
-    "skipped": _l("Skipped"),
+    SyncStatus.RUNNING: _l("Running"),
+    SyncStatus.SUCCEEDED: _l("Succeeded"),
+    SyncStatus.FAILED: _l("Failed"),
+    SyncStatus.SKIPPED: _l("Skipped"),
 }
 TRIGGER_LABELS = {
-    "cli": _l("Command line"),
-    "manual": _l("Sync now"),
-    "scheduler": _l("Schedule"),
-    "webhook": _l("Webhook"),
-    "demo": _l("Demo start"),
+    SyncTrigger.CLI: _l("Command line"),
+    SyncTrigger.MANUAL: _l("Sync now"),
+    SyncTrigger.SCHEDULER: _l("Schedule"),
+    SyncTrigger.DEMO: _l("Demo start"),
 }
 
 

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 
 from services.queries import booking_answers, ranked_answers
 from store.models import CalendlyEvent, CalendlyEventAttendee
+from store.outcomes import RecordStatus
 
 # Spreadsheets treat a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -75,7 +76,7 @@ def attendee_row(
 ) -> list:
     """One attendee as a list of cells matching `header(questions, ...)`."""
     answers = dict(booking_answers(attendee.questions_and_answers))
-    status = _("canceled") if attendee.status == "canceled" else _("booked")
+    status = _("canceled") if attendee.status == RecordStatus.CANCELED else _("booked")
     return [
         event.name,
         _local(event.start_time, zone),

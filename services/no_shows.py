@@ -19,6 +19,7 @@ from services.secrets import TokenVaultError
 from store import clock
 from store.database import db, start_write
 from store.models import CalendlyEvent, CalendlyEventAttendee
+from store.outcomes import RecordStatus
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ def offers_no_show(event: CalendlyEvent, attendee: CalendlyEventAttendee, now=No
     if attendee.no_show:
         return True
     now = now or clock.now()
-    return event.status == "active" and attendee.status == "active" and event.start_time <= now
+    booked = event.status == RecordStatus.ACTIVE and attendee.status == RecordStatus.ACTIVE
+    return booked and event.start_time <= now
 
 
 def mark_no_show(attendee_id: int) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from store import clock
 from store.database import db
 from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun
-from store.outcomes import SyncStatus
+from store.outcomes import RecordStatus, SyncStatus
 
 VIEWS = ("upcoming", "past", "canceled")
 PAGE_SIZE = 25
@@ -115,14 +115,14 @@ class PersonHit:
 def _webinar_conditions(f: WebinarFilter, now: datetime) -> tuple[list, list]:
     ev = CalendlyEvent
     if f.view == "canceled":
-        where = [ev.status == "canceled"]
+        where = [ev.status == RecordStatus.CANCELED]
         order = [ev.start_time.desc(), ev.id.desc()]
     elif f.view == "past":
         # start_time < now is implied by end_time < now; stating it lets the index bound the scan.
-        where = [ev.status != "canceled", ev.end_time < now, ev.start_time < now]
+        where = [ev.status != RecordStatus.CANCELED, ev.end_time < now, ev.start_time < now]
         order = [ev.start_time.desc(), ev.id.desc()]
     else:
-        where = [ev.status != "canceled", ev.end_time >= now]
+        where = [ev.status != RecordStatus.CANCELED, ev.end_time >= now]
         order = [ev.start_time, ev.id]
     if f.event_type:
         where.append(ev.event_type_uri == f.event_type)

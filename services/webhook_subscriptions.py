@@ -27,6 +27,7 @@ from services.secrets import TokenVaultError
 from store import clock
 from store.database import db
 from store.models import SyncRun, WebhookDelivery
+from store.outcomes import SyncStatus
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ def _silence(stored: dict) -> dict | None:
         return None
     missed = db.session.scalar(
         select(func.max(SyncRun.finished_at)).where(
-            SyncRun.status == "succeeded",
+            SyncRun.status == SyncStatus.SUCCEEDED,
             SyncRun.started_at > since + SILENCE_GRACE,
             (SyncRun.attendees_created + SyncRun.attendees_updated) > 0,
         )

@@ -10,7 +10,7 @@ from sqlalchemy.types import TypeDecorator
 
 from store import clock
 from store.database import db
-from store.outcomes import SyncStatus
+from store.outcomes import RecordStatus, SyncStatus
 
 
 class UTCDateTime(TypeDecorator):
@@ -80,7 +80,7 @@ class CalendlyEvent(CalendlyRecord, db.Model):
 
     @property
     def is_canceled(self) -> bool:
-        return self.status == "canceled"
+        return self.status == RecordStatus.CANCELED
 
     @property
     def is_full(self) -> bool:

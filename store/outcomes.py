@@ -10,6 +10,13 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class RecordStatus(StrEnum):
+    """A Calendly event's or invitee's `status`, as Calendly names it."""
+
+    ACTIVE = "active"
+    CANCELED = "canceled"
+
+
 class SyncStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
