@@ -103,7 +103,6 @@ def attendee_values(invitee: dict, event_id: int) -> dict:
     """Column values for a Calendly invitee resource belonging to local event `event_id`."""
     uri = _required(invitee, "uri")
     no_show = invitee.get("no_show") or {}
-    answers = invitee.get("questions_and_answers") or []
     values = {
         "calendly_id": _calendly_id(uri),
         "event_id": event_id,
@@ -115,7 +114,8 @@ def attendee_values(invitee: dict, event_id: int) -> dict:
         "search_text": attendee_search_text(invitee.get("name"), invitee.get("email")),
         "status": _required(invitee, "status"),
         "timezone": invitee.get("timezone"),
-        "questions_and_answers": sorted(answers, key=lambda qa: qa.get("position") or 0),
+        # Kept as Calendly sent them; readers order them by position (queries.ranked_answers).
+        "questions_and_answers": invitee.get("questions_and_answers") or [],
         "rescheduled": bool(invitee.get("rescheduled")),
         "old_invitee_uri": invitee.get("old_invitee"),
         "new_invitee_uri": invitee.get("new_invitee"),
