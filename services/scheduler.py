@@ -1,27 +1,21 @@
 """The scheduler: runs the one sync on the admin's schedule, exactly once per scheduled time.
 
-Every process that serves the app starts one (gunicorn workers, several hosts). Each scheduled
+Every process that serves the app runs one (gunicorn workers, several hosts). Each scheduled
 time (a "tick") is claimed through a database lease named after it: the first process to claim
-it runs the sync, under the same `calendly_sync` lease as "Sync now", and the others record that
-they skipped. So every tick leaves one SyncRun row per process: the run itself, or a row with
-status "skipped" and a SkipReason as `outcome`. The `owner` of these rows is the process
-("<host>:<pid>:<id>"); their `tick` is the scheduled time.
+it runs the sync, under the same `calendly_sync` lease as "Sync now"; the others record a SyncRun
+with status "skipped", a SkipReason as `outcome`, the process ("<host>:<pid>:<id>") as `owner`
+and the tick as `tick`. So every tick leaves one row per process.
 
-Design: one schedule thread per process runs the ticks itself, and a watcher thread re-reads the
-schedule. APScheduler only computes tick times, through its triggers' public
-`get_next_fire_time` (a cron trigger in the admin's time zone for the daily time, so DST is
-right; an interval trigger counting from a fixed origin, so every process computes the same
-ticks). Its scheduler and executors are not used: their only way to tell which tick a job runs
-for, or which ticks it dropped, is their private internals. Running ticks on our own thread
-makes each one visible, so each is run or recorded with its reason:
-- STILL_RUNNING: it came due while this process was running the previous tick's sync (never run
-  late, so a slow sync does not run back to back);
-- COALESCED: this process woke late to several due ticks and ran only the newest;
-- MISSED: it was more than MISFIRE_GRACE_SECONDS late (its lease may have expired, so running it
-  could run the tick twice).
-The schedule lives in the settings; `reschedule(app)` applies a change at once, and the watcher
-re-reads it every SCHEDULER_WATCH_SECONDS (30) so that a change saved in another process takes
-effect here too. A changed schedule starts counting ticks afresh from that moment.
+Why one thread per process that runs the ticks itself rather than APScheduler's scheduler: only
+its private internals tell which tick a job runs for and which ticks it dropped. Of APScheduler
+only the triggers' public `get_next_fire_time` is used (a cron trigger in the admin's time zone,
+so DST is right; an interval counting from a fixed origin, so every process computes the same
+ticks). Owning the loop, every tick is run or recorded: STILL_RUNNING (it came due while this
+process ran a sync; never run late, so slow syncs do not run back to back), COALESCED (woken
+late to several, only the newest runs), MISSED (more than MISFIRE_GRACE_SECONDS late).
+
+`reschedule(app)` applies a changed schedule at once (its ticks count from then on); a watcher
+thread re-reads it every SCHEDULER_WATCH_SECONDS (30), for changes saved by other processes.
 SCHEDULER_TEST_INTERVAL_SECONDS replaces the schedule with a plain interval (tests).
 """
 
