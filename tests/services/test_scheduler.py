@@ -170,7 +170,7 @@ def test_interval_ticks_count_from_a_fixed_origin_and_join_the_daily_time():
     schedule = jobs.Schedule(clock_time(7, 30), "Europe/Berlin", 25 * 60)
     start = datetime(2026, 7, 1, 5, 0, 10, tzinfo=UTC)  # 07:00:10 in Berlin
     ticks = list(schedule.ticks(start, start + timedelta(hours=1)))
-    # 2026-07-01 05:05 UTC is 9678 days and 305 minutes (13 * 25 minutes) after the origin.
+    # 2026-07-01 05:05 UTC is 13,936,625 minutes (557,465 * 25) after the origin.
     assert [f"{tick:%H:%M}" for tick in ticks] == ["05:05", "05:30", "05:55"]
     assert jobs.Schedule(None, "UTC").first_tick(start) is None
 
