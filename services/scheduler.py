@@ -360,8 +360,11 @@ class SyncScheduler:
                 db.session.remove()
 
     def _tick_loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()  # before reading _next: a change after this wakes the wait
+        while True:
+            # Cleared before looking at _stop and _next: a change after this wakes the wait.
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             with self._lock:
                 tick = self._next
             delay = MAX_WAIT_SECONDS if tick is None else (tick - clock.now()).total_seconds()
