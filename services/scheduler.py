@@ -1,38 +1,36 @@
 """The scheduler: runs the one sync on the admin's schedule, exactly once per scheduled time.
 
-Every process that serves the app may start a BackgroundScheduler (gunicorn workers, several
-hosts). Each scheduled time (a "tick") is claimed through a database lease named after it: the
-first process to claim it runs the sync, under the same `calendly_sync` lease as "Sync now", and
-the others record that they skipped. So every tick leaves one SyncRun row per process: the run
-itself, or a row with status "skipped" and a SkipReason as `outcome` (the tick ran elsewhere,
-another sync was running, Calendly is not connected, this process was too busy). The `owner` of
-these rows is the process ("<host>:<pid>:<id>"); their `tick` is the scheduled time.
+Every process that serves the app runs one (gunicorn workers, several hosts). Each scheduled
+time (a "tick") is claimed through a database lease named after it: the first process to claim
+it runs the sync, under the same `calendly_sync` lease as "Sync now"; the others record a SyncRun
+with status "skipped", a SkipReason as `outcome`, the process ("<host>:<pid>:<id>") as `owner`
+and the tick as `tick`. So every tick leaves one row per process.
 
-Ticks are aligned, so every process computes the same ones: the daily time is a cron trigger in
-the admin's time zone, and interval ticks count from a fixed origin. The schedule lives in the
-settings; `reschedule(app)` applies a change at once, and a small watcher thread re-reads it
-every SCHEDULER_WATCH_SECONDS (30) so that a change saved in another process takes effect here
-too. SCHEDULER_TEST_INTERVAL_SECONDS replaces the schedule with a plain interval (tests).
+Why one thread per process that runs the ticks itself rather than APScheduler's scheduler: only
+its private internals tell which tick a job runs for and which ticks it dropped. Of APScheduler
+only the triggers' public `get_next_fire_time` is used (a cron trigger in the admin's time zone,
+so DST is right; an interval counting from a fixed origin, so every process computes the same
+ticks). Owning the loop, every tick is run or recorded: STILL_RUNNING (it came due while this
+process ran a sync; never run late, so slow syncs do not run back to back), COALESCED (woken
+late to several, only the newest runs), MISSED (more than MISFIRE_GRACE_SECONDS late).
+
+`reschedule(app)` applies a changed schedule at once (its ticks count from then on); a watcher
+thread re-reads it every SCHEDULER_WATCH_SECONDS (30), for changes saved by other processes.
+SCHEDULER_TEST_INTERVAL_SECONDS replaces the schedule with a plain interval (tests).
 """
 
 from __future__ import annotations
 
 import atexit
-import concurrent.futures
 import logging
-import os
-import socket
 import threading
-import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
+from functools import cached_property
+from itertools import islice
 from zoneinfo import ZoneInfo
 
-from apscheduler.events import EVENT_JOB_MISSED
-from apscheduler.executors.base import MaxInstancesReachedError, run_job
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
@@ -51,19 +49,23 @@ from store.outcomes import SkipReason, SyncStatus, SyncTrigger
 
 log = logging.getLogger(__name__)
 
-SYNC_JOB_ID = "calendly_sync"
-JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
+THREAD_NAME = "sync-scheduler"
 TICK_LEASE_PREFIX = "scheduler_tick:"
+# A tick more than this late is not run: another process may have run it and its lease expired.
+MISFIRE_GRACE_SECONDS = 300
 # A tick's lease must outlive the last moment any process may still start that tick.
-TICK_LEASE_SECONDS = JOB_DEFAULTS["misfire_grace_time"] + 60
+TICK_LEASE_SECONDS = MISFIRE_GRACE_SECONDS + 60
 # Interval ticks are origin + k * interval, the same in every process.
 INTERVAL_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 DEFAULT_WATCH_SECONDS = 30.0
 DEFAULT_DAILY_TIME = time(6, 0)
-
-
-# The tick the current executor thread is running the sync job for (set by _TickExecutor).
-_current = threading.local()
+# Waits are measured on the monotonic clock; look at the wall clock again at least this often,
+# in case it was set (or the machine slept).
+MAX_WAIT_SECONDS = 60.0
+# Skips recorded at once for long-missed ticks: a process that slept for weeks does not write a
+# row for every minute of it.
+MAX_SKIPS_RECORDED = 1000
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -74,26 +76,49 @@ class Schedule:
     timezone: str
     interval_seconds: float = 0
 
-    def trigger(self):
-        """The APScheduler trigger, or None when nothing is scheduled."""
-        triggers = []
-        if self.daily_time is not None:
-            triggers.append(
-                CronTrigger(
-                    hour=self.daily_time.hour,
-                    minute=self.daily_time.minute,
-                    timezone=ZoneInfo(self.timezone),
-                )
-            )
-        if self.interval_seconds > 0:
-            triggers.append(
-                IntervalTrigger(
-                    seconds=self.interval_seconds, start_date=INTERVAL_ORIGIN, timezone=UTC
-                )
-            )
-        if not triggers:
+    @cached_property
+    def _daily(self) -> CronTrigger | None:
+        if self.daily_time is None:
             return None
-        return triggers[0] if len(triggers) == 1 else OrTrigger(triggers)
+        return CronTrigger(
+            hour=self.daily_time.hour, minute=self.daily_time.minute, timezone=self._zone
+        )
+
+    @cached_property
+    def _interval(self) -> IntervalTrigger | None:
+        if self.interval_seconds <= 0:
+            return None
+        return IntervalTrigger(
+            seconds=self.interval_seconds, start_date=INTERVAL_ORIGIN, timezone=UTC
+        )
+
+    @cached_property
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def first_tick(self, moment: datetime) -> datetime | None:
+        """The first tick at or after `moment` (aware UTC), or None when nothing is scheduled."""
+        ticks = []
+        if self._daily is not None:
+            ticks.append(self._daily_tick(moment))
+        if self._interval is not None:
+            ticks.append(self._interval.get_next_fire_time(None, moment).astimezone(UTC))
+        return min(ticks, default=None)
+
+    def ticks(self, start: datetime, end: datetime) -> Iterator[datetime]:
+        """The ticks from `start` (inclusive) to `end` (exclusive), oldest first."""
+        tick = self.first_tick(start)
+        while tick is not None and tick < end:
+            yield tick
+            tick = self.first_tick(tick + _MICROSECOND)
+
+    def _daily_tick(self, moment: datetime) -> datetime:
+        while True:
+            tick = self._daily.get_next_fire_time(None, moment).astimezone(UTC)
+            # A daily time in the hour repeated when DST ends matches twice: run it once.
+            if not tick.astimezone(self._zone).fold:
+                return tick
+            moment = tick + _MICROSECOND  # in UTC: local arithmetic would lose the fold
 
     def describe(self) -> str:
         """The schedule in words, for the log."""
@@ -219,92 +244,137 @@ def record_skip(owner: str, tick: datetime, reason: SkipReason) -> SyncRun:
 
 
 class SyncScheduler:
-    """This process's BackgroundScheduler with the sync job and the schedule watcher."""
+    """This process's schedule thread, which runs the ticks, and its schedule watcher."""
 
     def __init__(self, app: Flask):
         self.app = app
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = leases.process_owner()
         self.watch_seconds = float(app.config.get("SCHEDULER_WATCH_SECONDS", DEFAULT_WATCH_SECONDS))
         self.schedule: Schedule | None = None
-        # Lock order: _lock, then APScheduler's own locks. The scheduler's thread holds those
-        # when it calls note_due(), so note_due() takes only _tick_lock, never _lock.
-        self._lock = threading.RLock()
-        self._tick_lock = threading.Lock()
-        self._last_tick: datetime | None = None
+        self._next: datetime | None = None  # the next tick this process has to account for
+        # _lock guards schedule and _next and is held only briefly; _apply_lock keeps two
+        # apply_schedule() calls from storing what they read in the wrong order.
+        self._lock = threading.Lock()
+        self._apply_lock = threading.Lock()
+        self._wake = threading.Event()  # a new schedule, or shutdown
         self._stop = threading.Event()
-        self._watcher: threading.Thread | None = None
-        # Skips noticed on the scheduler's own thread are written from here, off that thread.
-        self._bookkeeping = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="scheduler-bookkeeping"
-        )
-        self.scheduler = BackgroundScheduler(
-            timezone="UTC",
-            job_defaults=JOB_DEFAULTS,
-            executors={"default": _TickExecutor(self)},
+        self._ticker = threading.Thread(target=self._tick_loop, name=THREAD_NAME, daemon=True)
+        self._watcher = threading.Thread(
+            target=self._watch_loop, name=f"{THREAD_NAME}-watch", daemon=True
         )
 
     def start(self) -> None:
-        """Start the scheduler and the schedule watcher, whose first look adds the sync job
-        (so nothing touches the database while the app is being built)."""
-        self.scheduler.start()
-        # The watcher is a plain thread, not a job: APScheduler's shutdown(wait=True) holds
-        # its job store lock while waiting for running jobs, so a job that reschedules
-        # (add_job needs that lock) would deadlock it.
-        self._watcher = threading.Thread(
-            target=self._watch_loop, name="sync-schedule-watch", daemon=True
-        )
+        """Start the schedule thread and the watcher, whose first look reads the schedule (so
+        nothing touches the database while the app is being built)."""
+        self._ticker.start()
         self._watcher.start()
         log.info("scheduler started (%s)", self.owner)
 
     @property
     def running(self) -> bool:
-        return self.scheduler.running
+        """True from start() until shutdown()."""
+        return self._ticker.is_alive() and not self._stop.is_set()
 
     def shutdown(self, wait: bool = False) -> None:
-        """Stop the scheduler (`wait`: until a running sync ends) and flush recorded skips."""
+        """Stop both threads; with `wait`, also wait until a running sync has ended."""
         self._stop.set()
-        if self._watcher is not None and self._watcher is not threading.current_thread():
-            self._watcher.join()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=wait)
-        self._bookkeeping.shutdown(wait=True)
+        self._wake.set()
+        # Without `wait` the schedule thread may go on running a sync (it is a daemon thread).
+        for thread in (self._watcher, self._ticker) if wait else (self._watcher,):
+            if thread.is_alive() and thread is not threading.current_thread():
+                thread.join()
 
     def apply_schedule(self) -> bool:
-        """Read the schedule from the settings and (re)schedule the sync job if it changed.
+        """Read the schedule from the settings and follow it from now on if it changed.
 
-        Needs an app context. Returns True when the job was rescheduled.
+        Needs an app context. Returns True when the schedule changed.
         """
-        with self._lock:
+        with self._apply_lock:
             schedule = schedule_from_settings(self.app)
-            if schedule == self.schedule:
-                return False
-            trigger = schedule.trigger()
-            if trigger is None:
-                if self.scheduler.get_job(SYNC_JOB_ID) is not None:
-                    self.scheduler.remove_job(SYNC_JOB_ID)
-            else:
-                self.scheduler.add_job(
-                    _scheduled_sync,
-                    trigger,
-                    args=[self],
-                    id=SYNC_JOB_ID,
-                    name="Calendly sync",
-                    replace_existing=True,
-                )
-            self.schedule = schedule
-            with self._tick_lock:
-                self._last_tick = None
-            log.info("sync schedule: %s; next run %s", schedule.describe(), self.next_run_time())
-            return True
+            with self._lock:
+                if schedule == self.schedule:
+                    return False
+                self.schedule = schedule
+                self._next = schedule.first_tick(clock.now())
+        self._wake.set()
+        log.info("sync schedule: %s; next run %s", schedule.describe(), self.next_run_time())
+        return True
 
     def next_run_time(self) -> datetime | None:
-        """When this process's scheduler next starts a sync (aware UTC), or None."""
-        if not self.scheduler.running:
+        """When this process next starts a sync (aware UTC), or None."""
+        if not self.running:
             return None
-        job = self.scheduler.get_job(SYNC_JOB_ID)
-        if job is None or job.next_run_time is None:
-            return None
-        return job.next_run_time.astimezone(UTC)
+        with self._lock:
+            schedule, tick = self.schedule, self._next
+        now = clock.now()
+        if tick is not None and tick < now:  # passing while a sync runs: not started late
+            tick = schedule.first_tick(now)
+        return tick
+
+    def run_due_ticks(self) -> None:
+        """Run the newest due tick unless it is too late, and record a skip for every other."""
+        now = clock.now()
+        due = self._take_due(now)
+        if due is None:
+            return
+        schedule, first = due
+        cutoff = max(first, now - timedelta(seconds=MISFIRE_GRACE_SECONDS))
+        skips = _skips(schedule, first, cutoff, SkipReason.MISSED)
+        # Within the grace time: at most a few hundred, even at the tests' 1 s interval.
+        recent = _skips(schedule, cutoff, now + _MICROSECOND, SkipReason.COALESCED, limit=None)
+        try:
+            if recent:
+                newest, _ = recent.pop()
+                # Run it before writing the skips: the other processes are claiming it now.
+                if run_tick(self.app, newest, self.owner).status != SyncStatus.SKIPPED:
+                    skips += self._passed_while_running()
+        finally:
+            self._record(skips + recent)
+
+    def _passed_while_running(self) -> list[tuple[datetime, SkipReason]]:
+        """The ticks that came due while this process ran a sync: skipped, not run late (a slow
+        sync would otherwise run back to back)."""
+        now = clock.now()
+        due = self._take_due(now)
+        if due is None:
+            return []
+        schedule, first = due
+        return _skips(schedule, first, now + _MICROSECOND, SkipReason.STILL_RUNNING)
+
+    def _take_due(self, now: datetime) -> tuple[Schedule, datetime] | None:
+        """The schedule and its oldest tick not yet accounted for, if that is due by `now`;
+        the ticks up to `now` are then this caller's to account for."""
+        with self._lock:
+            schedule, first = self.schedule, self._next
+            if schedule is None or first is None or first > now:
+                return None
+            self._next = schedule.first_tick(now + _MICROSECOND)
+            return schedule, first
+
+    def _record(self, skips: list[tuple[datetime, SkipReason]]) -> None:
+        with self.app.app_context():
+            try:
+                for tick, reason in sorted(skips):
+                    record_skip(self.owner, tick, reason)
+            finally:
+                db.session.remove()
+
+    def _tick_loop(self) -> None:
+        while True:
+            # Cleared before looking at _stop and _next: a change after this wakes the wait.
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            with self._lock:
+                tick = self._next
+            delay = MAX_WAIT_SECONDS if tick is None else (tick - clock.now()).total_seconds()
+            if delay > 0:
+                self._wake.wait(min(delay, MAX_WAIT_SECONDS))
+                continue
+            try:
+                self.run_due_ticks()
+            except Exception:  # _next has moved on: the thread goes on with the next tick
+                log.exception("scheduled sync failed")
 
     def _watch_loop(self) -> None:
         while True:
@@ -329,96 +399,27 @@ class SyncScheduler:
             finally:
                 db.session.remove()
 
-    # Called by _TickExecutor on the scheduler's thread.
 
-    def note_due(self, trigger, run_times: list[datetime]) -> None:
-        """Account for ticks APScheduler merged away (coalesce) before `run_times`."""
-        with self._tick_lock:
-            last, self._last_tick = self._last_tick, run_times[-1]
-        if last is None:
-            return
-        merged, moment = [], last
-        while len(merged) < 1000:
-            moment = trigger.get_next_fire_time(moment, moment)
-            if moment is None or moment >= run_times[0]:
-                break
-            merged.append(moment)
-        for moment in merged:
-            self.skip_later(moment, SkipReason.COALESCED)
-
-    def skip_later(self, scheduled: datetime, reason: SkipReason) -> None:
-        """Record a skipped tick from the bookkeeping thread."""
-
-        def write():
-            with self.app.app_context():
-                try:
-                    record_skip(self.owner, scheduled, reason)
-                except Exception:
-                    log.exception("could not record a skipped scheduled sync")
-                finally:
-                    db.session.remove()
-
-        try:
-            self._bookkeeping.submit(write)
-        except RuntimeError:  # shutting down
-            log.info("scheduled sync for %s skipped: %s", tick_key(scheduled), reason)
-
-
-def _scheduled_sync(scheduler: SyncScheduler) -> None:
-    """The sync job: run (or skip) the tick this thread was started for."""
-    scheduled = getattr(_current, "run_time", None) or clock.now()
-    run_tick(scheduler.app, scheduled, scheduler.owner)
-
-
-class _TickExecutor(ThreadPoolExecutor):
-    """A thread pool that tells the sync job which tick it runs for, and accounts for every tick
-    it does not run (merged, still running, missed) as a skip."""
-
-    def __init__(self, sync_scheduler: SyncScheduler, max_workers: int = 4):
-        super().__init__(max_workers)
-        self._sync_scheduler = sync_scheduler
-
-    def submit_job(self, job, run_times):
-        if job.id != SYNC_JOB_ID:
-            return super().submit_job(job, run_times)
-        self._sync_scheduler.note_due(job.trigger, run_times)
-        try:
-            super().submit_job(job, run_times)
-        except MaxInstancesReachedError:
-            for moment in run_times:
-                self._sync_scheduler.skip_later(moment, SkipReason.STILL_RUNNING)
-            raise
-
-    def _do_submit_job(self, job, run_times):
-        if job.id != SYNC_JOB_ID:
-            return super()._do_submit_job(job, run_times)
-
-        def done(future):
-            exc = future.exception()
-            if exc is not None:
-                self._run_job_error(job.id, exc, exc.__traceback__)
-            else:
-                self._run_job_success(job.id, future.result())
-
-        future = self._pool.submit(
-            _run_ticks, self._sync_scheduler, job, job._jobstore_alias, run_times, self._logger.name
+def _skips(
+    schedule: Schedule,
+    start: datetime,
+    end: datetime,
+    reason: SkipReason,
+    limit: int | None = MAX_SKIPS_RECORDED,
+) -> list[tuple[datetime, SkipReason]]:
+    """The ticks from `start` to `end` (exclusive), each with `reason`; the first `limit`."""
+    ticks = list(islice(schedule.ticks(start, end), None if limit is None else limit + 1))
+    if limit is not None and len(ticks) > limit:
+        log.warning(
+            "more than %d scheduled syncs %s between %s and %s; recording the first %d",
+            limit,
+            reason,
+            tick_key(start),
+            tick_key(end),
+            limit,
         )
-        future.add_done_callback(done)
-
-
-def _run_ticks(sync_scheduler: SyncScheduler, job, jobstore_alias, run_times, logger_name):
-    """APScheduler's run_job, one tick at a time, with the tick published to the job."""
-    events = []
-    for moment in run_times:
-        _current.run_time = moment
-        try:
-            batch = run_job(job, jobstore_alias, [moment], logger_name)
-        finally:
-            _current.run_time = None
-        if any(event.code == EVENT_JOB_MISSED for event in batch):
-            sync_scheduler.skip_later(moment, SkipReason.MISSED)
-        events.extend(batch)
-    return events
+        del ticks[limit:]
+    return [(tick, reason) for tick in ticks]
 
 
 # -- wiring ------------------------------------------------------------------------------------

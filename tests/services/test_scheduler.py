@@ -4,11 +4,12 @@ import logging
 import math
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
 from mirror import leases
@@ -18,7 +19,7 @@ from services import settings
 from store import clock
 from store.database import db, start_write
 from store.models import Lease, SyncRun
-from store.outcomes import SkipReason
+from store.outcomes import SkipReason, SyncStatus
 
 
 @pytest.fixture
@@ -39,14 +40,21 @@ def scheduled(make_app):
             scheduler.shutdown(wait=True)
 
 
+@pytest.fixture
+def frozen(time_machine):
+    """The clock stands still at the moment the test starts (whatever day that is), so that
+    the test and the scheduler compute the next tick from the same "now"."""
+    time_machine.move_to(clock.now(), tick=False)
+
+
 def scheduler_threads():
-    return [t for t in threading.enumerate() if "APScheduler" in t.name and t.is_alive()]
+    return [t for t in threading.enumerate() if t.name.startswith(jobs.THREAD_NAME)]
 
 
 def next_local_time(hour, minute, zone):
     """The next hour:minute in `zone` after now, in UTC."""
     tz = ZoneInfo(zone)
-    now = datetime.now(tz)
+    now = clock.now().astimezone(tz)
     day = now.date()
     while True:
         candidate = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
@@ -98,25 +106,76 @@ def test_disabled_scheduler_starts_nothing(make_app):
     assert len(scheduler_threads()) == before
 
 
-def test_shutdown_stops_the_thread(scheduled):
+def test_shutdown_stops_the_threads(scheduled):
+    before = len(scheduler_threads())
     app, scheduler = scheduled()
+    assert len(scheduler_threads()) == before + 2  # the schedule thread and its watcher
     assert wait_for(lambda: scheduler.next_run_time() is not None)
     scheduler.shutdown(wait=True)
     assert not scheduler.running
     assert jobs.next_run_time(app) is None
+    assert len(scheduler_threads()) == before
 
 
 # -- following the schedule ----------------------------------------------------------------------
 
 
-def test_default_schedule_is_six_in_the_morning_berlin_time(scheduled):
+def test_default_schedule_is_six_in_the_morning_berlin_time(scheduled, frozen):
     app, scheduler = scheduled()
     assert wait_for(lambda: jobs.next_run_time(app) is not None)
     assert jobs.next_run_time(app) == next_local_time(6, 0, "Europe/Berlin")
     assert app.extensions["scheduler_next_run"]() == jobs.next_run_time(app)
 
 
-def test_a_changed_schedule_takes_effect_without_restart(scheduled):
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # The evening before summer time starts: 06:00 CEST is 04:00 UTC.
+        (datetime(2026, 3, 28, 18, 0, tzinfo=UTC), datetime(2026, 3, 29, 4, 0, tzinfo=UTC)),
+        # The evening before it ends: 06:00 CET is 05:00 UTC.
+        (datetime(2026, 10, 24, 18, 0, tzinfo=UTC), datetime(2026, 10, 25, 5, 0, tzinfo=UTC)),
+    ],
+)
+def test_the_daily_time_is_local_time_across_dst_changes(scheduled, time_machine, now, expected):
+    time_machine.move_to(now, tick=False)
+    app, scheduler = scheduled()
+    assert wait_for(lambda: jobs.next_run_time(app) is not None)
+    assert jobs.next_run_time(app) == expected == next_local_time(6, 0, "Europe/Berlin")
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York"])
+@pytest.mark.parametrize("daily", ["01:30", "02:00", "02:30", "03:00", "06:00"])
+def test_a_daily_time_runs_once_every_local_day_even_when_dst_changes(zone, daily):
+    tz = ZoneInfo(zone)
+    hour, minute = (int(part) for part in daily.split(":"))
+    schedule = jobs.Schedule(clock_time(hour, minute), zone)
+    for year, month, day in [(2026, 3, 5), (2026, 3, 25), (2026, 10, 20), (2026, 10, 29)]:
+        days = [date(year, month, day) + timedelta(days=n) for n in range(10)]
+        start = datetime.combine(days[0], clock_time(0), tz).astimezone(UTC)
+        end = datetime.combine(days[-1] + timedelta(days=1), clock_time(0), tz).astimezone(UTC)
+        # A time the clocks skip runs an hour later (fold=0 reads it with the earlier
+        # offset); a time they pass twice runs the first time only.
+        expected = [datetime.combine(d, clock_time(hour, minute), tz).astimezone(UTC) for d in days]
+        assert list(schedule.ticks(start, end)) == expected
+
+
+def test_a_daily_time_does_not_run_again_in_the_repeated_hour():
+    schedule = jobs.Schedule(clock_time(2, 30), "Europe/Berlin")
+    # 02:15:00.5 the second time (CET): 02:30 CEST has passed, 02:30 CET is its repeat.
+    moment = datetime(2026, 10, 25, 1, 15, 0, 500000, tzinfo=UTC)
+    assert schedule.first_tick(moment) == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
+
+
+def test_interval_ticks_count_from_a_fixed_origin_and_join_the_daily_time():
+    schedule = jobs.Schedule(clock_time(7, 30), "Europe/Berlin", 25 * 60)
+    start = datetime(2026, 7, 1, 5, 0, 10, tzinfo=UTC)  # 07:00:10 in Berlin
+    ticks = list(schedule.ticks(start, start + timedelta(hours=1)))
+    # 2026-07-01 05:05 UTC is 13,936,625 minutes (557,465 * 25) after the origin.
+    assert [f"{tick:%H:%M}" for tick in ticks] == ["05:05", "05:30", "05:55"]
+    assert jobs.Schedule(None, "UTC").first_tick(start) is None
+
+
+def test_a_changed_schedule_takes_effect_without_restart(scheduled, frozen):
     app, scheduler = scheduled()
     jobs.reschedule(app)
     save_schedule(app, "07:30", 0)
@@ -131,7 +190,7 @@ def test_a_changed_schedule_takes_effect_without_restart(scheduled):
     assert jobs.reschedule(app) is None  # nothing scheduled
 
 
-def test_a_change_saved_by_another_process_is_picked_up(scheduled):
+def test_a_change_saved_by_another_process_is_picked_up(scheduled, frozen):
     app, scheduler = scheduled(SCHEDULER_WATCH_SECONDS=0.2)
     assert wait_for(lambda: jobs.next_run_time(app) == next_local_time(6, 0, "Europe/Berlin"))
     # What another process's Settings page writes; nobody calls reschedule() here.
@@ -160,7 +219,7 @@ def test_a_change_saved_by_another_process_is_picked_up(scheduled):
         assert wait_for(lambda: leases_left() == [])
 
 
-def test_unreadable_settings_fall_back_to_defaults(scheduled):
+def test_unreadable_settings_fall_back_to_defaults(scheduled, frozen):
     app, scheduler = scheduled()
     save_schedule(app, "7 Uhr", "x")
     store(app, settings.TIMEZONE_KEY, "Mars/Olympus_Mons")
@@ -210,15 +269,78 @@ def test_a_tick_without_calendly_connection_is_skipped(make_app, tick):
     assert (run.status, run.outcome) == ("skipped", SkipReason.NOT_CONNECTED)
 
 
-def test_ticks_merged_by_a_busy_process_are_recorded_as_skipped(app):
-    scheduler = jobs.SyncScheduler(app)  # not started: only its bookkeeping is used
-    trigger = IntervalTrigger(seconds=10, start_date=jobs.INTERVAL_ORIGIN, timezone=UTC)
-    t0 = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
-    scheduler.note_due(trigger, [t0])
-    scheduler.note_due(trigger, [t0 + timedelta(seconds=40)])  # 10, 20 and 30 were merged
-    scheduler.shutdown()  # waits for the recorded skips
+T0 = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def minutely(make_app, time_machine):
+    """A scheduler (not started) of an app without Calendly, ticking every minute from T0, with
+    the clock standing at T0; the test calls its `run_due_ticks()` itself."""
+    time_machine.move_to(T0, tick=False)
+    app = make_app(SCHEDULER_TEST_INTERVAL_SECONDS=60)
+    scheduler = jobs.SyncScheduler(app)
     with app.app_context():
-        runs = db.session.scalars(select(SyncRun).order_by(SyncRun.id)).all()
-        assert [(r.tick, r.outcome) for r in runs] == [
-            (t0 + timedelta(seconds=s), SkipReason.COALESCED) for s in (10, 20, 30)
-        ]
+        scheduler.apply_schedule()
+    return scheduler
+
+
+def recorded(app):
+    with app.app_context():
+        runs = db.session.scalars(select(SyncRun).order_by(SyncRun.tick)).all()
+        return [(int((run.tick - T0).total_seconds()), run.outcome) for run in runs]
+
+
+def test_late_ticks_are_merged_into_the_newest_or_missed(minutely, time_machine):
+    time_machine.move_to(T0 + timedelta(seconds=420.5))  # woke late (machine asleep, say)
+    minutely.run_due_ticks()
+    assert recorded(minutely.app) == [
+        # More than the grace time late: not run, its lease may be gone.
+        *[(s, SkipReason.MISSED) for s in (0, 60, 120)],
+        # Within it: the newest runs (here: finds Calendly not connected), the rest merged.
+        *[(s, SkipReason.COALESCED) for s in (180, 240, 300, 360)],
+        (420, SkipReason.NOT_CONNECTED),
+    ]
+    time_machine.move_to(T0 + timedelta(seconds=480))
+    minutely.run_due_ticks()
+    assert recorded(minutely.app)[-1] == (480, SkipReason.NOT_CONNECTED)
+
+
+def slow_first_tick(time_machine, status):
+    """A stand-in for run_tick whose first call takes 130 s; it notes the ticks it ran."""
+    ran = []
+
+    def run_tick(app, scheduled, owner):
+        ran.append(int((scheduled - T0).total_seconds()))
+        if len(ran) == 1:
+            time_machine.shift(130)
+        return SimpleNamespace(status=status)
+
+    return run_tick, ran
+
+
+@pytest.mark.parametrize("status", [SyncStatus.SUCCEEDED, SyncStatus.FAILED])
+def test_ticks_that_pass_while_a_sync_runs_are_skipped_not_run_late(
+    minutely, time_machine, monkeypatch, status
+):
+    run_tick, ran = slow_first_tick(time_machine, status)
+    monkeypatch.setattr(jobs, "run_tick", run_tick)
+    minutely.run_due_ticks()  # the sync of T0 runs until T0 + 130 s
+    minutely.run_due_ticks()
+    assert recorded(minutely.app) == [
+        (60, SkipReason.STILL_RUNNING),
+        (120, SkipReason.STILL_RUNNING),
+    ]
+    time_machine.move_to(T0 + timedelta(seconds=180))
+    minutely.run_due_ticks()
+    assert ran == [0, 180]
+
+
+def test_a_slow_skip_leaves_the_ticks_meanwhile_due(minutely, time_machine, monkeypatch):
+    # A skip takes long only when the database is busy; this process ran no sync meanwhile.
+    run_tick, ran = slow_first_tick(time_machine, SyncStatus.SKIPPED)
+    monkeypatch.setattr(jobs, "run_tick", run_tick)
+    minutely.run_due_ticks()
+    assert recorded(minutely.app) == []
+    minutely.run_due_ticks()
+    assert ran == [0, 120]
+    assert recorded(minutely.app) == [(60, SkipReason.COALESCED)]
