@@ -97,7 +97,9 @@ CASES = [
     malformed("event cancellation 'x'", "event", "cancellation", "x"),
     malformed("answers as a string", "invitee", "questions_and_answers", "Gymnasium"),
     malformed("answers as a dict", "invitee", "questions_and_answers", ANSWERS[0]),
-    malformed("answers [1, 2]", "invitee", "questions_and_answers", [1, 2]),
+    malformed(
+        "answers [1, 2]", "invitee", "questions_and_answers", [1, 2], at="questions_and_answers.0"
+    ),
     malformed(
         "answer positions of mixed types",
         "invitee",
@@ -324,9 +326,10 @@ def test_a_skipped_event_counts_as_seen_and_keeps_its_stored_copy(app, sim):
 def test_an_event_whose_uri_cannot_be_read_means_nothing_is_flagged_missing(app, sim):
     first, _ = webinar_with_two_bookings(sim)
     second, _ = webinar_with_two_bookings(sim)
+    first_uuid, first_uri = uuid_of(first), first["uri"]
     with app.app_context():
         assert sync_from_settings("cli").status == "succeeded"
-        sim.events[uuid_of(first)]["uri"] = {"not": "a uri"}
+        sim.events[first_uuid]["uri"] = {"not": "a uri"}
         sim.remove_event(uuid_of(second))
 
         run = sync_from_settings("cli")
@@ -338,7 +341,7 @@ def test_an_event_whose_uri_cannot_be_read_means_nothing_is_flagged_missing(app,
         assert not any(row.missing_upstream for row in stored_rows(CalendlyEvent))
 
         # Once Calendly's list is readable again, the removed event is flagged as before.
-        sim.events[uuid_of(first)]["uri"] = first["uri"]
+        sim.events[first_uuid]["uri"] = first_uri
         run = sync_from_settings("cli")
         assert (run.records_skipped, run.events_missing) == (0, 1)
 

@@ -20,9 +20,9 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
 from calendly.signature import sign
+from calendly.times import parse_time
 from devtools.simulator import CalendlySimulator
 from mirror import webhooks
-from mirror.writer import parse_time
 from services import settings
 from services.syncing import sync_from_settings
 from store.database import db
