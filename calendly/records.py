@@ -97,6 +97,8 @@ def _readable_uri(value: str) -> str:
         uuid_from_uri(value)
     except ValueError:
         raise PydanticCustomError("uri_parsing", "not a Calendly URI") from None
+    if "\x00" in value:
+        raise PydanticCustomError("uri_parsing", "a URI holds no NUL character")
     return value
 
 

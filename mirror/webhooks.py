@@ -305,9 +305,12 @@ def _read_envelope(payload) -> _Delivery:
     elif envelope.event in NO_SHOW_EVENTS:
         record = InviteeNoShowPayload.read(envelope.payload, "no_show")
         invitee_uri = record.invitee
-    if invitee_uri is not None:
-        # Recorded with the delivery: it must fit that column as it is.
-        fit(_deliveries, {"invitee_uri": invitee_uri}, "invitee", frozenset())
+    if invitee_uri is not None and len(invitee_uri) > _deliveries.c.invitee_uri.type.length:
+        # Recorded with the delivery (ignored ones too): it must fit that column as it is.
+        kind, field_name = (
+            ("invitee", "uri") if envelope.event in INVITEE_EVENTS else ("no_show", "invitee")
+        )
+        raise MalformedRecordError(kind, [field_name], ["too_long"])
     return _Delivery(envelope.event, envelope.created_at, record, invitee_uri)
 
 
