@@ -5,6 +5,12 @@ single invitees through `mirror.writer` directly). It holds a lease in the datab
 only one sync runs across threads and processes, records every run in `sync_runs`, and writes
 each batch of events together with all their attendees in one transaction: a sync that fails or
 is killed halfway leaves consistent rows, and the next one completes the work.
+
+Every record is validated against one schema (calendly/records.py) by the downloading thread
+(mirror/download.py) and fitted to the columns by the writer. A malformed event or invitee is
+skipped and recorded on the run as data (SyncRun.records_skipped and skipped_records); every
+other record is still written. A skipped event still counts as seen upstream, and an event with a
+skipped invitee stays incomplete, so the next sync reads its invitees again.
 """
 
 from __future__ import annotations
