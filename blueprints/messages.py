@@ -6,10 +6,11 @@ store/outcomes.py); only this module turns them into words. Never a stack trace.
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from mirror.problems import problem_of
 from store.models import SyncRun
-from store.outcomes import RunProblem, SkipReason, SyncStatus
+from store.outcomes import RecordSkip, RunProblem, SkipReason, SyncStatus
 
 
 def calendly_problem(exc: BaseException | None, *, write: bool = False) -> str:
@@ -146,4 +147,55 @@ def run_summary(run: SyncRun) -> str:
         a_updated=run.attendees_updated or 0,
         a_unchanged=run.attendees_unchanged or 0,
         requests=run.api_requests or 0,
+    )
+
+
+def skipped_summary(run: SyncRun) -> str:
+    """How many malformed records a run skipped; "" when none."""
+    count = run.records_skipped or 0
+    if not count:
+        return ""
+    return ngettext(
+        "%(num)d record from Calendly could not be read and was skipped.",
+        "%(num)d records from Calendly could not be read and were skipped.",
+        count,
+    )
+
+
+def skipped_texts(run: SyncRun) -> list[str]:
+    """One sentence per skipped record the run names (its URI or place, and the fields)."""
+    listed = run.skipped_records or []
+    texts = [_skipped_text(entry) for entry in listed if isinstance(entry, dict)]
+    more = (run.records_skipped or 0) - len(listed)
+    if more > 0:
+        texts.append(ngettext("And %(num)d more.", "And %(num)d more.", more))
+    return texts
+
+
+def _skipped_text(entry: dict) -> str:
+    fields = ", ".join(str(name) for name in entry.get("fields") or ()) or "?"
+    record, position = entry.get("record"), entry.get("position") or 0
+    if entry.get("code") == RecordSkip.MALFORMED_INVITEE:
+        if record:
+            return _(
+                "Skipped invitee %(record)s: %(fields)s could not be read.",
+                record=record,
+                fields=fields,
+            )
+        return _(
+            "Skipped invitee no. %(position)d of event %(event)s (no readable URI): "
+            "%(fields)s could not be read.",
+            position=position,
+            event=entry.get("event") or "?",
+            fields=fields,
+        )
+    if record:
+        return _(
+            "Skipped event %(record)s: %(fields)s could not be read.", record=record, fields=fields
+        )
+    return _(
+        "Skipped event no. %(position)d of Calendly's list (no readable URI): "
+        "%(fields)s could not be read.",
+        position=position,
+        fields=fields,
     )

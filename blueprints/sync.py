@@ -24,7 +24,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from blueprints import htmx
-from blueprints.messages import run_outcome, run_summary
+from blueprints.messages import run_outcome, run_summary, skipped_summary
 from mirror.sync import SyncAlreadyRunning, running_run
 from services import connection, queries
 from services.syncing import start_background_sync
@@ -70,7 +70,9 @@ def _next_scheduled_run() -> datetime | None:
 def finished_message(run: SyncRun) -> tuple[str, str]:
     """What to tell the admin about a run that has just ended, and how (notice kind)."""
     if run.status == SyncStatus.SUCCEEDED:
-        return _("Sync finished: %(summary)s.", summary=run_summary(run)), "success"
+        message = _("Sync finished: %(summary)s.", summary=run_summary(run))
+        skipped = skipped_summary(run)
+        return (f"{message} {skipped}", "warning") if skipped else (message, "success")
     if run.status == SyncStatus.RUNNING:
         return _("The sync stopped without finishing."), "error"
     reason = run_outcome(run) or _("unknown error")

@@ -30,7 +30,7 @@ from mirror.sync import SYNC_LEASE, SyncAlreadyRunning, counts_line
 from services import connection, settings
 from services.syncing import sync_from_settings
 from store.database import db, start_write
-from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun
+from store.models import CalendlyEvent, CalendlyEventAttendee, CalendlyEventType, SyncRun
 from store.outcomes import SyncTrigger
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,8 @@ def _say(text: str) -> None:
 
 
 def _purge_demo_data() -> None:
-    """Delete the demo's events, attendees and sync runs (only ever simulator data)."""
+    """Delete the demo's events, attendees, sync runs and cached event types (only ever
+    simulator data, or a cache that refills itself)."""
     owner = f"demo-purge:{uuid.uuid4().hex[:8]}"
     deadline = time.monotonic() + PURGE_WAIT_SECONDS
     while not leases.try_acquire(SYNC_LEASE, owner, PURGE_WAIT_SECONDS * 2):
@@ -204,6 +205,8 @@ def _purge_demo_data() -> None:
         db.session.execute(delete(CalendlyEventAttendee))
         db.session.execute(delete(CalendlyEvent))
         db.session.execute(delete(SyncRun))
+        # The simulator's event types; a real account's are listed again when next needed.
+        db.session.execute(delete(CalendlyEventType))
         db.session.commit()
         settings.delete_setting(DEMO_DATA_KEY)
         log.info("Demo data removed")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -348,6 +349,25 @@ class CalendlySimulator:
             if et["name"] == name:
                 return et["uri"]
         raise KeyError(f"no event type named {name!r}")
+
+    def add_event_type(
+        self, name: str, *, like: str = sd.MAIN_EVENT_TYPE, questions: list[dict] | None = None
+    ) -> dict:
+        """Create an event type called `name`, scheduled like the type `like`; returns it."""
+        with self._lock:
+            spec = dataclasses.replace(
+                self._spec(self.event_type_uri(like)),
+                name=name,
+                slug=re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"),
+            )
+            if questions is not None:
+                spec.questions = [dict(q) for q in questions]
+            event_type = sd.build_event_type(
+                self._rng, spec, self.user, self.now(), len(self.event_types)
+            )
+            self.event_types.append(event_type)
+            self._specs[event_type["uri"]] = spec
+            return event_type
 
     def now(self) -> datetime:
         """The simulator's current time (the fixed ``now`` advanced by real elapsed time)."""

@@ -14,8 +14,8 @@ from calendly.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
+from calendly.records import MalformedRecordError
 from mirror.leases import LeaseLost
-from mirror.writer import MalformedRecordError
 from store.outcomes import RunProblem
 
 # The most specific class first: the Calendly errors share a base class.

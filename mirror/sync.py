@@ -5,6 +5,12 @@ single invitees through `mirror.writer` directly). It holds a lease in the datab
 only one sync runs across threads and processes, records every run in `sync_runs`, and writes
 each batch of events together with all their attendees in one transaction: a sync that fails or
 is killed halfway leaves consistent rows, and the next one completes the work.
+
+Every record is validated against one schema (calendly/records.py) by the downloading thread
+(mirror/download.py) and fitted to the columns by the writer. A malformed event or invitee is
+skipped and recorded on the run as data (SyncRun.records_skipped and skipped_records); every
+other record is still written. A skipped event still counts as seen upstream, and an event with a
+skipped invitee stays incomplete, so the next sync reads its invitees again.
 """
 
 from __future__ import annotations
@@ -21,21 +27,21 @@ from sqlalchemy import select, update
 
 from calendly.client import CalendlyClient, uuid_from_uri
 from calendly.errors import MalformedResponseError
+from calendly.records import MalformedRecordError
 from mirror import leases
-from mirror.problems import problem_of
-from mirror.writer import (
+from mirror.download import Downloader, Fetched, Listing, next_batch
+from mirror.event_types import (
     EventTypeSelection,
-    WriteCounts,
-    attendee_values,
-    event_values,
-    parse_time,
-    write_attendees,
-    write_events,
+    selection_from_cache,
+    store_listing,
+    store_unlisted,
 )
+from mirror.problems import problem_of
+from mirror.writer import WriteCounts, attendee_values, event_values, write_attendees, write_events
 from store import clock
 from store.database import db, start_write
 from store.models import CalendlyEvent, SyncRun
-from store.outcomes import RunProblem, SyncStatus, SyncTrigger
+from store.outcomes import RecordSkip, RunProblem, SyncStatus, SyncTrigger
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,8 @@ PROGRESS_SECONDS = 0.5
 PIPELINE_DEPTH = 64
 # Events written per transaction at most: fewer commits, short enough locks.
 BATCH_EVENTS = 50
+# Skipped records a run names (it counts them all): enough to find them, bounded in size.
+SKIPPED_LISTED = 50
 
 
 class SyncAlreadyRunning(Exception):
@@ -161,6 +169,7 @@ def counts_line(run: SyncRun) -> str:
         f"{run.events_unchanged} unchanged, {run.events_missing} missing upstream; "
         f"attendees: {run.attendees_created} new, {run.attendees_updated} updated, "
         f"{run.attendees_unchanged} unchanged; {run.api_requests} API requests"
+        + (f"; {run.records_skipped} malformed records skipped" if run.records_skipped else "")
     )
 
 
@@ -189,9 +198,6 @@ def running_run() -> SyncRun | None:
     return run
 
 
-_DONE = object()
-
-
 class _SyncJob:
     """One pass over the synced window: events from Calendly in, rows in the database out."""
 
@@ -201,27 +207,38 @@ class _SyncJob:
         self.options = options
         self.now = now
         self.window_start = None if options.full else now - timedelta(days=options.lookback_days)
-        self.wanted = EventTypeSelection(options.event_types)
         self.seen: set[str] = set()
         # Stored events in the window: calendly_id -> what decides whether to refetch invitees.
         self.known: dict[str, tuple] = {}
         self.counts = {"events": WriteCounts(), "attendees": WriteCounts()}
+        self.skipped: list[dict] = []
+        self.records_skipped = 0
+        # A skipped event without a readable URI might be any stored one: flag none missing.
+        self.unreadable_event = False
         self._last_progress = 0.0
         self._last_renewal = time.monotonic()
 
     def run(self) -> None:
         user_uri = self._user_uri()
+        wanted = selection_from_cache(self.options.event_types)
         self.known = self._known_events()
+        downloader = Downloader(
+            self.client,
+            window_start=self.window_start,
+            full=self.options.full,
+            known=self.known,
+            wanted=wanted,
+        )
         # A producer thread downloads while this thread writes, so that the database work
         # hides behind the network wait instead of adding to it.
         pipe: queue.Queue = queue.Queue(maxsize=PIPELINE_DEPTH)
         stop = threading.Event()
-        producer = threading.Thread(target=self._download, args=(user_uri, pipe, stop), daemon=True)
+        producer = threading.Thread(target=downloader.run, args=(user_uri, pipe, stop), daemon=True)
         producer.start()
         try:
             done = False
             while not done:
-                items, done, error = self._next_batch(pipe)
+                items, done, error = next_batch(pipe, BATCH_EVENTS)
                 if items:
                     self._write(items)
                 if error is not None:
@@ -234,7 +251,8 @@ class _SyncJob:
                     pipe.get_nowait()
                 except queue.Empty:
                     producer.join(0.05)
-        self._flag_missing()
+        # The selection as the walk left it: knowing every type it listed.
+        self._flag_missing(downloader.wanted)
         self._save_progress(force=True)
 
     def _user_uri(self) -> str:
@@ -262,94 +280,37 @@ class _SyncJob:
         db.session.commit()  # end the read transaction: the writer thread is this one
         return known
 
-    def _needs_invitees(self, event: dict) -> bool:
-        if self.options.full:
-            return True
-        stored = self.known.get(uuid_from_uri(event["uri"]))
-        if stored is None:
-            return True
-        updated_at, active, total, limit, attendees_synced_at = stored
-        counter = event.get("invitees_counter") or {}
-        return (
-            attendees_synced_at is None
-            or updated_at != parse_time(event.get("updated_at"))
-            or (active, total, limit)
-            != (counter.get("active"), counter.get("total"), counter.get("limit"))
-        )
+    def _write(self, items: list) -> None:
+        """Write a batch of events, each with all its fetched invitees, in one transaction.
 
-    def _download(self, user_uri: str, pipe: queue.Queue, stop: threading.Event) -> None:
-        """Producer: walk the events and fetch invitees where needed (no database access)."""
-        try:
-            events = self.client.iter_scheduled_events(
-                user=user_uri, min_start_time=self.window_start, sort="start_time:asc"
-            )
-            for event in events:
-                if stop.is_set():
-                    return
-                if not isinstance(event, dict) or not event.get("uri"):
-                    raise MalformedResponseError("an event without a URI in /scheduled_events")
-                if not self.wanted.includes(event.get("event_type"), event.get("name")):
-                    continue
-                invitees = None
-                if self._needs_invitees(event):
-                    invitees = self.client.list_invitees(uuid_from_uri(event["uri"]))
-                self._put(pipe, stop, (event, invitees))
-            self._put(pipe, stop, _DONE)
-        except BaseException as exc:  # handed to the writer, which raises it
-            self._put(pipe, stop, exc)
-
-    @staticmethod
-    def _put(pipe: queue.Queue, stop: threading.Event, item) -> None:
-        while not stop.is_set():
-            try:
-                pipe.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    @staticmethod
-    def _next_batch(pipe: queue.Queue):
-        """Wait for the next downloaded event, then take whatever else is ready (bounded)."""
-        items, done, error = [], False, None
-        item = pipe.get()
-        while True:
-            if item is _DONE:
-                done = True
-                break
-            if isinstance(item, BaseException):
-                done, error = True, item
-                break
-            items.append(item)
-            if len(items) >= BATCH_EVENTS:
-                break
-            try:
-                item = pipe.get_nowait()
-            except queue.Empty:
-                break
-        return items, done, error
-
-    def _write(self, items: list[tuple[dict, list[dict] | None]]) -> None:
-        """Write a batch of events, each with all its fetched invitees, in one transaction."""
-        values_list = [event_values(event) for event, _ in items]
-        ids = [values["calendly_id"] for values in values_list]
-        complete = {
-            cid for cid, (_, invitees) in zip(ids, items, strict=True) if invitees is not None
+        A malformed event or invitee is skipped and recorded; an event with a skipped invitee
+        is not marked complete, so that the next sync reads its invitees again.
+        """
+        prepared = [self._prepare(item) for item in items if isinstance(item, Fetched)]
+        prepared = [entry for entry in prepared if entry is not None]
+        ids = [values["calendly_id"] for values, _, _ in prepared]
+        fetched = {
+            cid: ok for cid, (_, rows, ok) in zip(ids, prepared, strict=True) if rows is not None
         }
         start_write(db.session)
         try:
+            for listing in (item for item in items if isinstance(item, Listing)):
+                if listing.types is not None:
+                    store_listing(listing.types, self.now)
+                store_unlisted(listing.unlisted, self.now)
             written = write_events(
-                values_list,
+                [values for values, _, _ in prepared],
                 self.now,
                 new_ids={cid for cid in ids if cid not in self.known},
-                complete_ids=complete,
+                complete_ids={cid for cid, ok in fetched.items() if ok},
+                incomplete_ids={cid for cid, ok in fetched.items() if not ok},
             )
             rows, created = [], set()
-            for calendly_id, (_, invitees) in zip(ids, items, strict=True):
+            for calendly_id, (_, invitee_rows, _) in zip(ids, prepared, strict=True):
                 event_id, outcome = written[calendly_id]
                 if outcome == "created":
                     created.add(event_id)
-                if invitees is not None:
-                    rows.extend(attendee_values(invitee, event_id) for invitee in invitees)
+                rows.extend(dict(row, event_id=event_id) for row in invitee_rows or ())
             attendee_counts = write_attendees(rows, self.now, new_event_ids=created)
             db.session.commit()
         except BaseException:
@@ -362,8 +323,50 @@ class _SyncJob:
         self._save_progress()
         self._keep_lease()
 
-    def _flag_missing(self) -> None:
+    def _prepare(self, item: Fetched) -> tuple[dict, list[dict] | None, bool] | None:
+        """(event values, invitee rows or None, all invitees readable), or None when the event
+        itself is skipped."""
+        try:
+            if item.fault is not None:
+                raise item.fault
+            values = event_values(item.event)
+        except MalformedRecordError as fault:
+            self._skip(RecordSkip.MALFORMED_EVENT, fault, item.position)
+            return None
+        if item.invitees is None:
+            return values, None, False
+        rows, complete = [], True
+        for position, invitee in enumerate(item.invitees, 1):
+            try:
+                if isinstance(invitee, MalformedRecordError):
+                    raise invitee
+                rows.append(attendee_values(invitee, None))
+            except MalformedRecordError as fault:
+                self._skip(RecordSkip.MALFORMED_INVITEE, fault, position, event=item.event.uri)
+                complete = False
+        return values, rows, complete
+
+    def _skip(self, code: RecordSkip, fault: MalformedRecordError, position: int, event=None):
+        """Record a skipped record on the run (as data: code, which record, the fields)."""
+        self.records_skipped += 1
+        if code == RecordSkip.MALFORMED_EVENT:
+            if fault.uri is None:
+                self.unreadable_event = True
+            else:
+                self.seen.add(uuid_from_uri(fault.uri))  # still upstream: never missing
+        log.warning("sync skipped %s #%d %s: %s", code, position, fault.uri or "", fault)
+        if len(self.skipped) >= SKIPPED_LISTED:
+            return
+        entry = {"code": str(code), "record": fault.uri, "position": position}
+        if event is not None:
+            entry["event"] = event
+        self.skipped.append(dict(entry, fields=fault.fields, errors=fault.errors))
+
+    def _flag_missing(self, wanted: EventTypeSelection) -> None:
         """Flag stored events in the window that Calendly no longer returns (never delete)."""
+        if self.unreadable_event:
+            log.warning("an event without a readable URI was skipped: none is flagged missing")
+            return
         columns = (CalendlyEvent.id, CalendlyEvent.calendly_id, CalendlyEvent.event_type_uri)
         query = select(*columns, CalendlyEvent.name).where(
             CalendlyEvent.missing_upstream.is_(False)
@@ -374,8 +377,7 @@ class _SyncJob:
         missing = [
             row.id
             for row in db.session.execute(query)
-            if row.calendly_id not in self.seen
-            and self.wanted.includes(row.event_type_uri, row.name)
+            if row.calendly_id not in self.seen and wanted.includes(row.event_type_uri, row.name)
         ]
         for start in range(0, len(missing), 500):
             db.session.execute(
@@ -402,6 +404,7 @@ class _SyncJob:
         run.attendees_created, run.attendees_updated = attendees.created, attendees.updated
         run.attendees_unchanged = attendees.unchanged
         run.api_requests = self.client.request_count
+        run.records_skipped, run.skipped_records = self.records_skipped, list(self.skipped) or None
         db.session.commit()
 
     def _keep_lease(self) -> None:

@@ -11,6 +11,11 @@ concurrent writers never collide, and an older `updated_at` never overwrites new
 has no `updated_at` of its own: the delivery's `created_at` stands in for it. The change lands only
 when it is not older than the invitee's stored `calendly_updated_at`, which it then advances, so
 neither an older no-show delivery nor a sync that read the invitee before the change undoes it.
+
+Every record is validated against the one schema (calendly.records) and fitted to the columns
+before anything is written. An authentic delivery that fails is answered 200 and recorded as
+rejected with the fields at fault, and nothing is stored: Calendly retries any other answer for 24
+hours and then disables the subscription. Only an unsigned or oversized body gets a 4xx.
 """
 
 from __future__ import annotations
@@ -24,13 +29,19 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from calendly.client import uuid_from_uri
-from calendly.signature import WebhookSignatureError, verify_signature
-from mirror.writer import (
-    EventTypeSelection,
+from calendly.records import (
+    Invitee,
+    InviteeNoShowPayload,
     MalformedRecordError,
+    ScheduledEvent,
+    WebhookEnvelope,
+)
+from calendly.signature import WebhookSignatureError, verify_signature
+from mirror.columns import fit
+from mirror.event_types import EventTypeSelection
+from mirror.writer import (
     attendee_values,
     event_values,
-    parse_time,
     upsert_event,
     write_attendees,
     write_no_show,
@@ -53,10 +64,7 @@ RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 ATTEMPTS = 3
 
 _attendees = CalendlyEventAttendee.__table__
-
-
-class MalformedDelivery(ValueError):
-    """An authentic delivery whose body is not a webhook payload this handler can read."""
+_deliveries = WebhookDelivery.__table__
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,7 @@ class DeliveryResult:
 class _Delivery:
     event: str
     created_at: datetime | None
-    payload: dict
+    payload: Invitee | InviteeNoShowPayload | dict
     invitee_uri: str | None
 
 
@@ -120,8 +128,10 @@ def receive_delivery(
         now: the current Unix time for the signature's tolerance (default: the clock).
 
     Returns:
-        DeliveryResult: 200 applied/ignored; 400 malformed (authentic) body; 401 bad signature;
-        413 body too large; 500 error (Calendly retries).
+        DeliveryResult: 200 applied or ignored, and 200 rejected for an authentic body that is
+        not a record this handler can read (a non-2xx answer would make Calendly retry it for
+        24 hours and then disable the subscription); 401 bad signature; 413 body too large;
+        500 error (Calendly retries).
     """
     received_at = received_at or clock.now()
     if len(body) > MAX_BODY_BYTES:
@@ -137,20 +147,20 @@ def receive_delivery(
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):  # ValueError includes UnicodeDecodeError
-        return refuse(400, DeliveryReason.NOT_JSON, received_at, signature_valid=True)
+        return refuse(200, DeliveryReason.NOT_JSON, received_at, signature_valid=True)
     event = payload.get("event") if isinstance(payload, dict) else None
+    event = event if isinstance(event, str) else None
     try:
         outcome = handle_delivery(payload, selection=selection, received_at=received_at)
-    except MalformedDelivery as exc:
-        log.warning("webhook %s refused: %s", event, exc)
-        problem = {"problem": str(exc)}
+    except MalformedRecordError as exc:
+        log.warning("webhook %s rejected: %s", event, exc)
         return refuse(
-            400,
-            DeliveryReason.MALFORMED,
+            200,
+            DeliveryReason.MALFORMED_RECORD,
             received_at,
             signature_valid=True,
             event=event,
-            params=problem,
+            params=exc.params,
         )
     except Exception as exc:
         db.session.rollback()
@@ -246,7 +256,8 @@ def handle_delivery(
             stale, or its invitee not mirrored), with a detail line free of personal data.
 
     Raises:
-        MalformedDelivery: the payload lacks what its event needs.
+        MalformedRecordError: the delivery or its record does not fit the schema or the
+            columns, or lacks what its event needs (nothing is written).
         SQLAlchemyError: the database failed (after retrying deadlocks).
     """
     delivery = _read_envelope(payload)
@@ -269,12 +280,9 @@ def handle_delivery(
             )
             db.session.commit()
             return outcome
-        except MalformedDelivery:
+        except MalformedRecordError:
             db.session.rollback()
             raise
-        except MalformedRecordError as exc:
-            db.session.rollback()
-            raise MalformedDelivery(str(exc)) from exc
         except DBAPIError as exc:
             db.session.rollback()
             if attempt == ATTEMPTS or not _retryable(exc):
@@ -288,25 +296,22 @@ def _retryable(exc: DBAPIError) -> bool:
 
 
 def _read_envelope(payload) -> _Delivery:
-    if not isinstance(payload, dict):
-        raise MalformedDelivery("body is not a JSON object")
-    event, inner = payload.get("event"), payload.get("payload")
-    if not isinstance(event, str) or not event:
-        raise MalformedDelivery("no event name")
-    if not isinstance(inner, dict):
-        raise MalformedDelivery("no payload object")
-    try:
-        created_at = parse_time(payload.get("created_at"))
-    except (MalformedRecordError, TypeError) as exc:
-        raise MalformedDelivery(str(exc)) from exc
-    invitee_uri = None
-    if event in INVITEE_EVENTS:
-        invitee_uri = inner.get("uri")
-    elif event in NO_SHOW_EVENTS:
-        invitee_uri = inner.get("invitee")
-    if invitee_uri is not None and (not isinstance(invitee_uri, str) or len(invitee_uri) > 255):
-        raise MalformedDelivery("unreadable invitee URI")
-    return _Delivery(event, created_at, inner, invitee_uri)
+    """The delivery validated: its envelope, and the record its event carries."""
+    envelope = WebhookEnvelope.read(payload, "envelope")
+    record, invitee_uri = envelope.payload, None
+    if envelope.event in INVITEE_EVENTS:
+        record = Invitee.read(envelope.payload, "invitee")
+        invitee_uri = record.uri
+    elif envelope.event in NO_SHOW_EVENTS:
+        record = InviteeNoShowPayload.read(envelope.payload, "no_show")
+        invitee_uri = record.invitee
+    if invitee_uri is not None and len(invitee_uri) > _deliveries.c.invitee_uri.type.length:
+        # Recorded with the delivery (ignored ones too): it must fit that column as it is.
+        kind, field_name = (
+            ("invitee", "uri") if envelope.event in INVITEE_EVENTS else ("no_show", "invitee")
+        )
+        raise MalformedRecordError(kind, [field_name], ["too_long"])
+    return _Delivery(envelope.event, envelope.created_at, record, invitee_uri)
 
 
 def _apply(delivery: _Delivery, selection: EventTypeSelection) -> Outcome:
@@ -323,14 +328,12 @@ def _apply(delivery: _Delivery, selection: EventTypeSelection) -> Outcome:
 def _apply_invitee(delivery: _Delivery, selection: EventTypeSelection) -> Outcome:
     """invitee.created / invitee.canceled: upsert the embedded event, then the invitee."""
     invitee, now = delivery.payload, clock.now()
-    if delivery.invitee_uri is None:
-        raise MalformedDelivery("invitee without uri")
-    scheduled_event = invitee.get("scheduled_event")
+    scheduled_event = invitee.scheduled_event
     written = {}
-    if isinstance(scheduled_event, dict) and scheduled_event:
-        if not selection.includes(scheduled_event.get("event_type"), scheduled_event.get("name")):
+    if scheduled_event is not None:
+        if not selection.includes(scheduled_event.event_type, scheduled_event.name):
             return _ignored(DeliveryReason.TYPE_NOT_SYNCED)
-        event_id, event_outcome = upsert_event(event_values(scheduled_event), now)
+        event_id, event_outcome = upsert_event(_embedded_event_values(scheduled_event), now)
         if event_outcome != "unchanged":
             # A delivery never vouches for the whole invitee list (others may be missing or
             # still on their way): keep the event on the next sync's list to fetch in full.
@@ -343,7 +346,7 @@ def _apply_invitee(delivery: _Delivery, selection: EventTypeSelection) -> Outcom
             written["event"] = event_outcome
     else:
         # Payloads from before `scheduled_event` existed name only the event's URI.
-        event = _local_event(invitee.get("event"))
+        event = _local_event(invitee.event)
         if event is None:
             return _ignored(DeliveryReason.EVENT_NOT_MIRRORED)
         if not selection.includes(event.event_type_uri, event.name):
@@ -368,23 +371,26 @@ def _apply_invitee(delivery: _Delivery, selection: EventTypeSelection) -> Outcom
     return Outcome(DeliveryOutcome.APPLIED, DeliveryReason.INVITEE_WRITTEN, written)
 
 
+def _embedded_event_values(event: ScheduledEvent) -> dict:
+    try:
+        return event_values(event)
+    except MalformedRecordError as exc:  # named as a part of the invitee it came in
+        raise exc.within("invitee", "scheduled_event") from None
+
+
 def _ignored(reason: DeliveryReason) -> Outcome:
     return Outcome(DeliveryOutcome.IGNORED, reason)
 
 
-def _local_event(uri) -> CalendlyEvent | None:
-    if not isinstance(uri, str) or not uri:
-        raise MalformedDelivery("invitee without scheduled_event or event URI")
-    return db.session.scalars(
-        select(CalendlyEvent).where(CalendlyEvent.calendly_id == _uuid(uri))
-    ).first()
-
-
-def _uuid(uri: str) -> str:
+def _local_event(uri: str | None) -> CalendlyEvent | None:
     try:
-        return uuid_from_uri(uri)
-    except ValueError as exc:
-        raise MalformedDelivery(str(exc)) from exc
+        calendly_id = uuid_from_uri(uri)
+    except ValueError:
+        fields = ["scheduled_event", "event"]
+        raise MalformedRecordError("invitee", fields, ["missing", "uri_parsing"]) from None
+    return db.session.scalars(
+        select(CalendlyEvent).where(CalendlyEvent.calendly_id == calendly_id)
+    ).first()
 
 
 def _older(incoming: datetime | None, stored: datetime | None) -> bool:
@@ -394,17 +400,15 @@ def _older(incoming: datetime | None, stored: datetime | None) -> bool:
 def _apply_no_show(delivery: _Delivery, *, on: bool) -> Outcome:
     """invitee_no_show.created / .deleted: set or clear the no-show mark of a mirrored invitee."""
     no_show = delivery.payload
-    if delivery.invitee_uri is None:
-        raise MalformedDelivery("no-show without invitee")
     stamp = delivery.created_at
     if stamp is None and on:
-        stamp = parse_time(no_show.get("created_at"))
-    if stamp is None:
-        raise MalformedDelivery("no created_at to order the change by")
-    mark_uri = no_show.get("uri") if on else None
-    if mark_uri is not None and (not isinstance(mark_uri, str) or len(mark_uri) > 255):
-        raise MalformedDelivery("unreadable no-show URI")
-    calendly_id = _uuid(delivery.invitee_uri)
+        stamp = no_show.created_at
+    if stamp is None:  # nothing to order the change by
+        raise MalformedRecordError("envelope", ["created_at"], ["missing"])
+    mark_uri = no_show.uri if on else None
+    if mark_uri is not None:
+        fit(_attendees, {"no_show_uri": mark_uri}, "no_show", frozenset())
+    calendly_id = uuid_from_uri(delivery.invitee_uri)
     which = _attendees.c.calendly_id == calendly_id
     if write_no_show(which, marked=on, mark_uri=mark_uri, stamp=stamp, now=clock.now()):
         reason = DeliveryReason.NO_SHOW_MARKED if on else DeliveryReason.NO_SHOW_CLEARED

@@ -17,7 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from calendly.client import uuid_from_uri
 from calendly.locations import parse_location
-from calendly.times import parse_time as parse_calendly_time
+from calendly.records import Cancellation, Invitee, ScheduledEvent
+from mirror.columns import fit, free_text
 from store.database import db
 from store.models import CalendlyEvent, CalendlyEventAttendee, attendee_search_text
 
@@ -33,98 +34,88 @@ ATTENDEE_FIELDS = (
     "no_show", "no_show_uri", "cancel_reason", "canceled_by", "canceler_type", "canceled_at",
     "calendly_created_at", "calendly_updated_at",
 )  # fmt: skip
+# Columns of free text: cut to size and freed of NUL characters (see mirror.columns); every
+# other text column identifies or codes something and must fit as it is.
+EVENT_FREE_TEXT = frozenset({"name", "location", "location_info", "cancel_reason", "canceled_by"})
+ATTENDEE_FREE_TEXT = frozenset({"name", "first_name", "last_name", "cancel_reason", "canceled_by"})
 
 
-class MalformedRecordError(ValueError):
-    """A Calendly record lacks a field the mirror cannot do without."""
-
-
-def parse_time(value) -> datetime | None:
-    """Calendly's ISO-8601 UTC timestamps (`...000000Z`) as aware datetimes (see calendly.times)."""
-    try:
-        return parse_calendly_time(value)
-    except ValueError as exc:
-        raise MalformedRecordError(str(exc)) from exc
-
-
-def _required(record: dict, key: str):
-    value = record.get(key)
-    if value in (None, ""):
-        raise MalformedRecordError(f"record without {key!r}")
-    return value
-
-
-def _calendly_id(uri: str) -> str:
-    try:
-        return uuid_from_uri(uri)
-    except ValueError as exc:
-        raise MalformedRecordError(str(exc)) from exc
-
-
-def _cancellation(record: dict) -> dict:
-    cancellation = record.get("cancellation") or {}
+def _cancellation(cancellation: Cancellation | None) -> dict:
+    cancellation = cancellation or Cancellation()
     return {
-        "cancel_reason": cancellation.get("reason"),
-        "canceled_by": cancellation.get("canceled_by"),
-        "canceler_type": cancellation.get("canceler_type"),
-        "canceled_at": parse_time(cancellation.get("created_at")),
+        "cancel_reason": cancellation.reason,
+        "canceled_by": cancellation.canceled_by,
+        "canceler_type": cancellation.canceler_type,
+        "canceled_at": cancellation.created_at,
     }
 
 
-def event_values(event: dict) -> dict:
-    """Column values for a Calendly scheduled-event resource."""
-    uri = _required(event, "uri")
-    counter = event.get("invitees_counter") or {}
-    location = parse_location(event.get("location"))
+def event_values(event: ScheduledEvent) -> dict:
+    """Column values for a validated scheduled event, fitted to the columns.
+
+    Raises:
+        MalformedRecordError: an identity or code field does not fit its column.
+    """
+    counter = event.invitees_counter
+    raw_location = event.location.model_dump() if event.location is not None else None
+    location = parse_location(raw_location)
     values = {
-        "calendly_id": _calendly_id(uri),
-        "uri": uri,
-        "name": event.get("name"),
-        "status": _required(event, "status"),
-        "start_time": parse_time(_required(event, "start_time")),
-        "end_time": parse_time(_required(event, "end_time")),
-        "event_type_uri": event.get("event_type"),
+        "calendly_id": uuid_from_uri(event.uri),
+        "uri": event.uri,
+        "name": event.name,
+        "status": event.status,
+        "start_time": event.start_time,
+        "end_time": event.end_time,
+        "event_type_uri": event.event_type,
         "location_type": location.type,
         "location": location.location,
         "location_status": location.status,
         "location_info": location.info,
-        "invitees_active": int(counter.get("active") or 0),
-        "invitees_total": int(counter.get("total") or 0),
-        "invitees_limit": counter.get("limit"),
-        "calendly_created_at": parse_time(event.get("created_at")),
-        "calendly_updated_at": parse_time(event.get("updated_at")),
+        "invitees_active": counter.active,
+        "invitees_total": counter.total,
+        "invitees_limit": counter.limit,
+        "calendly_created_at": event.created_at,
+        "calendly_updated_at": event.updated_at,
         "missing_upstream": False,
     }
-    values.update(_cancellation(event))
-    return values
+    values.update(_cancellation(event.cancellation))
+    return fit(CalendlyEvent.__table__, values, "scheduled_event", EVENT_FREE_TEXT)
 
 
-def attendee_values(invitee: dict, event_id: int) -> dict:
-    """Column values for a Calendly invitee resource belonging to local event `event_id`."""
-    uri = _required(invitee, "uri")
-    no_show = invitee.get("no_show") or {}
+def attendee_values(invitee: Invitee, event_id: int | None) -> dict:
+    """Column values for a validated invitee of local event `event_id`, fitted to the columns
+    (`event_id` may be filled in later, once the event is written).
+
+    Raises:
+        MalformedRecordError: an identity or code field does not fit its column.
+    """
+    no_show = invitee.no_show
     values = {
-        "calendly_id": _calendly_id(uri),
+        "calendly_id": uuid_from_uri(invitee.uri),
         "event_id": event_id,
-        "uri": uri,
-        "name": invitee.get("name"),
-        "first_name": invitee.get("first_name"),
-        "last_name": invitee.get("last_name"),
-        "email": invitee.get("email"),
-        "search_text": attendee_search_text(invitee.get("name"), invitee.get("email")),
-        "status": _required(invitee, "status"),
-        "timezone": invitee.get("timezone"),
+        "uri": invitee.uri,
+        "name": invitee.name,
+        "first_name": invitee.first_name,
+        "last_name": invitee.last_name,
+        "email": invitee.email,
+        "status": invitee.status,
+        "timezone": invitee.timezone,
         # Kept as Calendly sent them; readers order them by position (queries.ranked_answers).
-        "questions_and_answers": invitee.get("questions_and_answers") or [],
-        "rescheduled": bool(invitee.get("rescheduled")),
-        "old_invitee_uri": invitee.get("old_invitee"),
-        "new_invitee_uri": invitee.get("new_invitee"),
-        "no_show": bool(no_show),
-        "no_show_uri": no_show.get("uri"),
-        "calendly_created_at": parse_time(invitee.get("created_at")),
-        "calendly_updated_at": parse_time(invitee.get("updated_at")),
+        "questions_and_answers": [
+            free_text(answer.model_dump(mode="json", exclude_unset=True))
+            for answer in invitee.questions_and_answers
+        ],
+        "rescheduled": invitee.rescheduled,
+        "old_invitee_uri": invitee.old_invitee,
+        "new_invitee_uri": invitee.new_invitee,
+        "no_show": no_show is not None,
+        "no_show_uri": no_show.uri if no_show is not None else None,
+        "calendly_created_at": invitee.created_at,
+        "calendly_updated_at": invitee.updated_at,
     }
-    values.update(_cancellation(invitee))
+    values.update(_cancellation(invitee.cancellation))
+    fit(CalendlyEventAttendee.__table__, values, "invitee", ATTENDEE_FREE_TEXT)
+    values["search_text"] = attendee_search_text(values["name"], values["email"])
     return values
 
 
@@ -164,23 +155,6 @@ def _upsert(model, rows: list[dict], fields: tuple[str, ...], now: datetime) -> 
     # while the download thread runs) instead of dozens.
     statement = _upsert_statement(connection.dialect.name, model.__table__, fields)
     return connection.execute(statement, rows).all()
-
-
-class EventTypeSelection:
-    """The event types the mirror keeps, by URI or by name (ignoring case); empty means all.
-
-    The sync, the webhook receiver and the settings page's checkboxes all ask this one rule.
-    """
-
-    def __init__(self, selection):
-        wanted = [item.strip() for item in selection or () if item and item.strip()]
-        self.uris = {item for item in wanted if "://" in item}
-        self.names = {item.casefold() for item in wanted if "://" not in item}
-
-    def includes(self, event_type_uri: str | None, name: str | None) -> bool:
-        if not self.uris and not self.names:
-            return True
-        return event_type_uri in self.uris or (name or "").casefold() in self.names
 
 
 @dataclass
@@ -235,6 +209,7 @@ def write_events(
     *,
     new_ids: frozenset[str] | set[str] = frozenset(),
     complete_ids: frozenset[str] | set[str] = frozenset(),
+    incomplete_ids: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, tuple[int, str]]:
     """Write a batch of events inside the caller's transaction.
 
@@ -244,6 +219,8 @@ def write_events(
         new_ids: calendly_ids the caller knows are not stored yet, which saves lookups (a
             concurrent insert by another writer is still handled by the upsert).
         complete_ids: events whose invitees the caller writes in full in this transaction.
+        incomplete_ids: events whose invitees the caller read but could not write in full (a
+            malformed invitee): the next sync must read them again.
 
     Returns:
         calendly_id -> (local id, 'created' | 'updated' | 'unchanged').
@@ -281,6 +258,11 @@ def write_events(
     if mark_complete:
         connection.execute(
             update(table).where(table.c.id.in_(mark_complete)).values(attendees_synced_at=now)
+        )
+    incomplete = [results[cid][0] for cid in incomplete_ids if cid in results]
+    if incomplete:
+        connection.execute(
+            update(table).where(table.c.id.in_(incomplete)).values(attendees_synced_at=None)
         )
     return results
 

@@ -15,10 +15,12 @@ from flask import current_app
 
 from calendly.client import CalendlyClient
 from calendly.errors import AuthenticationError, CalendlyError, PermissionDeniedError
-from mirror.writer import EventTypeSelection
+from calendly.records import EventType
+from mirror.event_types import EventTypeSelection, read_listing, store_listing
 from services import settings
 from services.secrets import TokenVaultError
-from store.database import db
+from store import clock
+from store.database import db, start_write
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,14 @@ def _remember_account(check: TokenCheck) -> None:
     settings.save_account(check.user)
     if check.event_types_listed:
         apply_default_event_types(check.event_types)
+        _cache_event_types(read_listing(check.event_types))
+
+
+def _cache_event_types(types: list[EventType]) -> None:
+    """Keep the listing just made in the event type cache (the sync resolves names by it)."""
+    start_write(db.session)
+    store_listing(types, clock.now())
+    db.session.commit()
 
 
 def connect_token(token: str) -> TokenCheck:
@@ -200,13 +210,14 @@ def apply_default_event_types(event_types: list[dict]) -> None:
 
 
 def is_selected(event_type: dict, selection: list[str]) -> bool:
-    """True when `selection` (URIs, or names from CALENDLY_EVENT_TYPES) names `event_type`.
+    """True when `selection` (URIs, or names from CALENDLY_EVENT_TYPES) names `event_type`,
+    by the rule the sync and the webhook receiver follow (a name stands for its type's URI).
 
     Unlike the sync, an empty selection ticks no checkbox (it means "all" without naming any).
     """
-    return bool(selection) and EventTypeSelection(selection).includes(
-        event_type.get("uri"), event_type.get("name")
-    )
+    uri = event_type.get("uri")
+    catalog = {uri: event_type.get("name")} if isinstance(uri, str) else {}
+    return bool(selection) and EventTypeSelection(selection, catalog).includes(uri)
 
 
 def save_event_types(uris: list[str]) -> None:

@@ -1,6 +1,6 @@
 """Receiving a Calendly webhook delivery with the app's configuration: the signing key and the
-event-type selection come from the settings and are handed to the mirror, which verifies,
-applies and records the delivery (mirror/webhooks.py)."""
+event-type selection (names resolved through the cached event types) come from the settings and
+are handed to the mirror, which verifies, applies and records the delivery (mirror/webhooks.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 from sqlalchemy.exc import SQLAlchemyError
 
 from mirror import webhooks
-from mirror.writer import EventTypeSelection
+from mirror.event_types import selection_from_cache
 from services import settings
 from services.secrets import TokenVaultError
 from store import clock
@@ -31,7 +31,7 @@ def receive_delivery(body: bytes, signature_header: str | None) -> webhooks.Deli
         return webhooks.refuse(413, DeliveryReason.BODY_TOO_LARGE, received_at)
     try:
         key = settings.webhook_signing_key()
-        selection = EventTypeSelection(settings.sync_event_types())
+        selection = selection_from_cache(settings.sync_event_types())
     except TokenVaultError:
         log.error("webhook refused: the stored signing key cannot be decrypted")
         return webhooks.refuse(403, DeliveryReason.SIGNING_KEY_UNREADABLE, received_at)

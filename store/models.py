@@ -166,6 +166,11 @@ class SyncRun(db.Model):
     attendees_updated: Mapped[int] = mapped_column(Integer, default=0)
     attendees_unchanged: Mapped[int] = mapped_column(Integer, default=0)
     api_requests: Mapped[int] = mapped_column(Integer, default=0)
+    # Records Calendly sent that the sync could not read and left out (every other was written),
+    # and which they were: a list of {code (a RecordSkip), record (URI or None), position,
+    # fields, errors}, the first SKIPPED_LISTED of them.
+    records_skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    skipped_records: Mapped[list | None] = mapped_column(JSON)
     # A RunProblem (failed) or a SkipReason (skipped); NULL for a run that succeeded.
     outcome: Mapped[str | None] = mapped_column(String(32))
     outcome_params: Mapped[dict | None] = mapped_column(JSON)
@@ -180,6 +185,32 @@ class SyncRun(db.Model):
 
     def __repr__(self) -> str:
         return f"<SyncRun {self.id} {self.trigger} {self.status} {self.outcome or ''}>"
+
+
+class CalendlyEventType(db.Model):
+    """An event type as `GET /event_types` last listed it, with its booking questions.
+
+    The sync refreshes these when it meets an event of a type not stored here; names chosen in
+    CALENDLY_EVENT_TYPES or on the Settings page resolve to URIs through them.
+    """
+
+    __tablename__ = "calendly_event_types"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uri: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool | None] = mapped_column(Boolean)
+    kind: Mapped[str | None] = mapped_column(String(32))  # solo, group
+    pooling_type: Mapped[str | None] = mapped_column(String(32))  # round_robin, collective
+    owner: Mapped[str | None] = mapped_column(String(255))  # the profile's owner URI
+    # [{name, type, position, enabled, required, answer_choices, include_other}, ...]
+    custom_questions: Mapped[list | None] = mapped_column(JSON)
+    # False for a type its events name but the last listing did not contain (no name known).
+    listed: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    cached_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    def __repr__(self) -> str:
+        return f"<CalendlyEventType {self.uri} {self.name!r}>"
 
 
 class Lease(db.Model):

@@ -45,12 +45,21 @@ class RunProblem(StrEnum):
     NETWORK = "network"
     CALENDLY_ERROR = "calendly_error"  # any other HTTP error
     MALFORMED_RESPONSE = "malformed_response"
-    MALFORMED_RECORD = "malformed_record"
+    MALFORMED_RECORD = "malformed_record"  # before a sync skipped such records
     LEASE_LOST = "lease_lost"
     INTERRUPTED = "interrupted"  # its process ended before the run did
     UNEXPECTED = "unexpected"
     # A row written before outcomes were codes: `text` holds what it said then.
     LEGACY = "legacy"
+
+
+class RecordSkip(StrEnum):
+    """Why a sync left a record out while writing every other one. Parameters (one entry of
+    `SyncRun.skipped_records`): `record` (its URI, None when unreadable), `position` (its place
+    in Calendly's list, from 1), `event` (an invitee's event URI), `fields` and `errors`."""
+
+    MALFORMED_EVENT = "malformed_event"
+    MALFORMED_INVITEE = "malformed_invitee"
 
 
 class SkipReason(StrEnum):
@@ -92,7 +101,9 @@ class DeliveryReason(StrEnum):
     SIGNING_KEY_UNREADABLE = "signing_key_unreadable"
     BAD_SIGNATURE = "bad_signature"  # params: problem
     NOT_JSON = "not_json"
-    MALFORMED = "malformed"  # params: problem
+    MALFORMED = "malformed"  # params: problem (before records had a schema)
+    # A signed delivery that fails the schema; answered 200 so that Calendly does not retry it.
+    MALFORMED_RECORD = "malformed_record"  # params: record, fields, errors
     # error
     DATABASE_ERROR = "database_error"  # params: error (a type name)
     INTERNAL_ERROR = "internal_error"  # params: error

@@ -130,3 +130,37 @@ def test_outcomes_become_codes_and_ticks_leave_the_owner(make_app):
         db.drop_all()
         with db.engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE alembic_version")
+
+
+def test_skipped_records_and_the_event_type_cache_migrate_both_ways(make_app):
+    from sqlalchemy import inspect, text
+
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        upgrade(revision="c4d1e2f3a5b6")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    'INSERT INTO sync_runs (trigger, "full", status, started_at, events_seen,'
+                    " events_created, events_updated, events_unchanged, events_missing,"
+                    " attendees_created, attendees_updated, attendees_unchanged, api_requests)"
+                    " VALUES ('cli', false, 'succeeded', '2026-01-01 06:00:00',"
+                    " 0, 0, 0, 0, 0, 0, 0, 0, 0)"
+                )
+            )
+        upgrade()
+        with db.engine.connect() as conn:
+            row = conn.execute(text("SELECT records_skipped, skipped_records FROM sync_runs"))
+            assert tuple(row.one()) == (0, None)
+        assert "calendly_event_types" in inspect(db.engine).get_table_names()
+
+        downgrade(revision="c4d1e2f3a5b6")
+        inspector = inspect(db.engine)
+        assert "calendly_event_types" not in inspector.get_table_names()
+        assert "records_skipped" not in {c["name"] for c in inspector.get_columns("sync_runs")}
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE alembic_version")

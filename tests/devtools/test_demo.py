@@ -7,7 +7,13 @@ from sqlalchemy import func, select
 from devtools import demo
 from services import accounts, settings
 from store.database import db
-from store.models import AdminUser, CalendlyEvent, CalendlyEventAttendee, SyncRun
+from store.models import (
+    AdminUser,
+    CalendlyEvent,
+    CalendlyEventAttendee,
+    CalendlyEventType,
+    SyncRun,
+)
 
 
 @pytest.fixture
@@ -126,6 +132,7 @@ def test_a_real_token_ends_demo_mode_without_restart(make_app, calendly_sim, tmp
     with app.app_context():
         assert count(CalendlyEvent) == 0  # the made-up webinars are gone
         assert count(SyncRun) == 0
+        assert count(CalendlyEventType) == 0  # and the simulator's event types
         assert settings.calendly_token() == "sim-token"
         assert settings.get_setting(demo.DEMO_DATA_KEY) is None
 
