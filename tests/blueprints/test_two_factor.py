@@ -62,7 +62,7 @@ def _password_step(app, user, next_=None, ip="10.0.0.1"):
 def _code_step(client, code, ip="10.0.0.1"):
     return client.post(
         "/login/code",
-        data={"code": code, "csrf_token": _token(client, "/login/code")},
+        data={"code": code, "csrf_token": _token(client)},
         environ_base={"REMOTE_ADDR": ip},
     )
 
