@@ -67,8 +67,10 @@ class DemoState:
 def init_demo(app: Flask) -> bool:
     """Start demo mode when DEMO_MODE is on and no token is configured; True when it started.
 
-    The app factory calls it only in a process that serves requests (not in `flask db upgrade`,
-    nor in the reloader's watcher), and not under TESTING.
+    Otherwise, with a real token configured, it ends what an earlier demo run left behind (its
+    login, its credentials file, its data). The app factory calls it only in a process that
+    serves requests (not in `flask db upgrade`, nor in the reloader's watcher), and not under
+    TESTING.
     """
     with app.app_context():
         if not app.config.get("DEMO_MODE"):
