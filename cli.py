@@ -136,18 +136,18 @@ password_option = click.option(
 )
 
 
-def _change_account(action, email: str, password: str, done: str) -> None:
+def _account_command(action, *args, done: str) -> None:
     """Run an accounts.* change and report it; AccountError becomes a clean CLI error."""
     from flask_babel import force_locale
 
     from services import accounts
 
     try:
-        user = action(email, password)
+        result = action(*args)
     except accounts.AccountError as exc:
         with force_locale("en"):
             raise click.ClickException(str(exc.message)) from exc
-    click.echo(done.format(email=user.email))
+    click.echo(done.format(email=result if isinstance(result, str) else result.email))
 
 
 @users_cli.command("create")
@@ -157,12 +157,12 @@ def users_create_command(email, password):
     """Create an admin account that can sign in to the web app."""
     from services import accounts
 
-    _change_account(accounts.create_admin, email, password, "Created admin account {email}.")
+    _account_command(accounts.create_admin, email, password, done="Created admin account {email}.")
 
 
 @users_cli.command("list")
 def users_list_command():
-    """List the admin accounts with their last sign-in."""
+    """List the admin accounts with their last sign-in, two-factor authentication and state."""
     from services import accounts
 
     admins = accounts.list_admins()
@@ -171,19 +171,80 @@ def users_list_command():
         return
     for admin in admins:
         last = f"{admin.last_login_at:%Y-%m-%d %H:%M} UTC" if admin.last_login_at else "never"
-        locked = "  (locked after failed logins)" if admin.locked else ""
+        notes = [
+            "two-factor" if admin.two_factor else "",
+            "disabled" if admin.disabled else "",
+            "locked after failed logins" if admin.locked else "",
+        ]
+        flags = ", ".join(note for note in notes if note)
         created = f"{admin.created_at:%Y-%m-%d}"
-        click.echo(f"{admin.email:40}  created {created}  last login {last}{locked}")
+        click.echo(
+            f"{admin.email:40}  created {created}  last login {last}"
+            + (f"  ({flags})" if flags else "")
+        )
 
 
 @users_cli.command("set-password")
 @click.argument("email")
 @password_option
 def users_set_password_command(email, password):
-    """Set a new password for an admin account and lift a login lock."""
+    """Set a new password for an admin account, lift a login lock and end its sessions."""
     from services import accounts
 
-    _change_account(accounts.set_password, email, password, "Password changed for {email}.")
+    _account_command(accounts.set_password, email, password, done="Password changed for {email}.")
+
+
+@users_cli.command("disable")
+@click.argument("email")
+def users_disable_command(email):
+    """Disable an admin account: it cannot sign in, and its sessions end at once.
+
+    The last enabled admin account cannot be disabled.
+    """
+    from services import accounts
+
+    _account_command(accounts.disable_admin, email, done="Disabled {email}; its sessions ended.")
+
+
+@users_cli.command("enable")
+@click.argument("email")
+def users_enable_command(email):
+    """Let a disabled admin account sign in again."""
+    from services import accounts
+
+    _account_command(accounts.enable_admin, email, done="Enabled {email}.")
+
+
+@users_cli.command("delete")
+@click.argument("email")
+@click.confirmation_option(prompt="Delete this admin account for good?")
+def users_delete_command(email):
+    """Delete an admin account and end its sessions (asks first unless --yes is given).
+
+    The last enabled admin account cannot be deleted.
+    """
+    from services import accounts
+
+    _account_command(accounts.delete_admin, email, done="Deleted {email}.")
+
+
+@users_cli.command("sign-out")
+@click.argument("email")
+def users_sign_out_command(email):
+    """End every session of an admin account (sign it out everywhere)."""
+    from services import accounts
+
+    _account_command(accounts.end_sessions, email, done="Signed out {email} everywhere.")
+
+
+@users_cli.command("reset-2fa")
+@click.argument("email")
+def users_reset_two_factor_command(email):
+    """Turn off two-factor authentication of an admin account whose phone and recovery codes
+    are lost; its sessions end. It can sign in with the password and set it up again."""
+    from services import two_factor
+
+    _account_command(two_factor.reset, email, done="Two-factor authentication off for {email}.")
 
 
 def register_cli(app: Flask) -> None:

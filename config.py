@@ -14,6 +14,10 @@ ENV_SETTINGS = {
     "DISPLAY_TIMEZONE": str,
     "DEMO_MODE": bool,
     "TRUSTED_PROXIES": int,
+    "SESSION_LIFETIME_MINUTES": int,
+    "SESSION_IDLE_MINUTES": int,
+    "SESSION_COOKIE_SECURE": bool,
+    "REQUIRE_TWO_FACTOR": bool,
 }
 
 
@@ -47,5 +51,13 @@ class DefaultConfig:
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # The session cookie is Secure on every https request anyway (also behind TRUSTED_PROXIES);
+    # True makes it Secure on plain http too (for a proxy that does not forward the scheme).
+    SESSION_COOKIE_SECURE = False
+    # A sign-in lasts at most this long, however busy, and ends after this long without a request.
+    SESSION_LIFETIME_MINUTES = 12 * 60
+    SESSION_IDLE_MINUTES = 2 * 60
+    # Every account must set up a second factor (TOTP) right after its first password step.
+    REQUIRE_TWO_FACTOR = False
     BABEL_DEFAULT_LOCALE = "de"
     LANGUAGES = ("de", "en")

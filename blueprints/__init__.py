@@ -5,6 +5,7 @@ template filters into the app."""
 from flask import Flask
 
 from blueprints import (
+    account,
     attendees,
     auth,
     dashboard,
@@ -20,6 +21,7 @@ from blueprints.extensions import babel, csrf
 
 BLUEPRINTS = (
     auth.bp,
+    account.bp,
     dashboard.bp,
     attendees.bp,
     settings.bp,

@@ -1,4 +1,5 @@
-"""Signing in and out, the one-time setup of the first account, and the language choice."""
+"""Signing in (with the second step for two-factor accounts) and out, the one-time setup of the
+first account, and the language choice."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 
-from blueprints.forms import LoginForm, SetupForm
-from services import accounts
+from blueprints import sessions
+from blueprints.forms import CodeForm, LoginForm, SetupForm
+from services import accounts, two_factor
 
 bp = Blueprint("auth", __name__)
 
@@ -42,20 +44,6 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def _clear_session() -> None:
-    """Empty the session except for the chosen language."""
-    language = session.get("lang")
-    session.clear()
-    if language:
-        session["lang"] = language
-
-
-def _start_session(user) -> None:
-    # A fresh session at login: nothing from before signing in carries over, except the language.
-    _clear_session()
-    login_user(user)
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """The sign-in form; after success, back to the page that asked for it."""
@@ -69,18 +57,49 @@ def login():
         try:
             user = accounts.authenticate(form.email.data, form.password.data, request.remote_addr)
         except accounts.LoginThrottled as exc:
-            minutes = max(1, round(exc.retry_after / 60))
-            error = _(
-                "Too many failed attempts. Please wait %(minutes)d minutes and try again.",
-                minutes=minutes,
-            )
-            status, headers = 429, {"Retry-After": str(exc.retry_after)}
+            error, status, headers = _throttled(exc)
         else:
+            if user is not None and user.has_two_factor:
+                sessions.await_code(user, safe_next(form.next.data))
+                return redirect(url_for(".second_step"), 303)
             if user is not None:
-                _start_session(user)
+                sessions.start(user)
                 return redirect(safe_next(form.next.data) or url_for("dashboard.index"), 303)
             error = _("Wrong email or password.")
     return render_template("auth/login.html", form=form, error=error), status, headers
+
+
+def _throttled(exc: accounts.LoginThrottled):
+    """The error, status and headers of a refused try."""
+    minutes = max(1, round(exc.retry_after / 60))
+    error = _(
+        "Too many failed attempts. Please wait %(minutes)d minutes and try again.",
+        minutes=minutes,
+    )
+    return error, 429, {"Retry-After": str(exc.retry_after)}
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def second_step():
+    """The code from the authenticator app (or a recovery code) after a right password."""
+    pending, expired = sessions.pending_code()
+    if pending is None:
+        if expired:
+            flash(_("That took too long. Please sign in again."), "warning")
+        return redirect(url_for(".login"), 303)
+    form = CodeForm()
+    error, status, headers = None, 200, {}
+    if form.validate_on_submit():
+        try:
+            user = two_factor.verify_sign_in(pending["user"], form.code.data, request.remote_addr)
+        except accounts.LoginThrottled as exc:
+            error, status, headers = _throttled(exc)
+        else:
+            if user is not None:
+                sessions.start(user)
+                return redirect(safe_next(pending.get("next")) or url_for("dashboard.index"), 303)
+            error = _("The code is not right.")
+    return render_template("auth/code.html", form=form, error=error), status, headers
 
 
 @bp.route("/setup", methods=["GET", "POST"])
@@ -95,7 +114,7 @@ def setup():
         except accounts.AccountError as exc:
             form.email.errors = [*form.email.errors, exc.message]
         else:
-            _start_session(user)
+            sessions.start(user)
             flash(_("Your account is ready. Welcome!"), "success")
             return redirect(url_for("dashboard.index"), 303)
     return render_template(
@@ -105,9 +124,8 @@ def setup():
 
 @bp.post("/logout")
 def logout():
-    """Sign out and forget the session."""
-    logout_user()
-    _clear_session()
+    """Sign out: this session ends on the server, so copies of its cookie stop working too."""
+    sessions.end()
     flash(_("You are signed out."), "success")
     return redirect(url_for(".login"), 303)
 

@@ -1,4 +1,5 @@
-"""Every Flask-WTF form of the app: sign-in and setup, the Settings page, webhook subscriptions."""
+"""Every Flask-WTF form of the app: sign-in and setup, the account page, the Settings page,
+webhook subscriptions."""
 
 from __future__ import annotations
 
@@ -134,6 +135,28 @@ class SetupForm(FlaskForm):
     confirm = PasswordField(
         _l("Repeat password"),
         validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))],
+    )
+
+
+class OwnLoginForm(SetupForm):
+    """The email and password an admin chooses for the account they took over from demo mode."""
+
+
+class CodeForm(FlaskForm):
+    """A six-digit code from the authenticator app, or (at sign-in) a recovery code."""
+
+    code = StringField(
+        _l("Code"),
+        validators=[DataRequired(_l("Enter the code.")), Length(max=64)],
+        render_kw={"autocomplete": "one-time-code", "autocapitalize": "off", "spellcheck": "false"},
+    )
+
+
+class PasswordCheckForm(FlaskForm):
+    """The account's password again, before a change to its second factor."""
+
+    password = PasswordField(
+        _l("Your password"), validators=[DataRequired(_l("Enter your password.")), Length(max=1024)]
     )
 
 

@@ -1,18 +1,41 @@
-"""The login guard and the security headers every response carries."""
+"""The login guard and the security headers every response carries.
+
+A signed-in account with a step to take first (choose its own login after demo mode, set up the
+mandatory second factor) reaches only the pages of that step until it is done.
+"""
 
 from __future__ import annotations
 
 from flask import Flask, Response, redirect, request, url_for
 from flask_login import current_user
 
-from blueprints import htmx
+from blueprints import htmx, sessions
 from blueprints.extensions import login_manager
 from blueprints.filters import here
-from services import accounts
+from services import two_factor
 from services.webhook_subscriptions import WEBHOOK_PATH
 
 # Reachable without signing in. Everything else needs an account.
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "auth.setup", "auth.set_language", "static"})
+PUBLIC_ENDPOINTS = frozenset(
+    {"auth.login", "auth.second_step", "auth.setup", "auth.set_language", "static"}
+)
+# A step an account must take before anything else: its page, and what else it may reach.
+CLAIM_STEP = "account.claim"
+TWO_FACTOR_STEP = "account.index"
+STEP_ENDPOINTS = {
+    CLAIM_STEP: frozenset({CLAIM_STEP, "auth.logout"}),
+    TWO_FACTOR_STEP: frozenset(
+        {
+            TWO_FACTOR_STEP,
+            "account.start_two_factor",
+            "account.confirm_two_factor",
+            "account.sign_out_everywhere",
+            "auth.logout",
+        }
+    ),
+}
+# Browsers that reached the app over https once keep to https for a year.
+HSTS = "max-age=31536000"
 PUBLIC_REQUESTS = frozenset({("POST", WEBHOOK_PATH)})
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -24,7 +47,7 @@ def init_app(app: Flask) -> None:
     """Require a login for every page but the public ones; add the security headers."""
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.user_loader(accounts.load_user)
+    sessions.init_app(app)
     login_manager.unauthorized_handler(_unauthorized)
     app.before_request(_require_login)
     app.after_request(_security_headers)
@@ -33,9 +56,27 @@ def init_app(app: Flask) -> None:
 def _require_login():
     if request.endpoint in PUBLIC_ENDPOINTS or (request.method, request.path) in PUBLIC_REQUESTS:
         return None
-    if current_user.is_authenticated:
-        return None
-    return login_manager.unauthorized()
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    step = first_step(current_user)
+    if step is not None and request.endpoint not in STEP_ENDPOINTS[step]:
+        return _send_to(url_for(step))
+    return None
+
+
+def first_step(user) -> str | None:
+    """The page of the step `user` must take before anything else, or None."""
+    if user.must_set_login:
+        return CLAIM_STEP
+    if two_factor.required() and not user.has_two_factor:
+        return TWO_FACTOR_STEP
+    return None
+
+
+def _send_to(url: str):
+    if htmx.is_htmx_request():
+        return htmx.redirect(Response(status=401), url)
+    return redirect(url)
 
 
 def _unauthorized():
@@ -54,6 +95,9 @@ def _security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.is_secure:
+        # Only on https: a plain-http answer cannot be trusted to set it, and must not.
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     if request.endpoint != "static":
         # Pages carry attendee data: keep them out of caches and the back-button after logout.
         response.headers.setdefault("Cache-Control", "no-store")

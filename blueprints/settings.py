@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from datetime import time
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
-from blueprints import htmx
+from blueprints import htmx, sessions
 from blueprints.forms import EventTypesForm, PreferencesForm, TokenForm, timezone_names
 from calendly.errors import TOKEN_PAGE_URL
-from services import connection, scheduler, settings
+from services import accounts, connection, scheduler, settings
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -39,10 +40,16 @@ def save_token():
     form = TokenForm()
     if not form.validate_on_submit():
         return _render("calendly", 422, token_form=form)
-    check = connection.connect_token(form.token.data)
+    admin_id = current_user.id  # read now: connecting may change (or remove) the account
+    check = connection.connect_token(form.token.data, connected_by=admin_id)
     if check.user is None:
         form.token.errors.extend(check.problems or [_("Calendly did not accept the token.")])
         return _render("calendly", 422, token_form=form, refused=check)
+    if accounts.must_set_login(admin_id):
+        # The token ended demo mode, and with it every session of the demo login, this one too.
+        # Whoever connected the token goes on, in a new session, to choose their own login.
+        sessions.start(accounts.get_admin(admin_id))
+        return _go_to(url_for("account.claim"))
     message = _("Token saved. Connected to Calendly as %(name)s.", name=check.user.get("name"))
     return _done("calendly", message, check=check)
 
@@ -115,6 +122,13 @@ def _done(section: str, message: str, **parts):
         return _render(section, message=message, message_kind="success", **parts)
     flash(message, "success")
     return redirect(url_for("settings.index"), 303)
+
+
+def _go_to(url: str):
+    """Load `url` as a whole page, also from an htmx request."""
+    if htmx.is_htmx_request():
+        return htmx.redirect(Response(status=204), url)
+    return redirect(url, 303)
 
 
 def _render(what: str, status: int = 200, message=None, message_kind="info", **parts):

@@ -7,6 +7,13 @@ dashboard has webinars, and creates a demo admin whose login it prints (and writ
 instance/demo-credentials.txt). `config["DEMO_MODE"]` is True only while the demo runs. Saving a
 real token on the Settings page ends it without a restart (`leave_demo`, on the connection's
 `token_connected` signal), which also removes the made-up webinars from the database.
+
+Leaving demo mode also ends the demo login, since the same account now opens real attendee
+data: the printed password stops working, every demo session ends, and the credentials file is
+deleted. The admin who connected the token, when signed in as the demo account, chooses their
+own email and password next (the web layer sees `must_set_login`); when another admin connected
+it, the demo account is deleted. A real token found at start-up (e.g. CALENDLY_TOKEN set after
+a demo) ends a demo left over from an earlier run the same way.
 """
 
 from __future__ import annotations
@@ -27,10 +34,16 @@ from sqlalchemy.exc import IntegrityError
 
 from mirror import leases
 from mirror.sync import SYNC_LEASE, SyncAlreadyRunning, counts_line
-from services import connection, settings
+from services import accounts, connection, settings
 from services.syncing import sync_from_settings
 from store.database import db, start_write
-from store.models import CalendlyEvent, CalendlyEventAttendee, CalendlyEventType, SyncRun
+from store.models import (
+    AdminSession,
+    CalendlyEvent,
+    CalendlyEventAttendee,
+    CalendlyEventType,
+    SyncRun,
+)
 from store.outcomes import SyncTrigger
 
 log = logging.getLogger(__name__)
@@ -60,23 +73,31 @@ class DemoState:
 def init_demo(app: Flask) -> bool:
     """Start demo mode when DEMO_MODE is on and no token is configured; True when it started.
 
-    The app factory calls it only in a process that serves requests (not in `flask db upgrade`,
-    nor in the reloader's watcher), and not under TESTING.
+    Otherwise, with a real token configured, it ends what an earlier demo run left behind (its
+    login, its credentials file, its data). The app factory calls it only in a process that
+    serves requests (not in `flask db upgrade`, nor in the reloader's watcher), and not under
+    TESTING.
     """
-    if not app.config.get("DEMO_MODE"):
-        return False
     with app.app_context():
+        if not app.config.get("DEMO_MODE"):
+            _end_leftover_demo(app)
+            return False
         reason = _why_not(app)
         if reason:
             log.warning("Demo mode not started: %s", reason)
             app.config["DEMO_MODE"] = False
+            _end_leftover_demo(app)
             return False
         _start(app)
     return True
 
 
-def leave_demo(app: Flask) -> None:
-    """End demo mode (stop the simulator) and remove the demo's data."""
+def leave_demo(app: Flask, connected_by: int | None = None, **_signal) -> None:
+    """End demo mode (stop the simulator), remove the demo's data and end the demo login.
+
+    `connected_by` is the account that connected the real token, when known (the
+    `token_connected` signal sends it).
+    """
     with _lock:
         state = app.extensions.pop("demo", None)
         app.config["DEMO_MODE"] = False
@@ -87,8 +108,30 @@ def leave_demo(app: Flask) -> None:
             # A demo sync still running now fails fast against the stopped simulator.
             state.simulator.stop()
             log.info("Demo mode ended")
+    # The login first: the purge may wait for a running sync, and real data is coming in.
+    _end_demo_login(app, connected_by)
     if settings.get_setting(DEMO_DATA_KEY):
         _purge_demo_data()
+
+
+def _end_leftover_demo(app: Flask) -> None:
+    """Leave a demo an earlier run did not leave, once a real token is configured."""
+    if not inspect(db.engine).has_table(AdminSession.__tablename__):
+        return  # no tables, or not yet upgraded to server-side sessions: nothing to end here
+    if settings.token_from_environment() or settings.token_hint():
+        leave_demo(app)
+
+
+def _end_demo_login(app: Flask, connected_by: int | None) -> None:
+    """The demo password stops working, its sessions end, and the credentials file goes."""
+    credentials_path(app).unlink(missing_ok=True)
+    user = accounts.require_new_login(DEMO_ADMIN_EMAIL)
+    if user is None:  # no demo account (an existing admin was used), or already ended
+        return
+    log.info("Demo login ended")
+    if connected_by != user.id and accounts.other_enabled_admins(user.id):
+        # Someone with a login of their own connected the token: nobody will claim this one.
+        accounts.delete_admin(DEMO_ADMIN_EMAIL)
 
 
 def _why_not(app: Flask) -> str | None:
@@ -150,8 +193,6 @@ def credentials_path(app: Flask) -> Path:
 
 def _ensure_admin(app: Flask) -> None:
     """Create the demo admin unless any admin exists, and tell the console how to log in."""
-    from services import accounts
-
     path = credentials_path(app)
     if accounts.has_admin():
         where = f" (see {path})" if path.exists() else ""

@@ -1,30 +1,36 @@
-"""Admin accounts: creation, password checks and login throttling.
+"""Admin accounts: creation, passwords, signing in, and taking access away.
 
-Throttling works on two levels. Five failures for one email from one IP address within
-fifteen minutes refuse further tries from there for the rest of the window (this stops a
-single guesser without locking the real admin out); twenty consecutive failures from anywhere
-lock the account for fifteen minutes (this slows a guesser that spreads over many addresses).
+Signing in is throttled by services/throttle.py, alike for emails with and without an account.
+Every change that should take access away (a new password, a lock, disabling, deleting) ends
+the account's sessions (services/login_sessions.py). The last enabled account always stays, so
+that someone can still sign in.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from services import throttle
+from services.login_sessions import end_all_sessions
+from services.throttle import (  # noqa: F401  (the web layer knows them as accounts.*)
+    MAX_FAILURES_PER_EMAIL,
+    MAX_FAILURES_PER_EMAIL_AND_IP,
+    LoginThrottled,
+)
 from store import clock
 from store.database import db, start_write
-from store.models import AdminUser, LoginFailure
+from store.models import AdminUser, RecoveryCode
 
-FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_EMAIL_AND_IP = 5
-MAX_CONSECUTIVE_FAILURES = 20
-LOCK_DURATION = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 10
+NO_SUCH_ACCOUNT = _l("No account with this email address.")
+TWO_FACTOR_ALREADY_ON = _l("Two-factor authentication is already on.")
 
 _dummy_hashes: dict[str, str] = {}
 
@@ -37,20 +43,14 @@ class AccountError(ValueError):
         self.message = message
 
 
-class LoginThrottled(Exception):
-    """Too many failed logins; `retry_after` is the number of seconds to wait."""
-
-    def __init__(self, retry_after: int):
-        super().__init__(f"too many failed logins; retry in {retry_after} s")
-        self.retry_after = retry_after
-
-
 @dataclass(frozen=True)
 class AdminSummary:
     email: str
     created_at: datetime
     last_login_at: datetime | None
     locked: bool
+    disabled: bool
+    two_factor: bool
 
 
 def normalise_email(email: str) -> str:
@@ -124,21 +124,37 @@ def _insert_admin(email: str, password: str) -> AdminUser:
     return user
 
 
+def find_admin(email: str) -> AdminUser:
+    """The account with this email.
+
+    Raises:
+        AccountError: there is none (the open transaction is rolled back).
+    """
+    user = db.session.scalar(select(AdminUser).where(AdminUser.email == normalise_email(email)))
+    if user is None:
+        db.session.rollback()
+        raise AccountError(NO_SUCH_ACCOUNT)
+    return user
+
+
+def get_admin(user_id: int) -> AdminUser | None:
+    """The account with this id, read afresh."""
+    db.session.expire_all()
+    return db.session.get(AdminUser, user_id)
+
+
 def set_password(email: str, password: str) -> AdminUser:
-    """Give an account a new password and lift any lock.
+    """Give an account a new password, lift any lock and end its sessions.
 
     Raises:
         AccountError: no such account, or the password is too short.
     """
     _check_password(password)
     start_write(db.session)
-    user = db.session.scalar(select(AdminUser).where(AdminUser.email == normalise_email(email)))
-    if user is None:
-        db.session.rollback()
-        raise AccountError(_l("No account with this email address."))
+    user = find_admin(email)
     user.password_hash = generate_password_hash(password, _hash_method())
-    user.failed_logins = 0
-    user.locked_until = None
+    throttle.forget_failures(user.email)
+    end_all_sessions(user.id)
     db.session.commit()
     return user
 
@@ -147,69 +163,238 @@ def list_admins() -> list[AdminSummary]:
     """Every account, oldest first."""
     now = clock.now()
     users = db.session.scalars(select(AdminUser).order_by(AdminUser.created_at, AdminUser.id))
-    return [AdminSummary(u.email, u.created_at, u.last_login_at, u.is_locked(now)) for u in users]
+    return [
+        AdminSummary(
+            u.email,
+            u.created_at,
+            u.last_login_at,
+            locked=throttle.lock_ends(u.email, now) is not None,
+            disabled=not u.is_active,
+            two_factor=u.has_two_factor,
+        )
+        for u in users
+    ]
 
 
-def load_user(user_id: str) -> AdminUser | None:
-    """The account behind a session's user id (Flask-Login's user loader)."""
-    try:
-        return db.session.get(AdminUser, int(user_id))
-    except (TypeError, ValueError):
+# -- taking access away --------------------------------------------------------------------
+
+
+def _refuse_last_enabled(user: AdminUser) -> None:
+    # Runs inside the writing transaction, so two removals racing cannot both pass.
+    others = db.session.scalar(
+        select(func.count()).where(AdminUser.id != user.id, AdminUser.disabled_at.is_(None))
+    )
+    if user.is_active and not others:
+        db.session.rollback()
+        raise AccountError(
+            _l(
+                "%(email)s is the last enabled admin account. Create or enable another one first.",
+                email=user.email,
+            )
+        )
+
+
+def disable_admin(email: str) -> AdminUser:
+    """Disable an account: it cannot sign in, and its sessions end.
+
+    Raises:
+        AccountError: no such account, or it is the last enabled one.
+    """
+    start_write(db.session)
+    user = find_admin(email)
+    _refuse_last_enabled(user)
+    if user.disabled_at is None:
+        user.disabled_at = clock.now()
+    end_all_sessions(user.id)
+    db.session.commit()
+    return user
+
+
+def enable_admin(email: str) -> AdminUser:
+    """Let a disabled account sign in again.
+
+    Raises:
+        AccountError: no such account.
+    """
+    start_write(db.session)
+    user = find_admin(email)
+    user.disabled_at = None
+    db.session.commit()
+    return user
+
+
+def delete_admin(email: str) -> str:
+    """Delete an account with its sessions and recovery codes; its email.
+
+    Raises:
+        AccountError: no such account, or it is the last enabled one.
+    """
+    start_write(db.session)
+    user = find_admin(email)
+    _refuse_last_enabled(user)
+    email = user.email
+    end_all_sessions(user.id)
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    db.session.delete(user)
+    db.session.commit()
+    return email
+
+
+def end_sessions(email: str) -> AdminUser:
+    """End every session of an account (sign it out everywhere).
+
+    Raises:
+        AccountError: no such account.
+    """
+    start_write(db.session)
+    user = find_admin(email)
+    end_all_sessions(user.id)
+    db.session.commit()
+    return user
+
+
+def other_enabled_admins(user_id: int) -> int:
+    """How many enabled accounts there are besides this one."""
+    return db.session.scalar(
+        select(func.count()).where(AdminUser.id != user_id, AdminUser.disabled_at.is_(None))
+    )
+
+
+def require_new_login(email: str) -> AdminUser | None:
+    """Retire an account's password: a random one replaces it, its sessions end, and whoever
+    signs in next (see `claim_login`) must choose an email and password first.
+
+    Returns the account when this call retired it; None when there is no such account or it was
+    already retired (another process got there first).
+    """
+    start_write(db.session)
+    user = db.session.scalar(
+        select(AdminUser).where(
+            AdminUser.email == normalise_email(email), AdminUser.must_set_login.is_(False)
+        )
+    )
+    # The condition again in the UPDATE: on PostgreSQL two processes may both have read the row.
+    retired = user is not None and (
+        db.session.execute(
+            update(AdminUser)
+            .where(AdminUser.id == user.id, AdminUser.must_set_login.is_(False))
+            .values(
+                must_set_login=True,
+                password_hash=generate_password_hash(secrets.token_urlsafe(32), _hash_method()),
+            )
+        ).rowcount
+        == 1
+    )
+    if not retired:
+        db.session.rollback()
         return None
+    end_all_sessions(user.id)
+    db.session.commit()
+    return user
+
+
+def claim_login(user_id: int, email: str, password: str) -> AdminUser:
+    """Give an account that must choose its own login that email and password; its other
+    sessions end.
+
+    Raises:
+        AccountError: the email is malformed, the account's current one or another account's,
+            or the password is too short.
+    """
+    email, password = _valid_input(email, password)
+    start_write(db.session)
+    user = db.session.get(AdminUser, user_id)
+    if user is None:
+        db.session.rollback()
+        raise AccountError(NO_SUCH_ACCOUNT)
+    if email == user.email:
+        # The login it had was not this person's own (the demo's, printed to the console).
+        db.session.rollback()
+        raise AccountError(_l("Choose an email address of your own."))
+    taken = select(AdminUser.id).where(AdminUser.email == email)
+    if db.session.scalar(taken) is not None:
+        db.session.rollback()
+        raise AccountError(_l("An account with this email address already exists."))
+    user.email = email
+    user.password_hash = generate_password_hash(password, _hash_method())
+    user.must_set_login = False
+    end_all_sessions(user.id)
+    db.session.commit()
+    return user
+
+
+# -- signing in ----------------------------------------------------------------------------
 
 
 def authenticate(email: str, password: str, ip: str) -> AdminUser | None:
-    """The account when `password` is right, else None; failures are recorded.
+    """The account when `password` is right and the account enabled, else None (recorded as a
+    failure). For an account with two-factor authentication this is only the first step:
+    `two_factor.verify_sign_in` completes it.
 
     Raises:
         LoginThrottled: too many recent failures for this email from this address, or the
-            account is locked. The password is not checked then.
+            email is locked. The password is not checked then.
     """
     email = normalise_email(email)
-    ip = (ip or "unknown")[:64]
+    ip = throttle.clean_ip(ip)
     now = clock.now()
-    since = now - FAILURE_WINDOW
-    recent, oldest = db.session.execute(
-        select(func.count(), func.min(LoginFailure.failed_at)).where(
-            LoginFailure.email == email, LoginFailure.ip == ip, LoginFailure.failed_at > since
-        )
-    ).one()
-    if recent >= MAX_FAILURES_PER_EMAIL_AND_IP:
-        raise LoginThrottled(_seconds_until(oldest + FAILURE_WINDOW, now))
+    throttle.check(email, ip, now)
 
     user = db.session.scalar(select(AdminUser).where(AdminUser.email == email))
-    if user is not None and user.is_locked(now):
-        raise LoginThrottled(_seconds_until(user.locked_until, now))
-
-    # The (slow, deliberately) hash check runs before the write lock is taken.
-    if user is None:
-        # Spend the same time as a real check so response times do not reveal which emails exist.
-        check_password_hash(_dummy_hash(), password or "")
-        ok = False
-    else:
-        ok = check_password_hash(user.password_hash, password or "")
+    # The (slow, deliberately) hash check runs before the write lock is taken. For an unknown
+    # email it checks a dummy hash, so response times do not reveal which emails exist.
+    ok = check_password_hash(user.password_hash if user else _dummy_hash(), password or "")
 
     start_write(db.session)
     user = db.session.scalar(select(AdminUser).where(AdminUser.email == email))
-    if ok and user is not None:
-        user.failed_logins = 0
-        user.locked_until = None
-        user.last_login_at = now
-        db.session.execute(
-            delete(LoginFailure).where(LoginFailure.email == email, LoginFailure.ip == ip)
-        )
+    if ok and user is not None and user.is_active:
+        if not user.has_two_factor:
+            record_sign_in(user, ip, now)
         db.session.commit()
         return user
-
-    db.session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= since))
-    db.session.add(LoginFailure(email=email, ip=ip, failed_at=now))
-    if user is not None:
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= MAX_CONSECUTIVE_FAILURES:
-            user.locked_until = now + LOCK_DURATION
-            user.failed_logins = 0
+    record_failure(email, ip, now)
     db.session.commit()
     return None
+
+
+def confirm_password(user_id: int, password: str, ip: str) -> bool:
+    """True when `password` is the account's (asked again before a security change); a wrong
+    one counts as a failed login, so a stolen session cannot guess it at leisure.
+
+    Raises:
+        LoginThrottled: too many recent failures; the password is not checked then.
+    """
+    user = db.session.get(AdminUser, user_id)
+    if user is None:
+        return False
+    ip, now = throttle.clean_ip(ip), clock.now()
+    throttle.check(user.email, ip, now)
+    if check_password_hash(user.password_hash, password or ""):
+        return True
+    start_write(db.session)
+    record_failure(user.email, ip, now)
+    db.session.commit()
+    return False
+
+
+def must_set_login(user_id: int) -> bool:
+    """True when the account must choose its own email and password first (read afresh)."""
+    return bool(db.session.scalar(select(AdminUser.must_set_login).where(AdminUser.id == user_id)))
+
+
+def record_sign_in(user: AdminUser, ip: str, now: datetime) -> None:
+    """Note a complete sign-in (inside the caller's writing transaction)."""
+    user.last_login_at = now
+    throttle.forget_failures(user.email, ip)
+
+
+def record_failure(email: str, ip: str, now: datetime) -> None:
+    """Note a failed try (inside the caller's writing transaction); a lock ends the sessions."""
+    if throttle.record_failure(email, ip, now):
+        # Whoever locks an account may have its password: do not leave them its sessions.
+        user_id = db.session.scalar(select(AdminUser.id).where(AdminUser.email == email))
+        if user_id is not None:
+            end_all_sessions(user_id)
 
 
 def _dummy_hash() -> str:
@@ -217,9 +402,3 @@ def _dummy_hash() -> str:
     if method not in _dummy_hashes:
         _dummy_hashes[method] = generate_password_hash("not-a-real-password", method)
     return _dummy_hashes[method]
-
-
-def _seconds_until(moment: datetime | None, now: datetime) -> int:
-    if moment is None:
-        return 60
-    return max(1, int((moment - now).total_seconds()) + 1)

@@ -30,7 +30,8 @@ DEFAULT_EVENT_TYPE_MARKER = "infowebinar"
 # fast instead of retrying for a minute (writes only ever retry a 429 anyway).
 INTERACTIVE_MAX_RETRIES = 1
 
-# Sent with the app as sender once a pasted token was verified and stored.
+# Sent with the app as sender once a pasted token was verified and stored; `connected_by` is the
+# id of the admin account that pasted it.
 token_connected = Namespace().signal("token-connected")
 
 
@@ -173,11 +174,12 @@ def _cache_event_types(types: list[EventType]) -> None:
     db.session.commit()
 
 
-def connect_token(token: str) -> TokenCheck:
+def connect_token(token: str, connected_by: int | None = None) -> TokenCheck:
     """Verify a pasted token and, when Calendly accepts it, store it encrypted.
 
     A token of another account than before resets the event type choice to the default, and a
-    working token ends demo mode. The returned check has ``user`` None when it was refused.
+    working token ends demo mode. `connected_by` (the admin's account id) goes with the
+    `token_connected` signal. The returned check has ``user`` None when it was refused.
     """
     token = token.strip()
     check = check_token(token)
@@ -186,7 +188,7 @@ def connect_token(token: str) -> TokenCheck:
         return check
     settings.save_calendly_token(token)
     _remember_account(check)
-    token_connected.send(current_app._get_current_object())
+    token_connected.send(current_app._get_current_object(), connected_by=connected_by)
     log.info("Calendly token saved for user %s", check.user.get("uri"))
     return check
 

@@ -244,27 +244,66 @@ class AdminUser(db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Consecutive failed logins from anywhere; enough of them lock the account for a while.
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by `flask users disable`: the account cannot sign in until it is enabled again.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The account must choose its own email and password before it sees anything else (the demo
+    # admin, once a real Calendly token has ended demo mode).
+    must_set_login: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The TOTP secret, encrypted with the token vault. Without totp_enabled_at it is a set-up
+    # that has not been confirmed with a code yet, and signing in does not ask for one.
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The time step of the last code accepted, so that an overheard code cannot be replayed.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     # What Flask-Login asks of a user object (UserMixin, spelled out).
     is_authenticated = True
-    is_active = True
     is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
+
+    @property
+    def has_two_factor(self) -> bool:
+        return self.totp_enabled_at is not None
 
     def get_id(self) -> str:
         return str(self.id)
-
-    def is_locked(self, now: datetime) -> bool:
-        return self.locked_until is not None and self.locked_until > now
 
     def __repr__(self) -> str:
         return f"<AdminUser {self.email}>"
 
 
+class AdminSession(db.Model):
+    """One signed-in browser. The session cookie carries a random token whose SHA-256 is the key;
+    deleting the row ends the session, wherever copies of the cookie are."""
+
+    __tablename__ = "admin_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("admin_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class RecoveryCode(db.Model):
+    """A one-time code that replaces the TOTP code once (lost phone); only its SHA-256 is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("admin_users.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class LoginFailure(db.Model):
-    """One failed login attempt, kept briefly to throttle guessing per email and IP address."""
+    """One failed login attempt (wrong password or code), kept briefly to throttle guessing per
+    email and IP address and to lock an email; recorded alike whether the email has an account."""
 
     __tablename__ = "login_failures"
 

@@ -288,19 +288,27 @@ def english_client(app):
 
 @pytest.fixture
 def signed_in():
-    """`signed_in(app)`: an English client signed in as a new admin of `app` (for apps
-    configured unlike the `app` fixture)."""
+    """`signed_in(app)`: an English client signed in as an admin of `app` (created on first use)
+    through the login form, for apps configured unlike the `app` fixture."""
+    from sqlalchemy import select
+
     from services import accounts
+    from store.models import AdminUser
 
     def sign_in(app):
         app.config["PASSWORD_HASH_METHOD"] = TEST_PASSWORD_HASH
         with app.app_context():
-            user_id = str(accounts.create_admin("other@example.org", ADMIN_PASSWORD).id)
+            known = select(AdminUser.id).where(AdminUser.email == "other@example.org")
+            if db.session.scalar(known) is None:
+                accounts.create_admin("other@example.org", ADMIN_PASSWORD)
         client = app.test_client()
         client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-        with client.session_transaction() as session:
-            session["_user_id"] = user_id
-            session["_fresh"] = True
+        token = _page_csrf_token(client.get("/login").get_data(as_text=True))
+        response = client.post(
+            "/login",
+            data={"email": "other@example.org", "password": ADMIN_PASSWORD, "csrf_token": token},
+        )
+        assert response.status_code == 303, response.get_data(as_text=True)
         return client
 
     return sign_in

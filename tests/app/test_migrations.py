@@ -164,3 +164,46 @@ def test_skipped_records_and_the_event_type_cache_migrate_both_ways(make_app):
         db.drop_all()
         with db.engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE alembic_version")
+
+
+def test_sessions_migration_keeps_the_accounts_both_ways(make_app):
+    from sqlalchemy import text
+
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        upgrade(revision="c4d1e2f3a5b6")  # locks were columns of the account
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO admin_users (email, password_hash, created_at, failed_logins,"
+                    " locked_until) VALUES ('a@example.org', 'h', '2026-01-01 06:00:00', 7,"
+                    " '2026-01-01 06:15:00')"
+                )
+            )
+        upgrade()
+        with db.engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT email, disabled_at, must_set_login, totp_secret, totp_enabled_at"
+                    " FROM admin_users"
+                )
+            ).one()
+        assert row.email == "a@example.org"
+        assert row.disabled_at is None and not row.must_set_login and row.totp_secret is None
+
+        downgrade(revision="c4d1e2f3a5b6")
+        with db.engine.connect() as conn:
+            back = conn.execute(text("SELECT email, failed_logins FROM admin_users")).one()
+        assert tuple(back) == ("a@example.org", 0)
+        upgrade()
+        with db.engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": False, "render_as_batch": True}
+            )
+            assert compare_metadata(context, db.metadata) == []
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE alembic_version")

@@ -15,7 +15,7 @@ XSS_NAME = "<script>alert(1)</script>"
 XSS_EVENT = '<img src=x onerror="alert(2)">'
 UMLAUT_NAME = "Jürgen Groß"
 TOKEN = "eyJraWQiOiJTRUNSRVQtVE9LRU4tZm9yLXRlc3RzIn0.super-secret-calendly-token-4711"
-PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.setup", "auth.set_language"}
+PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.second_step", "auth.setup", "auth.set_language"}
 WEBHOOK_PATH = "/api/infowebinar/webhook"
 
 

@@ -1,5 +1,7 @@
 """Demo mode: the bundled simulator, a first sync and a demo admin, until a real token arrives."""
 
+import re
+
 import pytest
 import requests
 from sqlalchemy import func, select
@@ -26,6 +28,14 @@ def demo_app(make_app, tmp_path):
     yield app
     with app.app_context():
         demo.leave_demo(app)  # stops the simulator
+
+
+CREDS = "demo-credentials.txt"
+NEW_LOGIN = {"email": "Lead@School.example", "password": "our own long password"}
+
+
+def _demo_password(path) -> str:
+    return path.read_text().split("password: ", 1)[1].strip()
 
 
 def count(model):
@@ -111,12 +121,11 @@ def test_a_real_token_ends_demo_mode_without_restart(make_app, calendly_sim, tmp
     assert demo.init_demo(app)
     simulator = app.extensions["demo"].simulator
     with app.app_context():
-        user_id = str(db.session.scalars(select(AdminUser.id)).one())
         assert count(CalendlyEvent) > 0
     client = app.test_client()
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    with client.session_transaction() as session:
-        session["_user_id"] = user_id
+    password = _demo_password(tmp_path / "creds.txt")
+    client.post("/login", data={"email": demo.DEMO_ADMIN_EMAIL, "password": password})
 
     page = client.get("/settings").text
     assert "Demo mode" in page
@@ -124,6 +133,9 @@ def test_a_real_token_ends_demo_mode_without_restart(make_app, calendly_sim, tmp
 
     response = client.post("/settings/token", data={"token": "sim-token"})
     assert response.status_code == 303
+    assert response.headers["Location"] == "/account/claim"
+    claimed = client.post("/account/claim", data={**NEW_LOGIN, "confirm": NEW_LOGIN["password"]})
+    assert claimed.status_code == 303
     assert app.config["DEMO_MODE"] is False
     assert app.config["CALENDLY_API_BASE_URL"] == real_url
     assert not app.config.get("DEMO_CALENDLY_TOKEN")
@@ -153,3 +165,147 @@ def test_a_real_token_ends_demo_mode_without_restart(make_app, calendly_sim, tmp
             db.session.remove()
             __import__("time").sleep(0.05)
         assert latest_run().status == "succeeded"
+
+
+# -- leaving demo mode ends the demo login -----------------------------------------------------
+
+
+def _csrf(client, path="/login") -> str:
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf-token" content="([^"]+)"', html)[1]
+
+
+def _sign_in(app, email, password, ip="10.0.0.1"):
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    response = client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": _csrf(client)},
+        environ_base={"REMOTE_ADDR": ip},
+    )
+    return client, response
+
+
+def _copy_of(app, client):
+    thief = app.test_client()
+    thief.set_cookie("session", client.get_cookie("session").value)
+    return thief
+
+
+@pytest.fixture
+def real_demo(make_app, calendly_sim, tmp_path):
+    """Demo mode as `scripts/run` starts it (CSRF on); calendly_sim plays the real Calendly."""
+    app = make_app(
+        DEMO_MODE=True,
+        CALENDLY_API_BASE_URL=calendly_sim.base_url,
+        DEMO_CREDENTIALS_PATH=str(tmp_path / "demo-credentials.txt"),
+        PASSWORD_HASH_METHOD="pbkdf2:sha256:1000",
+    )
+    assert demo.init_demo(app)
+    yield app
+    with app.app_context():
+        demo.leave_demo(app)
+
+
+def test_leaving_demo_mode_ends_the_demo_login(real_demo, tmp_path):
+    app = real_demo
+    credentials = tmp_path / "demo-credentials.txt"
+    password = _demo_password(credentials)
+    # A new user signs in with the printed login; a colleague uses it too, a third copied it.
+    admin, response = _sign_in(app, demo.DEMO_ADMIN_EMAIL, password)
+    assert response.status_code == 303
+    colleague, _ = _sign_in(app, demo.DEMO_ADMIN_EMAIL, password, ip="10.0.0.2")
+    copied = _copy_of(app, colleague)
+    assert colleague.get("/").status_code == 200
+
+    response = admin.post(
+        "/settings/token", data={"token": "sim-token", "csrf_token": _csrf(admin, "/settings")}
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/account/claim"
+    assert app.config["DEMO_MODE"] is False
+    assert not credentials.exists()
+
+    # The demo login and every demo session are dead.
+    for client in (colleague, copied):
+        assert client.get("/").headers["Location"].startswith("/login")
+    _, again = _sign_in(app, demo.DEMO_ADMIN_EMAIL, password, ip="10.0.0.3")
+    assert again.status_code == 200
+    assert "Wrong email or password." in again.text
+
+    # The admin who connected the token sets their own login before seeing the real data.
+    for path in ("/", "/search", "/settings"):
+        assert admin.get(path).headers["Location"] == "/account/claim", path
+    assert admin.get("/", headers={"HX-Request": "true"}).headers["HX-Redirect"] == (
+        "/account/claim"
+    )
+    form = admin.get("/account/claim")
+    assert form.status_code == 200
+    assert 'name="confirm"' in form.text
+    token = _csrf(admin, "/account/claim")
+    short = admin.post("/account/claim", data={**NEW_LOGIN, "confirm": "x", "csrf_token": token})
+    assert short.status_code == 422
+    claimed = admin.post(
+        "/account/claim",
+        data={**NEW_LOGIN, "confirm": NEW_LOGIN["password"], "csrf_token": token},
+    )
+    assert claimed.status_code == 303
+    assert admin.get("/").status_code == 200
+
+    _, demo_again = _sign_in(app, demo.DEMO_ADMIN_EMAIL, password, ip="10.0.0.4")
+    assert demo_again.status_code == 200
+    _, own = _sign_in(app, NEW_LOGIN["email"], NEW_LOGIN["password"], ip="10.0.0.5")
+    assert own.status_code == 303
+    with app.app_context():
+        assert db.session.scalars(select(AdminUser.email)).all() == ["lead@school.example"]
+
+
+def test_an_htmx_token_save_in_demo_mode_goes_to_the_claim_page(real_demo, tmp_path):
+    admin, _ = _sign_in(real_demo, demo.DEMO_ADMIN_EMAIL, _demo_password(tmp_path / CREDS))
+    response = admin.post(
+        "/settings/token",
+        data={"token": "sim-token", "csrf_token": _csrf(admin, "/settings")},
+        headers={"HX-Request": "true"},
+    )
+    assert response.headers["HX-Redirect"] == "/account/claim"
+
+
+def test_another_admin_connecting_the_token_removes_the_demo_account(real_demo, tmp_path):
+    app = real_demo
+    password = _demo_password(tmp_path / CREDS)
+    demo_client, _ = _sign_in(app, demo.DEMO_ADMIN_EMAIL, password)
+    with app.app_context():
+        accounts.create_admin("lead@school.example", "our own long password")
+    lead, _ = _sign_in(app, "lead@school.example", "our own long password", ip="10.0.0.2")
+    response = lead.post(
+        "/settings/token", data={"token": "sim-token", "csrf_token": _csrf(lead, "/settings")}
+    )
+    assert response.headers["Location"] == "/settings"
+    assert lead.get("/settings").status_code == 200
+    assert demo_client.get("/").status_code == 302
+    assert not (tmp_path / CREDS).exists()
+    with app.app_context():
+        assert db.session.scalars(select(AdminUser.email)).all() == ["lead@school.example"]
+
+
+@pytest.mark.parametrize("demo_mode", [True, False])
+def test_a_token_in_the_environment_ends_a_leftover_demo_login(
+    make_app, tmp_path, demo_mode, calendly_sim
+):
+    credentials = tmp_path / CREDS
+    first = make_app(DEMO_MODE=True, DEMO_CREDENTIALS_PATH=str(credentials))
+    assert demo.init_demo(first)
+    first.extensions.pop("demo").simulator.stop()  # the process ends; the demo login stays
+    password = _demo_password(credentials)
+
+    # Restarted with a real token in the environment.
+    later = make_app(
+        DEMO_MODE=demo_mode,
+        CALENDLY_TOKEN="sim-token",
+        CALENDLY_API_BASE_URL=calendly_sim.base_url,
+        DEMO_CREDENTIALS_PATH=str(credentials),
+    )
+    assert demo.init_demo(later) is False
+    assert not credentials.exists()
+    with later.test_request_context():
+        assert accounts.authenticate(demo.DEMO_ADMIN_EMAIL, password, "127.0.0.1") is None
