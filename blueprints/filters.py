@@ -59,6 +59,8 @@ def init_app(app: Flask) -> None:
         sync_trigger_label=sync_trigger_label,
         booking_answers=queries.booking_answers,
         run_outcome=messages.run_outcome,
+        calendly_problem=messages.calendly_problem,
+        calendly_words=messages.calendly_words,
     )
 
 

@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 
 from blueprints import htmx
 from blueprints.forms import EventTypesForm, PreferencesForm, TokenForm, timezone_names
+from blueprints.messages import calendly_problem
 from calendly.errors import TOKEN_PAGE_URL
 from services import connection, scheduler, settings
 
@@ -41,7 +42,8 @@ def save_token():
         return _render("calendly", 422, token_form=form)
     check = connection.connect_token(form.token.data)
     if check.user is None:
-        form.token.errors.extend(check.problems or [_("Calendly did not accept the token.")])
+        problems = [calendly_problem(problem) for problem in check.problems]
+        form.token.errors.extend(problems or [_("Calendly did not accept the token.")])
         return _render("calendly", 422, token_form=form, refused=check)
     message = _("Token saved. Connected to Calendly as %(name)s.", name=check.user.get("name"))
     return _done("calendly", message, check=check)

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from calendly.client import CalendlyClient, uuid_from_uri
 from calendly.errors import MalformedResponseError
 from mirror import leases
-from mirror.problems import problem_of
+from mirror.problems import log_failure, problem_of
 from mirror.writer import (
     EventTypeSelection,
     WriteCounts,
@@ -133,7 +133,7 @@ def execute_run(
         except Exception as exc:
             problem, params = problem_of(exc)
             if problem == RunProblem.UNEXPECTED:
-                log.exception("sync #%s (%s) crashed", run_id, trigger)
+                log_failure(log, "sync #%s (%s) crashed", run_id, trigger, exc=exc)
             else:
                 log.warning("sync #%s (%s) failed: %s %s", run_id, trigger, problem, params)
         # A fresh write transaction: loading `run`'s expired attributes in a read transaction

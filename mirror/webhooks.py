@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from calendly.client import uuid_from_uri
 from calendly.signature import WebhookSignatureError, verify_signature
+from mirror.problems import log_failure
 from mirror.writer import (
     EventTypeSelection,
     MalformedRecordError,
@@ -142,7 +143,7 @@ def receive_delivery(
     try:
         outcome = handle_delivery(payload, selection=selection, received_at=received_at)
     except MalformedDelivery as exc:
-        log.warning("webhook %s refused: %s", event, exc)
+        log.warning("webhook %s refused as malformed", event)
         problem = {"problem": str(exc)}
         return refuse(
             400,
@@ -154,7 +155,7 @@ def receive_delivery(
         )
     except Exception as exc:
         db.session.rollback()
-        log.exception("webhook %s failed", event)
+        log_failure(log, "webhook %s failed", event, exc=exc)
         reason, params = _error_reason(exc)
         _record_alone(
             received_at,
@@ -226,9 +227,9 @@ def _record_alone(received_at, *, signature_valid, outcome, reason, params=None,
             )
         )
         db.session.commit()
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
         db.session.rollback()
-        log.exception("could not record a webhook delivery")
+        log_failure(log, "could not record a webhook delivery", exc=exc)
 
 
 # -- applying an authentic delivery ---------------------------------------------------------------

@@ -11,7 +11,7 @@ from store.database import db
 from store.models import SyncRun
 
 HX = {"HX-Request": "true"}
-GERMAN = "Der gespeicherte Calendly-Token kann nicht entschlüsselt werden"
+GERMAN = "Das gespeicherte Calendly-Token lässt sich nicht entschlüsseln"
 ENGLISH = "The stored Calendly token cannot be decrypted"
 
 
@@ -22,7 +22,7 @@ def rotated(make_app, calendly_sim):
     with before.app_context():
         settings.save_calendly_token("sim-token")
         settings.save_account(calendly_sim.user)
-    return make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url)  # a new key
+    return make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, WTF_CSRF_ENABLED=False)  # new key
 
 
 @pytest.fixture
