@@ -4,11 +4,12 @@ import logging
 import os
 
 import click
-from flask import Flask
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import is_running_from_reloader
 
 from config import ENV_SETTINGS, DefaultConfig
+from mirror.problems import log_failure
 from services.secrets import TokenVault, secret_key, token_encryption_key
 from store import database
 from store.database import db, migrate
@@ -41,9 +42,18 @@ def load_config(app: Flask, config: dict | None) -> None:
         app.config["TOKEN_ENCRYPTION_KEY"] = token_encryption_key(app.instance_path)
 
 
+class WebinarSync(Flask):
+    """Flask, with a crash logged by endpoint and kind: the path and the exception's text may
+    hold attendee data (the person page's address is an email)."""
+
+    def log_exception(self, exc_info) -> None:
+        exc = exc_info[1]
+        log_failure(self.logger, "crash in %s [%s]", request.endpoint, request.method, exc=exc)
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the Flask app; `config` overrides everything else (tests use it)."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = WebinarSync(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     load_config(app, config)
     if not app.debug and not app.testing:

@@ -247,7 +247,23 @@ def users_reset_two_factor_command(email):
     _account_command(two_factor.reset, email, done="Two-factor authentication off for {email}.")
 
 
+maintenance_cli = AppGroup("maintenance", help="Housekeeping of the app's own records.")
+
+
+@maintenance_cli.command("prune")
+def prune_command():
+    """Delete skipped scheduler runs and webhook deliveries older than PRUNE_AFTER_DAYS."""
+    from services import maintenance
+
+    pruned = maintenance.prune()
+    click.echo(
+        f"Removed {pruned.skipped_runs} skipped sync runs and {pruned.deliveries} "
+        "webhook deliveries."
+    )
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to `app`."""
     app.cli.add_command(calendly_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(maintenance_cli)

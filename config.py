@@ -18,6 +18,7 @@ ENV_SETTINGS = {
     "SESSION_IDLE_MINUTES": int,
     "SESSION_COOKIE_SECURE": bool,
     "REQUIRE_TWO_FACTOR": bool,
+    "PRUNE_AFTER_DAYS": int,
 }
 
 
@@ -43,11 +44,14 @@ class DefaultConfig:
     DEMO_MODE = False
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0 = none).
     TRUSTED_PROXIES = 0
+    # Skipped scheduler runs and webhook deliveries older than this are deleted.
+    PRUNE_AFTER_DAYS = 30
     # Set by demo mode to the bundled simulator's token and address; the token is used only when
     # no real token exists, and only it is sent to that address.
     DEMO_CALENDLY_TOKEN = ""
     DEMO_API_BASE_URL = ""
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Statements' parameters are attendee data: never put them into an error (or a log line).
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -61,6 +61,8 @@ def init_app(app: Flask) -> None:
         run_outcome=messages.run_outcome,
         skipped_summary=messages.skipped_summary,
         skipped_texts=messages.skipped_texts,
+        calendly_problem=messages.calendly_problem,
+        calendly_words=messages.calendly_words,
     )
 
 

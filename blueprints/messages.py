@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from calendly.errors import CalendlyError
 from mirror.problems import problem_of
 from store.models import SyncRun
 from store.outcomes import RecordSkip, RunProblem, SkipReason, SyncStatus
@@ -19,6 +20,13 @@ def calendly_problem(exc: BaseException | None, *, write: bool = False) -> str:
         return _("Talking to Calendly failed. Try again later.")
     code, params = problem_of(exc)
     return problem_text(code, params, write=write)
+
+
+def calendly_words(exc: BaseException | None) -> str:
+    """What Calendly itself said about a refused call (English), or "" when it said nothing."""
+    if not isinstance(exc, CalendlyError) or exc.status is None:
+        return ""
+    return _calendly_words({"detail": exc.message})
 
 
 def problem_text(code: str, params: dict | None = None, *, write: bool = False) -> str:

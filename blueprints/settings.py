@@ -15,6 +15,7 @@ from flask_login import current_user
 
 from blueprints import htmx, sessions
 from blueprints.forms import EventTypesForm, PreferencesForm, TokenForm, timezone_names
+from blueprints.messages import calendly_problem
 from calendly.errors import TOKEN_PAGE_URL
 from services import accounts, connection, scheduler, settings
 
@@ -43,7 +44,8 @@ def save_token():
     admin_id = current_user.id  # read now: connecting may change (or remove) the account
     check = connection.connect_token(form.token.data, connected_by=admin_id)
     if check.user is None:
-        form.token.errors.extend(check.problems or [_("Calendly did not accept the token.")])
+        problems = [calendly_problem(problem) for problem in check.problems]
+        form.token.errors.extend(problems or [_("Calendly did not accept the token.")])
         return _render("calendly", 422, token_form=form, refused=check)
     if accounts.must_set_login(admin_id):
         # The token ended demo mode, and with it every session of the demo login, this one too.

@@ -24,9 +24,11 @@ from flask import (
 from flask_babel import gettext as _
 
 from blueprints import htmx
-from blueprints.messages import run_outcome, run_summary, skipped_summary
+from blueprints.messages import calendly_problem, run_outcome, run_summary, skipped_summary
+from calendly.errors import CalendlyError
 from mirror.sync import SyncAlreadyRunning, running_run
 from services import connection, queries
+from services.secrets import TokenVaultError
 from services.syncing import start_background_sync
 from store.database import db
 from store.models import SyncRun
@@ -108,6 +110,8 @@ def start():
             message, kind = _("Sync started."), "info"
         except SyncAlreadyRunning:
             message, kind = _("A sync is already running."), "warning"
+        except (TokenVaultError, CalendlyError) as exc:
+            message, kind = calendly_problem(exc), "error"
     if not htmx.is_partial_request():
         flash(message, kind)
         return redirect(url_for("dashboard.index"), 303)

@@ -4,6 +4,11 @@ render the same codes in the admin's language."""
 
 from __future__ import annotations
 
+import logging
+import traceback
+
+from sqlalchemy.exc import DBAPIError
+
 from calendly.errors import (
     AuthenticationError,
     CalendlyError,
@@ -28,6 +33,16 @@ _CALENDLY_CODES = (
     (NetworkError, RunProblem.NETWORK),
     (MalformedResponseError, RunProblem.MALFORMED_RESPONSE),
 )
+
+
+def log_failure(logger: logging.Logger, message: str, *args, exc: BaseException) -> None:
+    """Log `message` with the kind of `exc` and where it was raised, but never its text:
+    exception messages quote what they were handed, and that may be attendee data."""
+    kind = type(exc).__name__
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        kind = f"{kind} ({type(exc.orig).__name__})"
+    where = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+    logger.error(message + ": %s\n%s", *args, kind, where)
 
 
 def problem_of(exc: BaseException | None) -> tuple[RunProblem, dict]:

@@ -36,7 +36,7 @@ from mirror.event_types import (
     store_listing,
     store_unlisted,
 )
-from mirror.problems import problem_of
+from mirror.problems import log_failure, problem_of
 from mirror.writer import WriteCounts, attendee_values, event_values, write_attendees, write_events
 from store import clock
 from store.database import db, start_write
@@ -141,7 +141,7 @@ def execute_run(
         except Exception as exc:
             problem, params = problem_of(exc)
             if problem == RunProblem.UNEXPECTED:
-                log.exception("sync #%s (%s) crashed", run_id, trigger)
+                log_failure(log, "sync #%s (%s) crashed", run_id, trigger, exc=exc)
             else:
                 log.warning("sync #%s (%s) failed: %s %s", run_id, trigger, problem, params)
         # A fresh write transaction: loading `run`'s expired attributes in a read transaction

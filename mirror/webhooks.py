@@ -39,6 +39,7 @@ from calendly.records import (
 from calendly.signature import WebhookSignatureError, verify_signature
 from mirror.columns import fit
 from mirror.event_types import EventTypeSelection
+from mirror.problems import log_failure
 from mirror.writer import (
     attendee_values,
     event_values,
@@ -164,7 +165,7 @@ def receive_delivery(
         )
     except Exception as exc:
         db.session.rollback()
-        log.exception("webhook %s failed", event)
+        log_failure(log, "webhook %s failed", event, exc=exc)
         reason, params = _error_reason(exc)
         _record_alone(
             received_at,
@@ -236,9 +237,9 @@ def _record_alone(received_at, *, signature_valid, outcome, reason, params=None,
             )
         )
         db.session.commit()
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
         db.session.rollback()
-        log.exception("could not record a webhook delivery")
+        log_failure(log, "could not record a webhook delivery", exc=exc)
 
 
 # -- applying an authentic delivery ---------------------------------------------------------------

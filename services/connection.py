@@ -42,7 +42,8 @@ class TokenCheck:
     user: dict | None = None
     event_types: list[dict] = field(default_factory=list)
     event_types_listed: bool = False
-    problems: list[str] = field(default_factory=list)
+    # What went wrong, as the exceptions themselves: the screens say it in the admin's language.
+    problems: list[Exception] = field(default_factory=list)
     missing_scopes: list[str] = field(default_factory=list)
     token_rejected: bool = False
 
@@ -53,7 +54,7 @@ class TokenCheck:
 
     def note(self, exc: Exception) -> None:
         """Record a failure as something to show the admin."""
-        self.problems.append(str(exc))
+        self.problems.append(exc)
         if isinstance(exc, AuthenticationError):
             self.token_rejected = True
         if isinstance(exc, PermissionDeniedError):
@@ -184,7 +185,8 @@ def connect_token(token: str, connected_by: int | None = None) -> TokenCheck:
     token = token.strip()
     check = check_token(token)
     if check.user is None:
-        log.info("Calendly refused a pasted token: %s", check.problems[0] if check.problems else "")
+        first = check.problems[0] if check.problems else "-"
+        log.info("Calendly refused a pasted token: %s", first)
         return check
     settings.save_calendly_token(token)
     _remember_account(check)

@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mirror import webhooks
 from mirror.event_types import selection_from_cache
+from mirror.problems import log_failure
 from services import settings
 from services.secrets import TokenVaultError
 from store import clock
@@ -35,9 +36,9 @@ def receive_delivery(body: bytes, signature_header: str | None) -> webhooks.Deli
     except TokenVaultError:
         log.error("webhook refused: the stored signing key cannot be decrypted")
         return webhooks.refuse(403, DeliveryReason.SIGNING_KEY_UNREADABLE, received_at)
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
         db.session.rollback()
-        log.exception("webhook: could not read the signing key")
+        log_failure(log, "webhook: could not read the signing key", exc=exc)
         return webhooks.RETRY_LATER
     if not key:
         log.warning("webhook refused: no signing key is configured")

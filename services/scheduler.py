@@ -37,8 +37,9 @@ from flask import Flask
 from sqlalchemy import delete
 
 from mirror import leases
+from mirror.problems import log_failure
 from mirror.sync import SyncAlreadyRunning, run_sync
-from services import settings, webhook_subscriptions
+from services import maintenance, settings, webhook_subscriptions
 from services.connection import build_client
 from services.secrets import TokenVaultError
 from services.syncing import options_from_settings
@@ -208,8 +209,8 @@ def _check_webhooks() -> None:
     """Notice a subscription Calendly disabled, without waiting for someone to open a page."""
     try:
         webhook_subscriptions.refresh_health_if_stale()
-    except Exception:  # the sync itself went fine; a failed check must not fail the tick
-        log.exception("could not check the webhook subscriptions")
+    except Exception as exc:  # the sync itself went fine; a failed check must not fail the tick
+        log_failure(log, "could not check the webhook subscriptions", exc=exc)
 
 
 def _connected() -> bool:
@@ -373,8 +374,8 @@ class SyncScheduler:
                 continue
             try:
                 self.run_due_ticks()
-            except Exception:  # _next has moved on: the thread goes on with the next tick
-                log.exception("scheduled sync failed")
+            except Exception as exc:  # _next has moved on: the thread goes on with the next tick
+                log_failure(log, "scheduled sync failed", exc=exc)
 
     def _watch_loop(self) -> None:
         while True:
@@ -383,7 +384,8 @@ class SyncScheduler:
                 return
 
     def _watch(self) -> None:
-        """Pick up schedule changes made elsewhere; drop the leases of long-past ticks."""
+        """Pick up schedule changes made elsewhere; drop the leases of long-past ticks and
+        prune old bookkeeping when that is due."""
         with self.app.app_context():
             try:
                 self.apply_schedule()
@@ -394,8 +396,9 @@ class SyncScheduler:
                             Lease.expires_at < clock.now(),
                         )
                     )
-            except Exception:
-                log.exception("could not refresh the sync schedule; trying again later")
+                maintenance.prune_if_due()
+            except Exception as exc:
+                log_failure(log, "could not refresh the sync schedule; trying again later", exc=exc)
             finally:
                 db.session.remove()
 

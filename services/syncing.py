@@ -50,7 +50,11 @@ def start_background_sync(
 
     Raises:
         SyncAlreadyRunning: another sync holds the lease.
+        TokenVaultError: the stored token cannot be decrypted (the key changed); no run began.
+        MissingTokenError: there is no token; no run began.
     """
+    # A run that could only fail at once is not begun: the admin is told why instead.
+    build_client().close()
     options = options_from_settings(trigger, full)
     run = begin_run(options)
     run_id = run.id

@@ -9,7 +9,9 @@ and stored encrypted (app_settings); it is never returned, rendered or logged.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -121,7 +123,10 @@ def callback_url_for(base_url: str) -> str:
     Raises:
         ValueError: not an https:// address with a host, or with credentials, query or fragment.
     """
-    parts = urlsplit((base_url or "").strip())
+    text = (base_url or "").strip()
+    if any(char.isspace() or not char.isprintable() for char in text):
+        raise ValueError("address with blanks or control characters")
+    parts = urlsplit(text)
     try:
         parts.port  # noqa: B018  (raises ValueError for a port out of range)
     except ValueError as exc:
@@ -133,8 +138,36 @@ def callback_url_for(base_url: str) -> str:
     path = parts.path.rstrip("/")
     if path.endswith(WEBHOOK_PATH):
         path = path[: -len(WEBHOOK_PATH)]
-    netloc = parts.hostname.lower() + (f":{parts.port}" if parts.port else "")
+    netloc = _host(parts.hostname) + (f":{parts.port}" if parts.port else "")
     return urlunsplit(("https", netloc, path + WEBHOOK_PATH, "", ""))
+
+
+# One label of a DNS name (RFC 1123): letters, digits and inner hyphens, at most 63 characters.
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def _host(hostname: str) -> str:
+    """`hostname` as it goes into the URL: an IP address, or a DNS name (IDNA-encoded).
+
+    Raises:
+        ValueError: neither a valid IP address nor a valid DNS name.
+    """
+    try:
+        address = ipaddress.ip_address(hostname)
+    except ValueError:
+        pass
+    else:
+        return f"[{address.compressed}]" if address.version == 6 else address.compressed
+    try:
+        name = hostname.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise ValueError("host is not a valid DNS name") from exc
+    labels = name.split(".")
+    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("host is not a valid DNS name")
+    if labels[-1].isdigit():  # 999.1.1.1 is no name, and not an address either
+        raise ValueError("host is not a valid DNS name or IP address")
+    return name
 
 
 def base_url_of(callback_url: str) -> str:
