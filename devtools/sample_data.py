@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from store import clock
+
 API_BASE = "https://api.calendly.com"
 
 HOST_NAME = "Katrin Böhm"
@@ -957,7 +959,7 @@ def generate(
     ``exact_invitees`` (for benchmarks) gives every event exactly ``max_invitees`` invitees:
     only group event types are used, limits are raised to fit, and no reschedules are added.
     """
-    now = parse_time(now) if now is not None else datetime.now(UTC)
+    now = parse_time(now) if now is not None else clock.now()
     rng = random.Random(seed)
     user, org_uri = build_user(rng, now)
     event_types, specs = [], {}

@@ -33,6 +33,7 @@ import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from devtools import sample_data as sd
+from store import clock
 
 API_BASE = sd.API_BASE
 JSON_TYPE = "application/json; charset=utf-8"
@@ -117,7 +118,7 @@ def insufficient_scope(scopes: list[str]) -> dict:
 
 def webhook_signature(body: bytes, key: str, timestamp: int | None = None) -> str:
     """`Calendly-Webhook-Signature` for `body`: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">."""
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    stamp = str(int(clock.timestamp()) if timestamp is None else timestamp)
     digest = hmac.new(key.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     return f"t={stamp},v1={digest}"
 
@@ -140,7 +141,7 @@ class RequestRecord:
     query: dict[str, str]
     status: int | None = None
     fault: str | None = None
-    at: float = field(default_factory=time.time)
+    at: float = field(default_factory=clock.timestamp)
 
 
 @dataclass
@@ -152,7 +153,7 @@ class DeliveryRecord:
     url: str
     status: int | None = None
     error: str | None = None
-    at: float = field(default_factory=time.time)
+    at: float = field(default_factory=clock.timestamp)
 
     @property
     def ok(self) -> bool:
@@ -306,14 +307,21 @@ class CalendlySimulator:
 
     # -- data ----------------------------------------------------------------------------------
 
-    def reset(self, **seed_args) -> CalendlySimulator:
-        """Back to a fresh account (as `seed_data(**seed_args)`): no subscriptions, faults or log.
+    def reset(self, *, now: datetime | str | None = None, **seed_args) -> CalendlySimulator:
+        """Back to a fresh account (as `seed_data(**seed_args)`): no subscriptions, faults, rate
+        limit or log.
 
-        Lets a test module share one running simulator between its tests.
+        Lets a test module share one running simulator between its tests. `now` moves the
+        simulator's clock there first, so that data reseeded later in a long run is generated
+        around the time the test sees, not the time the simulator was built.
         """
+        if now is not None:
+            self.fixed_now = sd.parse_time(now)
+            self._t0 = time.monotonic()
         self.seed_data(**seed_args)
         self._init_webhooks()
         self.clear_faults()
+        self.set_rate_limit(None)
         self.reset_log()
         return self
 
@@ -329,7 +337,7 @@ class CalendlySimulator:
 
         ``exact_invitees=True`` gives every event exactly ``max_invitees`` invitees (benchmarks).
         """
-        now = self.fixed_now if self.fixed_now is not None else datetime.now(UTC)
+        now = self.fixed_now if self.fixed_now is not None else clock.now()
         data = sd.generate(
             self.seed, now, n_events, max_invitees, past_days, future_days, exact_invitees
         )
@@ -357,10 +365,11 @@ class CalendlySimulator:
         raise KeyError(f"no event type named {name!r}")
 
     def now(self) -> datetime:
-        """The simulator's current time (the fixed ``now`` advanced by real elapsed time)."""
+        """The simulator's current time: the fixed ``now`` advanced by real elapsed time, else
+        the app's clock (store.clock), which tests may move."""
         if self.fixed_now is not None:
             return self.fixed_now + timedelta(seconds=time.monotonic() - self._t0)
-        return datetime.now(UTC)
+        return clock.now()
 
     def _stamp(self) -> str:
         # Strictly increasing, so every mutation moves updated_at forward.

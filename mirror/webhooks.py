@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -168,7 +167,7 @@ def verify_signature(
     ):
         raise WebhookSignatureError("signature does not match")
     signed_at = int(stamp)
-    age = (time.time() if now is None else now) - signed_at
+    age = (clock.timestamp() if now is None else now) - signed_at
     if age > tolerance:
         raise WebhookSignatureError(f"signature timestamp too old ({int(age)} s)")
     if age < -tolerance:
@@ -178,7 +177,7 @@ def verify_signature(
 
 def sign(body: bytes, key: str, timestamp: int | None = None) -> str:
     """The signature header Calendly would send for `body` (tests, local tools)."""
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    stamp = str(int(clock.timestamp()) if timestamp is None else timestamp)
     digest = hmac.new(key.encode("utf-8"), f"{stamp}.".encode() + body, hashlib.sha256)
     return f"t={stamp},v1={digest.hexdigest()}"
 
