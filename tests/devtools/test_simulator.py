@@ -11,7 +11,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from devtools.sample_data import LOCATION_VARIANTS, SPECIAL_PEOPLE, fmt_time, uuid_of
+from devtools.sample_data import (
+    LOCATION_VARIANTS,
+    SPECIAL_PEOPLE,
+    fmt_time,
+    generate,
+    uuid_of,
+)
 from devtools.simulator import CalendlySimulator, webhook_signature
 from store import clock
 
@@ -370,6 +376,23 @@ def test_seed_covers_every_location_variant(module_sim):
         e["location"] for e in module_sim.events.values() if (e["location"] or {}).get("data")
     )
     assert zoom["data"]
+
+
+@pytest.mark.parametrize("n_events", [12, 30, 120])
+def test_small_accounts_cover_every_location_variant_too(n_events):
+    # Giving a missing variant to an event once took the only event of another variant away.
+    for seed in range(25):
+        data = generate(seed, NOW, n_events=n_events, max_invitees=5, past_days=10, future_days=20)
+        variants = set()
+        for event in data.events.values():
+            loc = event["location"]
+            if loc is None:
+                variants.add("null")
+            elif loc["type"] != "google_conference":
+                variants.add(loc["type"])
+            elif loc["status"] != "failed":
+                variants.add(f"google_{loc['status']}")
+        assert set(LOCATION_VARIANTS) <= variants, (seed, set(LOCATION_VARIANTS) - variants)
 
 
 def test_seed_has_tricky_names_and_reschedules(module_sim):
