@@ -311,8 +311,11 @@ class Wanted:
 
 
 def _matching(sim, want: Wanted, exclude=()) -> list[str]:
-    """UUIDs of the account's events that are what `want` asks for, soonest first."""
-    by_start = sorted(sim.events.items(), key=lambda item: item[1]["start_time"])
+    """UUIDs of the account's events that are what `want` asks for, nearest to now first
+    (started ones latest first: those inside the sync's look-back)."""
+    by_start = sorted(
+        sim.events.items(), key=lambda item: item[1]["start_time"], reverse=want.ahead is False
+    )
     return [uuid for uuid, event in by_start if uuid not in exclude and want.matches(sim, event)]
 
 
@@ -323,8 +326,9 @@ def _account(sim) -> str:
 @pytest.fixture(scope="session")
 def pick_event():
     """`pick_event(sim, ahead=True, min_active=1, room=0, event_type=..., exclude=(...))`: the
-    UUID of the soonest event of the simulated account with those properties; `count=n` gives
-    a list of n different ones. Fails the test, saying what was asked, when there is none."""
+    UUID of an event of the simulated account with those properties (the next one to start, or
+    with ahead=False the last one started); `count=n` gives a list of n different ones. Fails
+    the test, saying what was asked, when there is none."""
 
     def pick(sim, *, count: int | None = None, exclude=(), **wanted):
         want = Wanted(**wanted)

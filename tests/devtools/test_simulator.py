@@ -258,11 +258,11 @@ def test_garbage_times_are_400(module_sim, name):
     assert response.json()["details"][0]["parameter"] == name
 
 
-def test_invitee_email_filter(module_sim):
-    ev_uuid, invs = next((u, i) for u, i in module_sim.invitees.items() if i)
-    email = invs[0]["email"]
+def test_invitee_email_filter(module_sim, pick_invitee):
+    invitee = pick_invitee(module_sim)
+    email = invitee["email"]
     found = user_events(module_sim, invitee_email=email.upper())
-    assert ev_uuid in {uuid_of(e["uri"]) for e in found}
+    assert uuid_of(invitee["event"]) in {uuid_of(e["uri"]) for e in found}
     expected = {u for u, i in module_sim.invitees.items() if any(x["email"] == email for x in i)}
     assert {uuid_of(e["uri"]) for e in found} == expected
 
@@ -333,8 +333,8 @@ def test_invitee_list_over_http(module_sim):
     assert get(module_sim, f"{path}/00000000-0000-4000-8000-000000000000").status_code == 404
 
 
-def test_invitee_shape(module_sim):
-    inv = next(i for invs in module_sim.invitees.values() for i in invs)
+def test_invitee_shape(module_sim, pick_invitee):
+    inv = pick_invitee(module_sim)
     expected = {
         "uri", "email", "name", "first_name", "last_name", "status", "questions_and_answers",
         "timezone", "event", "created_at", "updated_at", "tracking", "text_reminder_number",
@@ -445,9 +445,11 @@ def test_determinism_and_speed():
         b.invitees,
     )
     assert a.events != c.events
-    started = time.perf_counter()
+    # CPU time of this thread: other processes on a busy machine (parallel test runs) stretch
+    # the wall-clock time, not the work done.
+    started = time.thread_time()
     a.seed_data(n_events=1000, max_invitees=25)
-    assert time.perf_counter() - started < 2.0
+    assert time.thread_time() - started < 2.0
     assert len(a.events) == 1000
     b.seed_data(n_events=1000, max_invitees=25)
     assert a.invitees == b.invitees
