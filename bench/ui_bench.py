@@ -28,7 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -72,11 +72,12 @@ ADMIN = ("bench@example.org", "bench password 123")
 
 def build_database(app, n_events: int, n_attendees: int, seed: int) -> None:
     """Fill an empty database with realistic German webinar data via Core bulk inserts."""
+    from store import clock
     from store.database import db
     from store.models import CalendlyEvent, CalendlyEventAttendee, attendee_search_text
 
     rng = random.Random(seed)
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    now = clock.now().replace(minute=0, second=0, microsecond=0)
     first_start = now - timedelta(days=int(n_events * 0.6 / 7))
     events = []
     for n in range(n_events):

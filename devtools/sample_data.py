@@ -11,8 +11,11 @@ import html
 import random
 import unicodedata
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+
+from store import clock
 
 API_BASE = "https://api.calendly.com"
 
@@ -957,7 +960,7 @@ def generate(
     ``exact_invitees`` (for benchmarks) gives every event exactly ``max_invitees`` invitees:
     only group event types are used, limits are raised to fit, and no reschedules are added.
     """
-    now = parse_time(now) if now is not None else datetime.now(UTC)
+    now = parse_time(now) if now is not None else clock.now()
     rng = random.Random(seed)
     user, org_uri = build_user(rng, now)
     event_types, specs = [], {}
@@ -1204,18 +1207,19 @@ def _add_reschedules(rng, events, invitees, specs, now, n_pairs):
         done += 1
 
 
+def _location_variant(event: dict) -> str | None:
+    """The LOCATION_VARIANTS name of an event's location (None for a failed Meet)."""
+    loc = event["location"]
+    if loc is None:
+        return "null"
+    if loc["type"] == "google_conference":
+        return f"google_{loc['status']}" if loc["status"] in ("pushed", "processing") else None
+    return loc["type"]
+
+
 def _ensure_location_variants(rng, events):
     """Give each location variant (all ten types, both Meet states, null) at least one event."""
-    present = set()
-    for ev in events.values():
-        loc = ev["location"]
-        if loc is None:
-            present.add("null")
-        elif loc["type"] == "google_conference":
-            if loc["status"] in ("pushed", "processing"):
-                present.add(f"google_{loc['status']}")
-        else:
-            present.add(loc["type"])
+    present = {_location_variant(ev) for ev in events.values()}
     missing = [v for v in LOCATION_VARIANTS if v not in present]
     if not missing:
         return
@@ -1224,6 +1228,21 @@ def _ensure_location_variants(rng, events):
     for variant, ev_uuid in zip(
         missing, rng.sample(pool, min(len(pool), len(missing))), strict=False
     ):
+        events[ev_uuid]["location"] = build_location(rng, variant, ev_uuid)
+    # On a small account that may have replaced the only event of another variant: give each
+    # variant lost that way an event whose variant is left on others (active ones first).
+    for variant in LOCATION_VARIANTS:
+        counts = Counter(_location_variant(ev) for ev in events.values())
+        if counts[variant]:
+            continue
+        spare = [
+            u
+            for u, ev in events.items()
+            if _location_variant(ev) not in LOCATION_VARIANTS or counts[_location_variant(ev)] > 1
+        ]
+        if not spare:
+            return  # fewer events than variants
+        ev_uuid = rng.choice([u for u in spare if events[u]["status"] == "active"] or spare)
         events[ev_uuid]["location"] = build_location(rng, variant, ev_uuid)
 
 

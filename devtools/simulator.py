@@ -34,6 +34,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from calendly.signature import SIGNATURE_HEADER, sign
 from devtools import sample_data as sd
+from store import clock
 
 API_BASE = sd.API_BASE
 JSON_TYPE = "application/json; charset=utf-8"
@@ -134,7 +135,7 @@ class RequestRecord:
     query: dict[str, str]
     status: int | None = None
     fault: str | None = None
-    at: float = field(default_factory=time.time)
+    at: float = field(default_factory=clock.timestamp)
 
 
 @dataclass
@@ -146,7 +147,7 @@ class DeliveryRecord:
     url: str
     status: int | None = None
     error: str | None = None
-    at: float = field(default_factory=time.time)
+    at: float = field(default_factory=clock.timestamp)
 
     @property
     def ok(self) -> bool:
@@ -300,14 +301,21 @@ class CalendlySimulator:
 
     # -- data ----------------------------------------------------------------------------------
 
-    def reset(self, **seed_args) -> CalendlySimulator:
-        """Back to a fresh account (as `seed_data(**seed_args)`): no subscriptions, faults or log.
+    def reset(self, *, now: datetime | str | None = None, **seed_args) -> CalendlySimulator:
+        """Back to a fresh account (as `seed_data(**seed_args)`): no subscriptions, faults, rate
+        limit or log.
 
-        Lets a test module share one running simulator between its tests.
+        Lets a test module share one running simulator between its tests. `now` moves the
+        simulator's clock there first, so that data reseeded later in a long run is generated
+        around the time the test sees, not the time the simulator was built.
         """
+        if now is not None:
+            self.fixed_now = sd.parse_time(now)
+            self._t0 = time.monotonic()
         self.seed_data(**seed_args)
         self._init_webhooks()
         self.clear_faults()
+        self.set_rate_limit(None)
         self.reset_log()
         return self
 
@@ -323,7 +331,7 @@ class CalendlySimulator:
 
         ``exact_invitees=True`` gives every event exactly ``max_invitees`` invitees (benchmarks).
         """
-        now = self.fixed_now if self.fixed_now is not None else datetime.now(UTC)
+        now = self.fixed_now if self.fixed_now is not None else clock.now()
         data = sd.generate(
             self.seed, now, n_events, max_invitees, past_days, future_days, exact_invitees
         )
@@ -370,10 +378,11 @@ class CalendlySimulator:
             return event_type
 
     def now(self) -> datetime:
-        """The simulator's current time (the fixed ``now`` advanced by real elapsed time)."""
+        """The simulator's current time: the fixed ``now`` advanced by real elapsed time, else
+        the app's clock (store.clock), which tests may move."""
         if self.fixed_now is not None:
             return self.fixed_now + timedelta(seconds=time.monotonic() - self._t0)
-        return datetime.now(UTC)
+        return clock.now()
 
     def _stamp(self) -> str:
         # Strictly increasing, so every mutation moves updated_at forward.
@@ -795,6 +804,10 @@ class CalendlySimulator:
             uuid, event_name, envelope = pending.pop(0)
             self._post_delivery(uuid, event_name, envelope)
 
+    def signature(self, body: bytes, key: str) -> str:
+        """The `Calendly-Webhook-Signature` header for `body`, signed now by the app's clock."""
+        return sign(body, key, int(clock.timestamp()))
+
     def _post_delivery(self, uuid: str, event_name: str, envelope: dict) -> DeliveryRecord:
         with self._lock:
             sub = self.webhook_subscriptions.get(uuid)
@@ -804,7 +817,7 @@ class CalendlySimulator:
         body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "Calendly Webhook Simulator"}
         if key:
-            headers[SIGNATURE_HEADER] = sign(body, key)
+            headers[SIGNATURE_HEADER] = self.signature(body, key)
         record = DeliveryRecord(uuid, event_name, url)
         try:
             # Calendly's own limits: 10 s to connect, 15 s to read.

@@ -1,23 +1,94 @@
-"""Shared fixtures: a real app on a real database, and a real Calendly simulator.
+"""Shared fixtures: a real app on a real database, a real Calendly simulator, a real HTTP server.
 
 `TEST_DATABASE_URL` switches every database test from a fresh SQLite file to that server
 (PostgreSQL in CI); the schema is dropped and rebuilt around each test.
+
+Two options prove that the suite does not depend on the day or on the generated data:
+`--at=<ISO instant>` runs the whole session with the clock moved there (and ticking), and
+`--data-seed=<int>` changes the seed of every simulated account the fixtures build.
 """
 
 import os
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pytest
+import time_machine
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, make_url, text
 
 from app import create_app
+from store import clock
 from store.database import db
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+_TRAVEL = pytest.StashKey[time_machine.travel]()
+
+
+# -- the clock and the data seed of the whole session ---------------------------------------------
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("webinar-sync")
+    group.addoption(
+        "--at",
+        metavar="INSTANT",
+        help="run the session with the clock moved to this aware ISO instant, ticking on "
+        "from there (e.g. 2027-10-31T00:30:00Z)",
+    )
+    group.addoption(
+        "--data-seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="offset the seed of every simulated Calendly account the fixtures build",
+    )
+
+
+def _instant(value: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise pytest.UsageError(f"--at={value}: not an ISO 8601 instant") from None
+    if instant.tzinfo is None:
+        raise pytest.UsageError(f"--at={value}: say which time zone (e.g. a trailing Z)")
+    return instant
+
+
+def pytest_configure(config):
+    # Started here, before any test module is imported and long before any app, simulator or
+    # thread exists: time-machine patches the clock for the whole process, threads included
+    # (under xdist each worker runs this too). It does not reach subprocesses: tests that start
+    # one are marked `subprocess` and skipped below.
+    if config.getoption("--at"):
+        travel = time_machine.travel(_instant(config.getoption("--at")), tick=True)
+        travel.start()
+        config.stash[_TRAVEL] = travel
+
+
+def pytest_unconfigure(config):
+    travel = config.stash.get(_TRAVEL, None)
+    if travel is not None:
+        travel.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--at"):
+        return
+    skip = pytest.mark.skip(reason="--at: time-machine does not reach a subprocess's clock")
+    for item in items:
+        if item.get_closest_marker("subprocess"):
+            item.add_marker(skip)
 
 
 def pytest_report_header(config):
-    return f"database: {TEST_DATABASE_URL or 'SQLite file per test'}"
+    lines = [f"database: {TEST_DATABASE_URL or 'SQLite file per test'}"]
+    if config.getoption("--at"):
+        lines.append(f"clock: moved to {config.getoption('--at')} (ticking)")
+    if config.getoption("--data-seed"):
+        lines.append(f"data seed offset: {config.getoption('--data-seed')}")
+    return lines
 
 
 @pytest.fixture(scope="session")
@@ -92,8 +163,14 @@ def app_ctx(app):
 
 
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def client(request, app):
+    """The Flask test client of `app`. Pages come in German (the default) unless the module or
+    test is marked `@pytest.mark.language("en")`."""
+    client = app.test_client()
+    marker = request.node.get_closest_marker("language")
+    if marker:
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = marker.args[0]
+    return client
 
 
 @pytest.fixture
@@ -101,22 +178,189 @@ def runner(app):
     return app.test_cli_runner()
 
 
+# -- the simulated Calendly: one family of fixtures ------------------------------------------------
+#
+# calendly_sim   a simulator of the test's own, serving the account below
+# module_sim     one running simulator shared by a test module, reset to that account per test
+# make_sim       `make_sim(seed)`: more simulators of the test's own (stopped afterwards)
+#
+# Every one runs on the session's clock (`now=clock.now()`), so app and simulator agree on what
+# is past and what lies ahead, also under --at. The account is the generator's default (300
+# events from 60 days back to 120 ahead) unless a module or test asks for another with
+# `@pytest.mark.sim_account("small")` (SMALL_ACCOUNT) and/or `sim_account(token=..., n_events=...,
+# max_invitees=..., past_days=..., future_days=...)`. Tests never rely on where an event sits in
+# the generated data: they pick events by what they need with `pick_event` / `pick_invitee`.
+
+# Every event inside the sync's 14-day look-back. Large enough that every seed at every instant
+# has started and coming webinars with active invitees (checked for 10,000 seeds and instants;
+# at 8 to 16 events some had none).
+SMALL_ACCOUNT = {"n_events": 30, "max_invitees": 5, "past_days": 10, "future_days": 20}
+
+
+def _sim_account(request) -> tuple[str, dict]:
+    """The (token, seed_data arguments) a test's `sim_account` marker asks for."""
+    marker = request.node.get_closest_marker("sim_account")
+    if marker is None:
+        return "sim-token", {}
+    account = dict(SMALL_ACCOUNT) if marker.args == ("small",) else {}
+    account.update(marker.kwargs)
+    return account.pop("token", "sim-token"), account
+
+
+@pytest.fixture(scope="session")
+def data_seed(request):
+    """`data_seed(n)`: the seed a fixture's account uses, offset by --data-seed."""
+    return lambda n: n + request.config.getoption("--data-seed")
+
+
 @pytest.fixture
-def calendly_sim():
-    """A seeded Calendly simulator on a free port (300 events, up to 40 invitees)."""
+def make_sim(request, data_seed):
+    """`make_sim(seed=7, **seed_args)`: a started simulator on the session's clock, serving
+    the marked account (or `seed_args`); stopped after the test."""
     from devtools.simulator import CalendlySimulator
 
-    with CalendlySimulator(token="sim-token", seed=7) as sim:
-        yield sim
+    started = []
+
+    def build(seed: int = 7, **seed_args):
+        token, account = _sim_account(request)
+        sim = CalendlySimulator(token=token, seed=data_seed(seed), now=clock.now())
+        if account or seed_args:
+            sim.seed_data(**{**account, **seed_args})
+        started.append(sim.start())
+        return sim
+
+    yield build
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture
+def calendly_sim(make_sim):
+    """A seeded Calendly simulator of the test's own, on a free port."""
+    return make_sim()
 
 
 @pytest.fixture(scope="module")
-def module_sim():
-    """One running simulator for a test module; its tests `reset()` it to the data they need."""
+def _module_simulator(data_seed):
     from devtools.simulator import CalendlySimulator
 
-    with CalendlySimulator(token="sim-token", seed=21) as sim:
+    with CalendlySimulator(seed=data_seed(21), now=clock.now()) as sim:
         yield sim
+
+
+@pytest.fixture
+def module_sim(request, _module_simulator):
+    """The module's running simulator, reset for this test: a fresh account generated at the
+    current time, no subscriptions, faults or request log."""
+    token, account = _sim_account(request)
+    _module_simulator.token = token
+    return _module_simulator.reset(now=clock.now(), **account)
+
+
+# -- picking data by what a test needs ----------------------------------------------------------
+
+# How far an event must lie ahead (or behind) to still be ahead (or started) when the test
+# looks again a little later, and whatever the minute the session started at.
+PICK_MARGIN = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What a test asks of an event; `str()` says it in words for the failure message."""
+
+    ahead: bool | None = None
+    min_active: int = 0
+    min_invitees: int = 0
+    room: int = 0
+    event_type: str | None = None
+    status: str | None = "active"
+
+    def matches(self, sim, event: dict) -> bool:
+        from devtools.sample_data import parse_time
+
+        counter = event["invitees_counter"]
+        if self.ahead is not None:
+            start, now = parse_time(event["start_time"]), sim.now()
+            if not (start > now + PICK_MARGIN if self.ahead else start < now - PICK_MARGIN):
+                return False
+        limit = counter["limit"] if counter["limit"] is not None else 10**6
+        return (
+            (self.status is None or event["status"] == self.status)
+            and counter["active"] >= self.min_active
+            and counter["total"] >= self.min_invitees
+            and limit - counter["active"] >= self.room
+            and self.event_type in (None, event["event_type"], event["name"])
+        )
+
+    def __str__(self) -> str:
+        asked = [f"status {self.status}"] if self.status else []
+        if self.ahead is not None:
+            asked.append(
+                "starting later than 15 minutes from now"
+                if self.ahead
+                else "started more than 15 minutes ago"
+            )
+        asked += [f"{value} {label}" for value, label in (
+            (self.min_active, "active invitee(s) at least"),
+            (self.min_invitees, "invitee(s) at least"),
+            (self.room, "free seat(s) at least"),
+        ) if value]  # fmt: skip
+        if self.event_type:
+            asked.append(f"of type {self.event_type}")
+        return ", ".join(asked) or "any event"
+
+
+def _matching(sim, want: Wanted, exclude=()) -> list[str]:
+    """UUIDs of the account's events that are what `want` asks for, nearest to now first
+    (started ones latest first: those inside the sync's look-back)."""
+    by_start = sorted(
+        sim.events.items(), key=lambda item: item[1]["start_time"], reverse=want.ahead is False
+    )
+    return [uuid for uuid, event in by_start if uuid not in exclude and want.matches(sim, event)]
+
+
+def _account(sim) -> str:
+    return f"the simulated account (seed {sim.seed}, now {sim.now():%Y-%m-%dT%H:%M:%SZ})"
+
+
+@pytest.fixture(scope="session")
+def pick_event():
+    """`pick_event(sim, ahead=True, min_active=1, room=0, event_type=..., exclude=(...))`: the
+    UUID of an event of the simulated account with those properties (the next one to start, or
+    with ahead=False the last one started); `count=n` gives a list of n different ones. Fails
+    the test, saying what was asked, when there is none."""
+
+    def pick(sim, *, count: int | None = None, exclude=(), **wanted):
+        want = Wanted(**wanted)
+        found = _matching(sim, want, exclude)
+        if len(found) < (count or 1):
+            pytest.fail(
+                f"{_account(sim)} has {len(found)} event(s), not {count or 1}, with {want}",
+                pytrace=False,
+            )
+        return found[:count] if count is not None else found[0]
+
+    return pick
+
+
+@pytest.fixture(scope="session")
+def pick_invitee():
+    """`pick_invitee(sim, status="active", no_show=False, **event_properties)`: an invitee
+    (the simulator's own dict) of an event with the properties `pick_event` takes. Fails the
+    test, saying what was asked, when there is none."""
+
+    def pick(sim, *, status: str = "active", no_show: bool = False, **wanted):
+        want = Wanted(**wanted)
+        for uuid in _matching(sim, want):
+            for invitee in sim.invitees.get(uuid, ()):
+                if invitee["status"] == status and bool(invitee["no_show"]) == no_show:
+                    return invitee
+        pytest.fail(
+            f"{_account(sim)} has no {status} invitee (no-show: {no_show}) of an event with {want}",
+            pytrace=False,
+        )
+
+    return pick
 
 
 @pytest.fixture
@@ -199,6 +443,13 @@ def login(client, admin_user, csrf_token):
     return client
 
 
+@pytest.fixture
+def htmx(login, csrf_token):
+    """Headers of an htmx request from a page of the signed-in `login` client (CSRF token
+    included, as the pages send it)."""
+    return {"HX-Request": "true", "X-CSRFToken": csrf_token("/")}
+
+
 def _insert(app, row):
     """Commit `row` in a short app context and hand it back detached, attributes loaded.
 
@@ -217,7 +468,6 @@ def _insert(app, row):
 def add_webinar(app):
     """`add_webinar(**fields)`: insert a CalendlyEvent (an upcoming Zoom webinar by default)."""
     import itertools
-    from datetime import UTC, datetime, timedelta
 
     from store.models import CalendlyEvent
 
@@ -225,7 +475,7 @@ def add_webinar(app):
 
     def add(**fields):
         n = next(counter)
-        start = fields.pop("start_time", datetime.now(UTC) + timedelta(days=n))
+        start = fields.pop("start_time", clock.now() + timedelta(days=n))
         values = {
             "calendly_id": f"evt-{n:04d}",
             "uri": f"https://api.calendly.com/scheduled_events/evt-{n:04d}",
@@ -250,7 +500,6 @@ def add_webinar(app):
 def add_attendee(app):
     """`add_attendee(event, **fields)`: insert a CalendlyEventAttendee of `event`."""
     import itertools
-    from datetime import UTC, datetime, timedelta
 
     from store.models import CalendlyEventAttendee
 
@@ -267,7 +516,7 @@ def add_attendee(app):
             "status": "active",
             "timezone": "Europe/Berlin",
             "questions_and_answers": [],
-            "calendly_created_at": datetime.now(UTC) - timedelta(days=3, minutes=n),
+            "calendly_created_at": clock.now() - timedelta(days=3, minutes=n),
         }
         values.update(fields)
         return _insert(app, CalendlyEventAttendee(**values))
@@ -275,21 +524,13 @@ def add_attendee(app):
     return add
 
 
-# -- English clients, and admins of apps other than `app` ---------------------------------------
+# -- admins of apps other than `app`, and `app` on a live HTTP server -----------------------------
 
 
 @pytest.fixture
-def english_client(app):
-    """The test client of `app`, asking for English pages (German is the default)."""
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return client
-
-
-@pytest.fixture
-def signed_in():
-    """`signed_in(app)`: an English client signed in as an admin of `app` (created on first use)
-    through the login form, for apps configured unlike the `app` fixture."""
+def admin_client():
+    """`admin_client(app)`: an English test client signed in through the login form as an admin
+    of `app` (created on first use), for apps configured unlike the `app` fixture."""
     from sqlalchemy import select
 
     from services import accounts
@@ -312,3 +553,42 @@ def signed_in():
         return client
 
     return sign_in
+
+
+@dataclass
+class LiveServer:
+    """`app` served over HTTP; `live_server("/path")` is a full URL."""
+
+    app: object
+    url: str
+    # The admin `create_admin()` makes, to sign in with through the pages.
+    email: str = ADMIN_EMAIL
+    password: str = ADMIN_PASSWORD
+
+    def __call__(self, path: str = "/") -> str:
+        return self.url + path
+
+    def create_admin(self) -> None:
+        """The admin account `email`/`password` (hashed quickly: this is a test)."""
+        from services import accounts
+
+        self.app.config["PASSWORD_HASH_METHOD"] = TEST_PASSWORD_HASH
+        with self.app.app_context():
+            accounts.create_admin(self.email, self.password)
+
+
+@pytest.fixture
+def live_server(app):
+    """The test's `app` behind werkzeug's threaded HTTP server on a free port, for browsers and
+    for Calendly's webhook deliveries (the simulator posts to `live_server.url`)."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    yield LiveServer(app, f"http://127.0.0.1:{server.server_port}")
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)

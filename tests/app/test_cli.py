@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from sqlalchemy import func, select
 
@@ -50,6 +51,7 @@ def test_full_sync_exits_non_zero_with_the_error(sim_app, calendly_sim):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.subprocess
 def test_simulate_serves_the_calendly_api(tmp_path):
     """`flask calendly simulate` answers like Calendly on the given port."""
     with socket.socket() as sock:

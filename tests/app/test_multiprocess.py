@@ -9,9 +9,9 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
-from devtools.simulator import CalendlySimulator
 from store.database import db
 from store.models import SyncRun
 from store.outcomes import SkipReason, SyncStatus
@@ -45,37 +45,38 @@ def process_of(row: SyncRun) -> str:
     return row.owner.rsplit(":", 1)[0]
 
 
-def test_one_sync_per_tick_across_processes(make_app, database_url):
+# The workers are other processes: a clock moved by --at would not reach them.
+@pytest.mark.subprocess
+def test_one_sync_per_tick_across_processes(make_app, make_sim, database_url):
     app = make_app()  # creates the schema
-    with CalendlySimulator(token="sim-token", seed=42) as sim:
-        sim.seed_data(n_events=50, max_invitees=5)
-        # The first syncs are slow (longer than a tick), so later ticks find one running.
-        sim.inject("slow", times=4, path="/scheduled_events", delay=1.6)
-        config = {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "TOKEN_ENCRYPTION_KEY": app.config["TOKEN_ENCRYPTION_KEY"],
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "CALENDLY_API_BASE_URL": sim.base_url,
-            "CALENDLY_TOKEN": "sim-token",
-            "CALENDLY_EVENT_TYPES": "",
-            "SCHEDULER_ENABLED": True,
-            "SCHEDULER_TEST_INTERVAL_SECONDS": 1,
-        }
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "-c", WORKER, json.dumps(config), str(SECONDS)],
-                cwd=ROOT,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(PROCESSES)
-        ]
-        for worker in workers:
-            out, err = worker.communicate(timeout=SECONDS + 90)
-            assert worker.returncode == 0 and out.strip() == "ok", err[-3000:]
+    sim = make_sim(42, n_events=50, max_invitees=5)
+    # The first syncs are slow (longer than a tick), so later ticks find one running.
+    sim.inject("slow", times=4, path="/scheduled_events", delay=1.6)
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "TOKEN_ENCRYPTION_KEY": app.config["TOKEN_ENCRYPTION_KEY"],
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "CALENDLY_API_BASE_URL": sim.base_url,
+        "CALENDLY_TOKEN": "sim-token",
+        "CALENDLY_EVENT_TYPES": "",
+        "SCHEDULER_ENABLED": True,
+        "SCHEDULER_TEST_INTERVAL_SECONDS": 1,
+    }
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, json.dumps(config), str(SECONDS)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(PROCESSES)
+    ]
+    for worker in workers:
+        out, err = worker.communicate(timeout=SECONDS + 90)
+        assert worker.returncode == 0 and out.strip() == "ok", err[-3000:]
 
     with app.app_context():
         rows = db.session.scalars(select(SyncRun).order_by(SyncRun.id)).all()

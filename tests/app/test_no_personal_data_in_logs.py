@@ -14,11 +14,13 @@ import pytest
 from sqlalchemy import text
 
 from calendly.signature import sign
-from devtools.simulator import CalendlySimulator
 from services import no_shows
 from services.syncing import sync_from_settings
 from store.database import db
 from store.models import CalendlyEventAttendee
+
+# A small account: every event inside the sync's look-back window.
+pytestmark = pytest.mark.sim_account("small")
 
 KEY = "whsec-logs-4711"
 NAME = "Zacharias Quellenfeld"
@@ -27,13 +29,6 @@ ANSWER = "Geheimantwort Kormoran-Lagune"
 SECRETS = (NAME, "Quellenfeld", EMAIL, "zacharias.quellenfeld", ANSWER, "Kormoran")
 EMBEDDED_FIELDS = ("uri", "name", "status", "start_time", "end_time", "event_type", "location",
                    "invitees_counter", "created_at", "updated_at", "cancellation")  # fmt: skip
-
-
-@pytest.fixture
-def sim():
-    with CalendlySimulator(token="sim-token", seed=5) as simulator:
-        simulator.seed_data(n_events=6, max_invitees=2, past_days=5, future_days=20)
-        yield simulator
 
 
 @pytest.fixture
@@ -63,18 +58,18 @@ def assert_no_personal_data(logged: str) -> None:
     assert not found, f"personal data in the log: {found}\n{logged[-3000:]}"
 
 
-def booking(sim):
+def booking(calendly_sim):
     """A future webinar of the simulator booked by the recognisable person."""
-    event = sim.add_event()
-    invitee = sim.book(event["uri"].rsplit("/", 1)[1], name=NAME, email=EMAIL)
+    event = calendly_sim.add_event()
+    invitee = calendly_sim.book(event["uri"].rsplit("/", 1)[1], name=NAME, email=EMAIL)
     invitee["questions_and_answers"] = [
         {"question": "Wie haben Sie von uns erfahren?", "answer": ANSWER, "position": 0}
     ]
     return event, invitee
 
 
-def delivery(sim, invitee):
-    event = sim.events[invitee["uri"].split("/")[-3]]
+def delivery(calendly_sim, invitee):
+    event = calendly_sim.events[invitee["uri"].split("/")[-3]]
     payload = copy.deepcopy(invitee)
     payload["scheduled_event"] = {key: copy.deepcopy(event.get(key)) for key in EMBEDDED_FIELDS}
     body = json.dumps({"event": "invitee.created", "created_at": invitee["updated_at"],
@@ -103,9 +98,9 @@ def refuse_attendee_writes(app):
 
 
 @pytest.fixture
-def hook_app(make_app, sim):
+def hook_app(make_app, calendly_sim):
     app = make_app(
-        CALENDLY_API_BASE_URL=sim.base_url,
+        CALENDLY_API_BASE_URL=calendly_sim.base_url,
         CALENDLY_TOKEN="sim-token",
         CALENDLY_WEBHOOK_SIGNING_KEY=KEY,
         SYNC_LOOKBACK_DAYS=14,
@@ -116,25 +111,27 @@ def hook_app(make_app, sim):
             "" if conn.dialect.name == "sqlite" else " ON calendly_event_attendees"))  # fmt: skip
 
 
-def test_a_webhook_write_the_database_refuses(hook_app, sim, logs):
-    _event, invitee = booking(sim)
+def test_a_webhook_write_the_database_refuses(hook_app, calendly_sim, logs):
+    _event, invitee = booking(calendly_sim)
     refuse_attendee_writes(hook_app)
-    body, headers = delivery(sim, invitee)
+    body, headers = delivery(calendly_sim, invitee)
     response = hook_app.test_client().post("/api/infowebinar/webhook", data=body, headers=headers)
     assert response.status_code == 500
     assert_no_personal_data(logs())
 
 
-def test_a_webhook_that_breaks_with_personal_data_in_its_error(hook_app, sim, logs, monkeypatch):
+def test_a_webhook_that_breaks_with_personal_data_in_its_error(
+    hook_app, calendly_sim, logs, monkeypatch
+):
     from mirror import webhooks
 
-    _event, invitee = booking(sim)
+    _event, invitee = booking(calendly_sim)
 
     def broken(*_args, **_kwargs):
         raise RuntimeError(f"disk on fire while writing {NAME} <{EMAIL}>")
 
     monkeypatch.setattr(webhooks, "write_attendees", broken)
-    body, headers = delivery(sim, invitee)
+    body, headers = delivery(calendly_sim, invitee)
     response = hook_app.test_client().post("/api/infowebinar/webhook", data=body, headers=headers)
     assert response.status_code == 500
     assert_no_personal_data(logs())
@@ -145,33 +142,33 @@ def test_a_webhook_that_breaks_with_personal_data_in_its_error(hook_app, sim, lo
     [{"email": [EMAIL]}, {"name": {"full": NAME}}, {"questions_and_answers": ANSWER}],
     ids=["email as a list", "name as an object", "answers as a string"],
 )
-def test_a_malformed_delivery(hook_app, sim, logs, broken):
-    _event, invitee = booking(sim)
+def test_a_malformed_delivery(hook_app, calendly_sim, logs, broken):
+    _event, invitee = booking(calendly_sim)
     invitee = {**invitee, **broken}
-    body, headers = delivery(sim, invitee)
+    body, headers = delivery(calendly_sim, invitee)
     response = hook_app.test_client().post("/api/infowebinar/webhook", data=body, headers=headers)
     assert response.status_code < 500
     assert_no_personal_data(logs())
 
 
-def test_a_sync_the_database_refuses(hook_app, sim, logs):
-    booking(sim)
+def test_a_sync_the_database_refuses(hook_app, calendly_sim, logs):
+    booking(calendly_sim)
     refuse_attendee_writes(hook_app)
     with hook_app.app_context():
         assert sync_from_settings("cli").status == "failed"
     assert_no_personal_data(logs())
 
 
-def test_a_sync_that_meets_a_malformed_invitee(hook_app, sim, logs):
-    _event, invitee = booking(sim)
+def test_a_sync_that_meets_a_malformed_invitee(hook_app, calendly_sim, logs):
+    _event, invitee = booking(calendly_sim)
     invitee["email"] = [EMAIL, NAME]  # what Calendly promises never to send
     with hook_app.app_context():
         sync_from_settings("cli")
     assert_no_personal_data(logs())
 
 
-def test_a_no_show_calendly_refuses(hook_app, sim, logs):
-    event, invitee = booking(sim)
+def test_a_no_show_calendly_refuses(hook_app, calendly_sim, logs):
+    event, invitee = booking(calendly_sim)
     with hook_app.app_context():
         assert sync_from_settings("cli").status == "succeeded"
         attendee = db.session.scalars(
@@ -184,13 +181,13 @@ def test_a_no_show_calendly_refuses(hook_app, sim, logs):
             {"t": "2000-01-01 10:00:00", "id": attendee.event_id},
         )
         db.session.commit()
-    sim.inject("500", path="/invitee_no_shows")
+    calendly_sim.inject("500", path="/invitee_no_shows")
     with hook_app.test_request_context(), pytest.raises(no_shows.NoShowError):
         no_shows.mark_no_show(attendee_id)
     assert_no_personal_data(logs())
 
 
-def test_a_page_that_crashes_on_a_person(hook_app, sim, logs, monkeypatch, signed_in):
+def test_a_page_that_crashes_on_a_person(hook_app, calendly_sim, logs, monkeypatch, admin_client):
     from services import queries
 
     def broken(email):
@@ -198,6 +195,6 @@ def test_a_page_that_crashes_on_a_person(hook_app, sim, logs, monkeypatch, signe
 
     monkeypatch.setattr(queries, "person_bookings", broken)
     hook_app.config["PROPAGATE_EXCEPTIONS"] = False
-    admin = signed_in(hook_app)
+    admin = admin_client(hook_app)
     assert admin.get(f"/people/{EMAIL}").status_code == 500
     assert_no_personal_data(logs())

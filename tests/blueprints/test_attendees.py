@@ -8,6 +8,7 @@ import pytest
 
 from services.export import csv_cell, question_columns
 from services.queries import booking_answers
+from store import clock
 
 HX = {"HX-Request": "true"}
 EN = {"Accept-Language": "en"}
@@ -201,7 +202,7 @@ def test_search_needs_two_characters(login, webinar):
 
 def test_search_groups_bookings_by_email(login, add_webinar, add_attendee):
     for day in (1, 2, 3):
-        event = add_webinar(start_time=datetime.now(UTC) + timedelta(days=day))
+        event = add_webinar(start_time=clock.now() + timedelta(days=day))
         add_attendee(event, name="Wiederkehrende Person", email="wieder@example.de")
     html = _get(login, "/search?q=wieder", HX)
     assert html.count('href="/people/wieder@example.de"') == 1
@@ -212,7 +213,7 @@ def test_search_groups_bookings_by_email(login, add_webinar, add_attendee):
 
 
 def test_person_page_lists_every_booking(login, add_webinar, add_attendee):
-    now = datetime.now(UTC)
+    now = clock.now()
     first = add_webinar(name="Januar-Termin", start_time=now - timedelta(days=30))
     second = add_webinar(name="Februar-Termin", start_time=now + timedelta(days=3))
     third = add_webinar(name="März-Termin", start_time=now + timedelta(days=30), status="canceled")

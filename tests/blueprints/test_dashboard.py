@@ -8,6 +8,7 @@ import pytest
 
 from services import settings
 from services.queries import PAGE_SIZE, WebinarFilter
+from store import clock
 
 HX = {"HX-Request": "true"}
 EN = {"Accept-Language": "en"}
@@ -29,7 +30,7 @@ def _order(html, *names):
 
 
 def test_upcoming_webinars_first_in_time_order(login, add_webinar):
-    now = datetime.now(UTC)
+    now = clock.now()
     add_webinar(name="Later one", start_time=now + timedelta(days=9))
     add_webinar(name="Sooner one", start_time=now + timedelta(days=2))
     add_webinar(name="Long gone", start_time=now - timedelta(days=5))
@@ -42,14 +43,14 @@ def test_upcoming_webinars_first_in_time_order(login, add_webinar):
 
 
 def test_a_running_webinar_still_counts_as_upcoming(login, add_webinar):
-    now = datetime.now(UTC)
+    now = clock.now()
     add_webinar(name="Happening now", start_time=now - timedelta(minutes=20))
     assert _listed(_html(login), "Happening now")
     assert not _listed(_html(login, "/?view=past"), "Happening now")
 
 
 def test_past_and_canceled_tabs(login, add_webinar):
-    now = datetime.now(UTC)
+    now = clock.now()
     add_webinar(name="Last week", start_time=now - timedelta(days=7))
     add_webinar(name="Yesterday", start_time=now - timedelta(days=1))
     add_webinar(name="Called off", status="canceled", start_time=now + timedelta(days=3))
@@ -72,7 +73,7 @@ def test_event_type_filter_shows_names(login, add_webinar):
 
 
 def test_pagination(login, add_webinar):
-    now = datetime.now(UTC)
+    now = clock.now()
     for n in range(PAGE_SIZE + 3):
         add_webinar(name=f"Webinar #{n:02d}", start_time=now + timedelta(days=1 + n))
     first = _html(login)
@@ -190,7 +191,7 @@ def test_empty_state_with_token(app, login):
 
 
 def test_empty_tab_offers_another(login, add_webinar):
-    add_webinar(name="Old", start_time=datetime.now(UTC) - timedelta(days=3))
+    add_webinar(name="Old", start_time=clock.now() - timedelta(days=3))
     html = _html(login)
     assert "No upcoming webinars." in html
     assert 'href="/?view=past"' in html
@@ -218,7 +219,7 @@ def test_filter_round_trips_through_url_arguments():
 
 
 def test_csv_of_the_filtered_list(login, add_webinar, add_attendee):
-    now = datetime.now(UTC)
+    now = clock.now()
     a = add_webinar(name="Infoabend A", start_time=now + timedelta(days=1))
     b = add_webinar(name="Infoabend B", start_time=now + timedelta(days=2))
     old = add_webinar(name="Vergangen", start_time=now - timedelta(days=2))

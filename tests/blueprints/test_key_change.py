@@ -26,8 +26,8 @@ def rotated(make_app, calendly_sim):
 
 
 @pytest.fixture
-def german_admin(rotated, signed_in):
-    admin = signed_in(rotated)
+def german_admin(rotated, admin_client):
+    admin = admin_client(rotated)
     admin.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de"
     return admin
 
@@ -53,7 +53,7 @@ def test_every_screen_explains_it_in_german(german_admin, path):
         assert GERMAN in response.text
 
 
-def test_the_settings_page_explains_it_in_english(rotated, signed_in):
-    page = signed_in(rotated).get("/settings").text
+def test_the_settings_page_explains_it_in_english(rotated, admin_client):
+    page = admin_client(rotated).get("/settings").text
     assert ENGLISH in page
     assert "TOKEN_ENCRYPTION_KEY has changed" not in page

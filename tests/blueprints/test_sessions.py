@@ -147,9 +147,9 @@ def test_a_stolen_cookie_does_not_outlive_the_idle_limit_either(app, login):
         assert not _signed_out(login)
 
 
-def test_session_lifetimes_are_configurable(make_app, signed_in):
+def test_session_lifetimes_are_configurable(make_app, admin_client):
     app = make_app(SESSION_LIFETIME_MINUTES=30, SESSION_IDLE_MINUTES=10)
-    busy, idle = signed_in(app), signed_in(app)
+    busy, idle = admin_client(app), admin_client(app)
     with time_machine.travel(clock.now(), tick=False) as traveller:
         traveller.shift(timedelta(minutes=9))
         assert not _signed_out(busy)

@@ -16,23 +16,15 @@ GOOD_TOKEN = "pat-eyJraWQiOiIxY2UxZTEzNjE3ZGNmNzY2YjNjZWJjY2Y4ZGM1YmFmYThhNjVlNj
 HX = {"HX-Request": "true"}
 
 
-@pytest.fixture
-def sim(calendly_sim):
-    """The simulator, answering only to GOOD_TOKEN."""
-    calendly_sim.token = GOOD_TOKEN
-    return calendly_sim
+# The simulator answers only to GOOD_TOKEN; pages in English (the shared `login` fixture signs
+# the client in).
+pytestmark = [pytest.mark.sim_account(token=GOOD_TOKEN), pytest.mark.language("en")]
 
 
 @pytest.fixture
-def app(make_app, sim):
+def app(make_app, calendly_sim):
     """An app with no token yet whose Calendly is the simulator (CSRF checked in its own test)."""
-    return make_app(CALENDLY_API_BASE_URL=sim.base_url, WTF_CSRF_ENABLED=False)
-
-
-@pytest.fixture
-def client(english_client):
-    """English pages (the shared `login` fixture signs this client in)."""
-    return english_client
+    return make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, WTF_CSRF_ENABLED=False)
 
 
 def setting(app, key):
@@ -80,7 +72,9 @@ def test_empty_token_is_a_field_error(login):
     assert "Paste the token." in response.text
 
 
-def test_good_token_is_verified_stored_encrypted_and_only_its_last_four_shown(login, app, sim):
+def test_good_token_is_verified_stored_encrypted_and_only_its_last_four_shown(
+    login, app, calendly_sim
+):
     response = login.post("/settings/token", data={"token": GOOD_TOKEN})
     assert response.status_code == 303
     assert response.headers["Location"].endswith("/settings")
@@ -88,12 +82,12 @@ def test_good_token_is_verified_stored_encrypted_and_only_its_last_four_shown(lo
     page = login.get("/settings").text
     assert "Token saved. Connected to Calendly as Katrin Böhm." in page
     assert f"••••{GOOD_TOKEN[-4:]}" in page
-    assert sim.user["name"] in page
-    assert sim.user["email"] in page
-    assert sim.user["current_organization"] in page
-    assert sim.user["scheduling_url"] in page
+    assert calendly_sim.user["name"] in page
+    assert calendly_sim.user["email"] in page
+    assert calendly_sim.user["current_organization"] in page
+    assert calendly_sim.user["scheduling_url"] in page
     assert "The token works" in page
-    for event_type in sim.event_types:
+    for event_type in calendly_sim.event_types:
         assert event_type["uri"] in page
     assert GOOD_TOKEN not in page
 
@@ -101,17 +95,20 @@ def test_good_token_is_verified_stored_encrypted_and_only_its_last_four_shown(lo
         row = db.session.get(Setting, settings.TOKEN_KEY)
         assert GOOD_TOKEN not in json.dumps(row.value)
         assert settings.calendly_token() == GOOD_TOKEN
-        assert settings.account()["user_uri"] == sim.user["uri"]
+        assert settings.account()["user_uri"] == calendly_sim.user["uri"]
 
 
-def test_the_infowebinar_types_are_preselected_and_the_choice_is_saved(login, app, sim):
+def test_the_infowebinar_types_are_preselected_and_the_choice_is_saved(login, app, calendly_sim):
     login.post("/settings/token", data={"token": GOOD_TOKEN})
-    infowebinars = {et["uri"] for et in sim.event_types if "Infowebinar" in et["name"]}
+    infowebinars = {et["uri"] for et in calendly_sim.event_types if "Infowebinar" in et["name"]}
     assert infowebinars
     assert checked_uris(login.get("/settings").text) == infowebinars
     assert set(setting(app, settings.EVENT_TYPES_KEY)) == infowebinars
 
-    chosen = [sim.event_type_uri("Einzelberatung"), sim.event_type_uri("TLr - Infowebinar")]
+    chosen = [
+        calendly_sim.event_type_uri("Einzelberatung"),
+        calendly_sim.event_type_uri("TLr - Infowebinar"),
+    ]
     response = login.post("/settings/event-types", data={"event_types": chosen}, headers=HX)
     assert response.status_code == 200
     assert "Event type choice saved." in response.text
@@ -136,7 +133,7 @@ def test_an_unknown_event_type_is_refused(login, app):
     assert setting(app, settings.EVENT_TYPES_KEY) == before
 
 
-def test_replace_and_remove(login, app, sim):
+def test_replace_and_remove(login, app, calendly_sim):
     login.post("/settings/token", data={"token": GOOD_TOKEN})
     page = login.get("/settings").text
     assert "Replace" in page and "Remove" in page
@@ -153,18 +150,22 @@ def test_replace_and_remove(login, app, sim):
     assert setting(app, settings.TOKEN_KEY) is None
 
 
-def test_a_token_from_the_environment_cannot_be_replaced_or_removed(make_app, sim, signed_in):
+def test_a_token_from_the_environment_cannot_be_replaced_or_removed(
+    make_app, calendly_sim, admin_client
+):
     app = make_app(
-        CALENDLY_API_BASE_URL=sim.base_url, CALENDLY_TOKEN=GOOD_TOKEN, WTF_CSRF_ENABLED=False
+        CALENDLY_API_BASE_URL=calendly_sim.base_url,
+        CALENDLY_TOKEN=GOOD_TOKEN,
+        WTF_CSRF_ENABLED=False,
     )
-    admin = signed_in(app)
+    admin = admin_client(app)
     page = admin.get("/settings").text
     assert "CALENDLY_TOKEN" in page
     assert f"••••{GOOD_TOKEN[-4:]}" in page
     assert re.search(r"<button type=\"button\" disabled>\s*Replace", page)
     assert re.search(r"<button type=\"button\" disabled>\s*Remove", page)
     assert 'name="token"' not in page
-    assert sim.user["name"] in page
+    assert calendly_sim.user["name"] in page
     assert GOOD_TOKEN not in page
 
     assert admin.post("/settings/token/remove").status_code == 409
@@ -173,9 +174,9 @@ def test_a_token_from_the_environment_cannot_be_replaced_or_removed(make_app, si
         assert settings.calendly_token() == GOOD_TOKEN
 
 
-def test_revoked_token_health_shows_the_error_advice_and_last_verified(login, sim):
+def test_revoked_token_health_shows_the_error_advice_and_last_verified(login, calendly_sim):
     login.post("/settings/token", data={"token": GOOD_TOKEN})
-    sim.revoke_token()
+    calendly_sim.revoke_token()
     page = login.get("/settings").text
     assert "The access token is invalid" in page
     assert "https://calendly.com/integrations/api_webhooks" in page
@@ -207,11 +208,11 @@ def scoped_calendly(httpserver, calendly_sim):
     return httpserver
 
 
-def test_insufficient_scope_lists_the_missing_scopes(make_app, scoped_calendly, signed_in):
+def test_insufficient_scope_lists_the_missing_scopes(make_app, scoped_calendly, admin_client):
     app = make_app(
         CALENDLY_API_BASE_URL=scoped_calendly.url_for("").rstrip("/"), WTF_CSRF_ENABLED=False
     )
-    admin = signed_in(app)
+    admin = admin_client(app)
     admin.post("/settings/token", data={"token": GOOD_TOKEN})
     page = admin.get("/settings").text
     assert "Insufficient scope" in page
@@ -222,7 +223,7 @@ def test_insufficient_scope_lists_the_missing_scopes(make_app, scoped_calendly, 
 
 
 def test_a_token_without_users_read_is_refused_with_the_missing_scope(
-    make_app, httpserver, signed_in
+    make_app, httpserver, admin_client
 ):
     body = {
         "title": "Insufficient scope",
@@ -231,7 +232,7 @@ def test_a_token_without_users_read_is_refused_with_the_missing_scope(
     }
     httpserver.expect_request("/users/me").respond_with_json(body, status=403)
     app = make_app(CALENDLY_API_BASE_URL=httpserver.url_for("").rstrip("/"), WTF_CSRF_ENABLED=False)
-    admin = signed_in(app)
+    admin = admin_client(app)
     response = admin.post("/settings/token", data={"token": GOOD_TOKEN})
     assert response.status_code == 422
     assert '<code class="scope">users:read</code>' in response.text
@@ -298,9 +299,9 @@ def test_preferences_take_effect_at_once(login, app):
         assert settings.sync_schedule()["interval_minutes"] == 0
 
 
-def test_forms_need_the_csrf_token(make_app, sim, signed_in):
-    app = make_app(CALENDLY_API_BASE_URL=sim.base_url)
-    admin = signed_in(app)
+def test_forms_need_the_csrf_token(make_app, calendly_sim, admin_client):
+    app = make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url)
+    admin = admin_client(app)
     page = admin.get("/settings").text
     assert 'name="csrf_token"' in page
     assert admin.post("/settings/token", data={"token": GOOD_TOKEN}).status_code == 400
@@ -315,12 +316,12 @@ def test_settings_need_a_login(client):
     assert client.post("/settings/token", data={"token": GOOD_TOKEN}).status_code in (302, 401)
 
 
-def test_the_page_works_while_a_sync_writes(make_app, sim, signed_in):
+def test_the_page_works_while_a_sync_writes(make_app, calendly_sim, admin_client):
     from mirror.sync import running_run
     from services.syncing import start_background_sync
 
-    app = make_app(CALENDLY_API_BASE_URL=sim.base_url, WTF_CSRF_ENABLED=False)
-    admin = signed_in(app)
+    app = make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, WTF_CSRF_ENABLED=False)
+    admin = admin_client(app)
     admin.post("/settings/token", data={"token": GOOD_TOKEN})
     admin.post("/settings/event-types", data={})  # all types: a longer sync
 
@@ -339,11 +340,13 @@ def test_the_page_works_while_a_sync_writes(make_app, sim, signed_in):
 
 
 def test_a_token_stored_under_another_key_asks_to_enter_it_again(
-    app, login, make_app, sim, signed_in
+    app, login, make_app, calendly_sim, admin_client
 ):
     login.post("/settings/token", data={"token": GOOD_TOKEN})
-    rotated = make_app(CALENDLY_API_BASE_URL=sim.base_url, WTF_CSRF_ENABLED=False)  # new key
-    admin = signed_in(rotated)
+    rotated = make_app(
+        CALENDLY_API_BASE_URL=calendly_sim.base_url, WTF_CSRF_ENABLED=False
+    )  # new key
+    admin = admin_client(rotated)
     response = admin.get("/settings")
     assert response.status_code == 200
     assert "cannot be decrypted" in response.text

@@ -53,14 +53,14 @@ def skipping_run(app):
         db.session.commit()
 
 
-def test_the_panel_says_a_succeeded_run_skipped_records(app, skipping_run, signed_in):
-    html = signed_in(app).get("/sync").text
+def test_the_panel_says_a_succeeded_run_skipped_records(app, skipping_run, admin_client):
+    html = admin_client(app).get("/sync").text
     assert "Succeeded" in html
     assert "3 records from Calendly could not be read and were skipped." in html
 
 
-def test_the_runs_page_names_the_skipped_records(app, skipping_run, signed_in):
-    html = signed_in(app).get("/sync/runs").text
+def test_the_runs_page_names_the_skipped_records(app, skipping_run, admin_client):
+    html = admin_client(app).get("/sync/runs").text
     assert f"Skipped event {EVENT_URI}: invitees_counter.limit could not be read." in html
     assert f"Skipped invitee {INVITEE_URI}: no_show could not be read." in html
     assert (
@@ -69,8 +69,8 @@ def test_the_runs_page_names_the_skipped_records(app, skipping_run, signed_in):
     )
 
 
-def test_both_pages_in_german(app, skipping_run, signed_in):
-    client = signed_in(app)
+def test_both_pages_in_german(app, skipping_run, admin_client):
+    client = admin_client(app)
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de"
     panel = client.get("/sync").text
     assert "3 Datensätze von Calendly waren nicht lesbar und wurden übersprungen." in panel
@@ -80,13 +80,13 @@ def test_both_pages_in_german(app, skipping_run, signed_in):
     assert "Termin Nr. 7 aus Calendlys Liste übersprungen (keine lesbare URI)" in runs
 
 
-def test_a_run_without_skipped_records_mentions_none(app, signed_in):
+def test_a_run_without_skipped_records_mentions_none(app, admin_client):
     with app.app_context():
         began = clock.now() - timedelta(minutes=5)
         db.session.add(
             SyncRun(trigger="cli", status="succeeded", started_at=began, finished_at=began)
         )
         db.session.commit()
-    client = signed_in(app)
+    client = admin_client(app)
     assert "could not be read" not in client.get("/sync").text
     assert "could not be read" not in client.get("/sync/runs").text

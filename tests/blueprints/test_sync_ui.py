@@ -27,11 +27,15 @@ def app(make_app, calendly_sim):
     )
 
 
-@pytest.fixture
-def client(app, english_client):
-    """English pages (the shared `login` fixture signs this client in)."""
-    yield english_client
-    wait_until_idle(app)  # never drop the tables under a running sync thread
+# English pages (the shared `login` fixture signs the client in).
+pytestmark = pytest.mark.language("en")
+
+
+@pytest.fixture(autouse=True)
+def no_sync_left_running(app):
+    """Never drop the tables under a sync thread that "Sync now" started."""
+    yield
+    wait_until_idle(app)
 
 
 def wait_until_idle(app, timeout=30.0):
@@ -151,9 +155,9 @@ def test_sync_now_without_htmx_redirects_to_the_dashboard(login, app):
     assert "Succeeded" in page
 
 
-def test_sync_now_without_a_token_says_where_to_add_one(make_app, signed_in):
+def test_sync_now_without_a_token_says_where_to_add_one(make_app, admin_client):
     app = make_app(WTF_CSRF_ENABLED=False)
-    admin = signed_in(app)
+    admin = admin_client(app)
     panel = admin.get("/sync", headers=HX).text
     assert "Calendly is not connected yet." in panel
     assert "/settings" in panel
@@ -170,9 +174,9 @@ def test_a_failed_run_shows_its_error(login, app):
     assert "Calendly did not accept the token (invalid or revoked)." in html
 
 
-def test_sync_post_needs_the_csrf_token(make_app, calendly_sim, signed_in):
+def test_sync_post_needs_the_csrf_token(make_app, calendly_sim, admin_client):
     app = make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, CALENDLY_TOKEN="sim-token")
-    admin = signed_in(app)
+    admin = admin_client(app)
     assert 'name="csrf_token"' in admin.get("/sync").text
     assert admin.post("/sync", headers=HX).status_code == 400
     with app.app_context():

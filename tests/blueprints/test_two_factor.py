@@ -239,8 +239,8 @@ def strict_app(make_app):
     return make_app(REQUIRE_TWO_FACTOR=True)
 
 
-def test_required_two_factor_sends_an_account_without_it_to_set_it_up(strict_app, signed_in):
-    client = signed_in(strict_app)
+def test_required_two_factor_sends_an_account_without_it_to_set_it_up(strict_app, admin_client):
+    client = admin_client(strict_app)
     for path in ("/", "/search", "/settings", "/sync/runs"):
         response = client.get(path)
         assert response.status_code == 302, path

@@ -1,23 +1,26 @@
-"""Browser fixtures: Debian's Chromium driven by Playwright, the app on a live server.
+"""Browser fixtures: Debian's Chromium driven by Playwright, on the app's `live_server`
+(tests/conftest.py).
 
 `playwright install` cannot download browsers here, so the session's browser is launched from
 /usr/bin/chromium (CHROMIUM_PATH overrides). Without it the browser tests are skipped locally
 and fail under CI (env CI set), where .ci/run installs it.
+
+Screenshots for the README are written to docs/screenshots/ only when README_SCREENSHOTS=1;
+otherwise into the test's tmp_path, so that running the suite never changes tracked files.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import threading
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import timedelta
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
+from playwright.sync_api import expect
 
-from services import accounts
+from store import clock
 from store.database import db
 from store.models import CalendlyEvent, CalendlyEventAttendee
 
@@ -31,8 +34,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-ADMIN_EMAIL = "team@example.org"
-ADMIN_PASSWORD = "correct horse battery"
 SCREENSHOTS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "screenshots")
 
 
@@ -62,34 +63,6 @@ def browser_context_args(browser_context_args):
     }
 
 
-@dataclass
-class LiveServer:
-    """The app served over HTTP on a free port; `server("/path")` is a full URL."""
-
-    app: Flask
-    url: str
-    _server: object = field(repr=False)
-
-    def __call__(self, path: str = "/") -> str:
-        return self.url + path
-
-    def create_admin(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD):
-        with self.app.app_context():
-            accounts.create_admin(email, password)
-
-
-@pytest.fixture
-def live_server(make_app):
-    """A fresh app and database (CSRF on) behind werkzeug's threaded server."""
-    app = make_app(PASSWORD_HASH_METHOD="pbkdf2:sha256:1000")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(app, f"http://127.0.0.1:{server.server_port}", server)
-    server.shutdown()
-    thread.join(timeout=5)
-
-
 @pytest.fixture
 def strict_page(page):
     """`page` that fails the test if any script opens a dialog or the CSP blocks anything."""
@@ -110,26 +83,54 @@ def strict_page(page):
     assert not problems, problems
 
 
-def _sign_in(page, server: LiveServer, then: str = "/") -> None:
+def _sign_in(page, server, then: str = "/") -> None:
     page.goto(server(f"/login?next={then}"))
-    page.fill("input[name=email]", ADMIN_EMAIL)
-    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.fill("input[name=email]", server.email)
+    page.fill("input[name=password]", server.password)
     page.click("main form button[type=submit]")
     page.wait_for_url(server(then))
 
 
 @pytest.fixture
 def sign_in():
-    """`sign_in(page, server, then="/")`: use the login form, wait for the page asked for."""
+    """`sign_in(page, live_server, then="/")`: use the login form as the server's admin, wait for
+    the page asked for."""
     return _sign_in
 
 
 @pytest.fixture
-def signed_in(strict_page, live_server):
-    """A strict page signed in as the admin on the dashboard; returns (page, server)."""
+def admin_page(strict_page, live_server):
+    """A strict page signed in as the live server's admin, on the dashboard."""
     live_server.create_admin()
     _sign_in(strict_page, live_server)
-    return strict_page, live_server
+    return strict_page
+
+
+@pytest.fixture
+def admin_on(strict_page, live_server, calendly_sim, sign_in):
+    """`admin_on(path, connected=False, **config)`: the admin signed in (English) on `path` of an
+    app whose Calendly is the simulator; `connected=True` gives the app the simulator's token
+    and verified account, `config` sets more."""
+    from services import settings
+
+    def open_page(path, connected=False, **config):
+        live_server.app.config.update(CALENDLY_API_BASE_URL=calendly_sim.base_url, **config)
+        if connected:
+            live_server.app.config["CALENDLY_TOKEN"] = calendly_sim.token
+            with live_server.app.app_context():
+                settings.save_account(calendly_sim.user)
+        live_server.create_admin()
+        sign_in(strict_page, live_server, path)
+        strict_page.click(".lang-switch button[value=en]")
+        expect(strict_page.locator("html")).to_have_attribute("lang", "en")
+        return strict_page
+
+    yield open_page
+    with live_server.app.app_context():
+        from mirror.sync import running_run
+
+        while running_run() is not None:  # never drop the tables under a running sync
+            time.sleep(0.05)
 
 
 QUESTIONS = (
@@ -166,7 +167,7 @@ def seed_webinars():
 
 def _seed_webinars(app: Flask, hostile: bool = False) -> list[int]:
     """Realistic German info-webinars with attendees; returns the event ids, soonest first."""
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    now = clock.now().replace(minute=0, second=0, microsecond=0)
     ids = []
     with app.app_context():
         for n, (name, days, hour, kind, location, limit) in enumerate(PLANS):
@@ -229,13 +230,17 @@ def _seed_webinars(app: Flask, hostile: bool = False) -> list[int]:
 
 
 @pytest.fixture
-def save_screenshot():
-    """`save_screenshot(page, "name.png")`: a full-page screenshot into docs/screenshots/."""
+def save_screenshot(tmp_path):
+    """`save_screenshot(page_or_locator, "name.png")`: a screenshot into docs/screenshots/ when
+    README_SCREENSHOTS=1, else into tmp_path; returns its path after checking it is a PNG."""
+    folder = SCREENSHOTS if os.environ.get("README_SCREENSHOTS") == "1" else str(tmp_path)
 
-    def save(page, name: str) -> str:
-        os.makedirs(SCREENSHOTS, exist_ok=True)
-        path = os.path.normpath(os.path.join(SCREENSHOTS, name))
-        page.screenshot(path=path, full_page=True)
+    def save(target, name: str, **options) -> str:
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.normpath(os.path.join(folder, name))
+        target.screenshot(path=path, **options)
+        with open(path, "rb") as picture:
+            assert picture.read(8) == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
         return path
 
     return save

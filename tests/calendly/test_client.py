@@ -68,14 +68,6 @@ def event(n, start=None):
 
 
 @pytest.fixture
-def sim():
-    from devtools.simulator import CalendlySimulator
-
-    with CalendlySimulator(token=SIM_TOKEN, seed=42) as simulator:
-        yield simulator
-
-
-@pytest.fixture
 def waits():
     return Waits()
 
@@ -195,38 +187,42 @@ def test_every_request_has_auth_accept_user_agent_and_timeout(server, make_clien
     assert session.get(server.url_for("/users/me")).status_code == 200
 
 
-def test_full_walk_matches_simulator_and_stays_on_base_url(sim, make_client):
-    client = make_client(sim.base_url)
+def test_full_walk_matches_simulator_and_stays_on_base_url(calendly_sim, make_client):
+    client = make_client(calendly_sim.base_url)
     user = client.get_current_user()
-    assert user["uri"] == sim.user["uri"]
+    assert user["uri"] == calendly_sim.user["uri"]
 
     events = list(client.iter_scheduled_events(user=user["uri"]))
-    assert len(events) == len(sim.events) > 200
-    assert {uuid_from_uri(e["uri"]) for e in events} == set(sim.events)
+    assert len(events) == len(calendly_sim.events) > 200
+    assert {uuid_from_uri(e["uri"]) for e in events} == set(calendly_sim.events)
     starts = [e["start_time"] for e in events]
     assert starts == sorted(starts)
 
     # Paths are built from UUIDs (accepting a URI too), never from the absolute URIs Calendly sends.
-    some = [e for e in events if sim.invitees.get(uuid_from_uri(e["uri"]))][:3]
+    some = [e for e in events if calendly_sim.invitees.get(uuid_from_uri(e["uri"]))][:3]
     for ev in some:
         invitees = client.list_invitees(ev["uri"])
         assert sorted(i["uri"] for i in invitees) == sorted(
-            i["uri"] for i in sim.invitees[uuid_from_uri(ev["uri"])]
+            i["uri"] for i in calendly_sim.invitees[uuid_from_uri(ev["uri"])]
         )
     assert client.get_scheduled_event(uuid_from_uri(some[0]["uri"]))["uri"] == some[0]["uri"]
 
     # Every request the client sent reached the simulator (api.calendly.com is unreachable here).
-    assert client.request_count == len(sim.request_log)
-    paged = [r for r in sim.request_log if "page_token" in r.query]
+    assert client.request_count == len(calendly_sim.request_log)
+    paged = [r for r in calendly_sim.request_log if "page_token" in r.query]
     assert len(paged) >= 2
-    assert all(r.path.startswith("/") for r in sim.request_log)
+    assert all(r.path.startswith("/") for r in calendly_sim.request_log)
 
 
-def test_datetimes_are_sent_in_calendly_format(sim, make_client):
-    client = make_client(sim.base_url)
+def test_datetimes_are_sent_in_calendly_format(calendly_sim, make_client):
+    client = make_client(calendly_sim.base_url)
     since = datetime(2030, 1, 1, 15, 30, tzinfo=timezone(timedelta(hours=2)))
-    list(client.iter_scheduled_events(user=sim.user["uri"], min_start_time=since, status="active"))
-    assert sim.request_log[0].query["min_start_time"] == "2030-01-01T13:30:00.000000Z"
+    list(
+        client.iter_scheduled_events(
+            user=calendly_sim.user["uri"], min_start_time=since, status="active"
+        )
+    )
+    assert calendly_sim.request_log[0].query["min_start_time"] == "2030-01-01T13:30:00.000000Z"
 
 
 def test_old_style_pagination_uses_page_token_from_next_page(server, make_client):
@@ -281,9 +277,9 @@ def test_redirects_are_not_followed(server, make_client):
 # -- error messages -------------------------------------------------------------------------------
 
 
-def test_revoked_token_gives_401_with_instructions(sim, make_client):
-    client = make_client(sim.base_url)
-    sim.revoke_token()
+def test_revoked_token_gives_401_with_instructions(calendly_sim, make_client):
+    client = make_client(calendly_sim.base_url)
+    calendly_sim.revoke_token()
     with pytest.raises(AuthenticationError) as info:
         client.get_current_user()
     message = str(info.value)
@@ -293,13 +289,13 @@ def test_revoked_token_gives_401_with_instructions(sim, make_client):
     assert client.request_count == 1  # 4xx never retries
 
 
-def test_wrong_token_gives_401(sim, make_client):
+def test_wrong_token_gives_401(calendly_sim, make_client):
     with pytest.raises(AuthenticationError):
-        make_client(sim.base_url, token="not-the-token").get_current_user()
+        make_client(calendly_sim.base_url, token="not-the-token").get_current_user()
 
 
-def test_unknown_event_is_not_found(sim, make_client):
-    client = make_client(sim.base_url)
+def test_unknown_event_is_not_found(calendly_sim, make_client):
+    client = make_client(calendly_sim.base_url)
     with pytest.raises(NotFoundError) as info:
         client.get_scheduled_event("does-not-exist")
     assert str(info.value).startswith("Calendly API error (HTTP 404): ")
@@ -367,12 +363,12 @@ def test_400_appends_details_and_does_not_retry(server, make_client):
 # -- rate limits ----------------------------------------------------------------------------------
 
 
-def test_429_waits_exactly_the_reset_header_then_succeeds(sim, make_client, waits):
-    client = make_client(sim.base_url)
-    sim.inject("429", times=1, reset=1.5)
-    assert client.get_current_user()["uri"] == sim.user["uri"]
+def test_429_waits_exactly_the_reset_header_then_succeeds(calendly_sim, make_client, waits):
+    client = make_client(calendly_sim.base_url)
+    calendly_sim.inject("429", times=1, reset=1.5)
+    assert client.get_current_user()["uri"] == calendly_sim.user["uri"]
     assert waits == [1.5]
-    assert sim_statuses(sim) == [429, 200]
+    assert sim_statuses(calendly_sim) == [429, 200]
 
 
 def test_429_prefers_retry_after_and_falls_back_to_60_seconds(server, make_client, waits):
@@ -445,23 +441,23 @@ def test_writes_retry_on_429_but_not_on_5xx(server, make_client, waits):
     assert client.request_count == 2
 
 
-def test_pacing_avoids_429_and_keeps_to_the_rate(sim, make_client):
-    sim.set_rate_limit(10, 1.0)
+def test_pacing_avoids_429_and_keeps_to_the_rate(calendly_sim, make_client):
+    calendly_sim.set_rate_limit(10, 1.0)
     slept = []
 
     def sleep(seconds):
         slept.append(seconds)
         time.sleep(seconds)
 
-    client = make_client(sim.base_url, sleep=sleep)
-    uuids = list(sim.events)[:35]
+    client = make_client(calendly_sim.base_url, sleep=sleep)
+    uuids = list(calendly_sim.events)[:35]
     started = time.monotonic()
     for uuid in uuids:
         client.get_scheduled_event(uuid)
     elapsed = time.monotonic() - started
 
     assert client.request_count == 35
-    assert 429 not in sim_statuses(sim) and sim.responses_429 == 0
+    assert 429 not in sim_statuses(calendly_sim) and calendly_sim.responses_429 == 0
     assert slept  # it really paced
     assert elapsed <= 1.2 * 35 / (10 / 1.0)
 
@@ -469,18 +465,18 @@ def test_pacing_avoids_429_and_keeps_to_the_rate(sim, make_client):
 # -- retries --------------------------------------------------------------------------------------
 
 
-def test_5xx_burst_is_retried_with_capped_jittered_backoff(sim, make_client, waits):
-    client = make_client(sim.base_url, backoff_base=0.5, backoff_cap=1.0)
-    sim.inject("503", times=3)
-    assert client.get_current_user()["uri"] == sim.user["uri"]
-    assert sim_statuses(sim) == [503, 503, 503, 200]
+def test_5xx_burst_is_retried_with_capped_jittered_backoff(calendly_sim, make_client, waits):
+    client = make_client(calendly_sim.base_url, backoff_base=0.5, backoff_cap=1.0)
+    calendly_sim.inject("503", times=3)
+    assert client.get_current_user()["uri"] == calendly_sim.user["uri"]
+    assert sim_statuses(calendly_sim) == [503, 503, 503, 200]
     assert len(waits) == 3
     assert all(0 <= w <= ceiling for w, ceiling in zip(waits, [0.5, 1.0, 1.0], strict=True))
 
 
-def test_5xx_beyond_retries_raises_api_error(sim, make_client, waits):
-    client = make_client(sim.base_url, max_retries=2)
-    sim.inject("500", times=10)
+def test_5xx_beyond_retries_raises_api_error(calendly_sim, make_client, waits):
+    client = make_client(calendly_sim.base_url, max_retries=2)
+    calendly_sim.inject("500", times=10)
     with pytest.raises(ApiError) as info:
         client.get_current_user()
     assert info.value.status == 500
@@ -489,32 +485,32 @@ def test_5xx_beyond_retries_raises_api_error(sim, make_client, waits):
     assert client.request_count == 3 and len(waits) == 2
 
 
-def test_slow_response_times_out_retries_then_raises_network_error(sim, make_client):
-    client = make_client(sim.base_url, timeout=(2.0, 0.3), max_retries=1)
-    sim.inject("slow", times=5, delay=1.0)
+def test_slow_response_times_out_retries_then_raises_network_error(calendly_sim, make_client):
+    client = make_client(calendly_sim.base_url, timeout=(2.0, 0.3), max_retries=1)
+    calendly_sim.inject("slow", times=5, delay=1.0)
     with pytest.raises(NetworkError) as info:
         client.get_current_user()
     assert str(info.value) == "Calendly network error: no response within 0.3 s (after 2 attempts)"
     assert info.value.status is None
 
 
-def test_one_slow_response_is_retried(sim, make_client):
-    client = make_client(sim.base_url, timeout=(2.0, 0.3))
-    sim.inject("slow", times=1, delay=1.0)
-    assert client.get_current_user()["uri"] == sim.user["uri"]
+def test_one_slow_response_is_retried(calendly_sim, make_client):
+    client = make_client(calendly_sim.base_url, timeout=(2.0, 0.3))
+    calendly_sim.inject("slow", times=1, delay=1.0)
+    assert client.get_current_user()["uri"] == calendly_sim.user["uri"]
     assert client.request_count == 2
 
 
-def test_dropped_connection_is_retried(sim, make_client, waits):
-    client = make_client(sim.base_url)
-    sim.inject("drop", times=1)
-    assert client.get_current_user()["uri"] == sim.user["uri"]
+def test_dropped_connection_is_retried(calendly_sim, make_client, waits):
+    client = make_client(calendly_sim.base_url)
+    calendly_sim.inject("drop", times=1)
+    assert client.get_current_user()["uri"] == calendly_sim.user["uri"]
     assert client.request_count == 2 and len(waits) == 1
 
 
-def test_dropped_connections_beyond_retries_raise_network_error(sim, make_client):
-    client = make_client(sim.base_url, max_retries=1)
-    sim.inject("drop", times=5)
+def test_dropped_connections_beyond_retries_raise_network_error(calendly_sim, make_client):
+    client = make_client(calendly_sim.base_url, max_retries=1)
+    calendly_sim.inject("drop", times=5)
     with pytest.raises(NetworkError) as info:
         client.get_current_user()
     assert str(info.value).startswith("Calendly network error: connection")
@@ -529,16 +525,16 @@ def test_refused_connection_raises_network_error(make_client, waits):
     assert len(waits) == 2
 
 
-def test_one_malformed_body_is_retried_once(sim, make_client):
-    client = make_client(sim.base_url)
-    sim.inject("malformed", times=1)
-    assert client.get_current_user()["uri"] == sim.user["uri"]
+def test_one_malformed_body_is_retried_once(calendly_sim, make_client):
+    client = make_client(calendly_sim.base_url)
+    calendly_sim.inject("malformed", times=1)
+    assert client.get_current_user()["uri"] == calendly_sim.user["uri"]
     assert client.request_count == 2
 
 
-def test_malformed_json_raises_malformed_response(sim, make_client):
-    client = make_client(sim.base_url)
-    sim.inject("malformed", times=5)
+def test_malformed_json_raises_malformed_response(calendly_sim, make_client):
+    client = make_client(calendly_sim.base_url)
+    calendly_sim.inject("malformed", times=5)
     with pytest.raises(MalformedResponseError) as info:
         client.get_current_user()
     assert str(info.value).startswith("Calendly sent a malformed response for GET /users/me: ")
@@ -548,14 +544,14 @@ def test_malformed_json_raises_malformed_response(sim, make_client):
 # -- rejected page tokens -------------------------------------------------------------------------
 
 
-def test_invalid_page_token_mid_walk_restarts_without_duplicates(sim, make_client):
-    client = make_client(sim.base_url)
-    sim.inject("invalid_page_token", times=1, path="/scheduled_events", after=1)
-    events = list(client.iter_scheduled_events(user=sim.user["uri"]))
+def test_invalid_page_token_mid_walk_restarts_without_duplicates(calendly_sim, make_client):
+    client = make_client(calendly_sim.base_url)
+    calendly_sim.inject("invalid_page_token", times=1, path="/scheduled_events", after=1)
+    events = list(client.iter_scheduled_events(user=calendly_sim.user["uri"]))
     uris = [e["uri"] for e in events]
-    assert len(uris) == len(set(uris)) == len(sim.events)
-    assert 400 in sim_statuses(sim)
-    restart = sim.request_log[sim_statuses(sim).index(400) + 1]
+    assert len(uris) == len(set(uris)) == len(calendly_sim.events)
+    assert 400 in sim_statuses(calendly_sim)
+    restart = calendly_sim.request_log[sim_statuses(calendly_sim).index(400) + 1]
     assert "page_token" not in restart.query and "min_start_time" in restart.query
 
 
@@ -652,10 +648,10 @@ def test_token_never_appears_in_errors_or_logs(server, make_client, caplog):
     assert SECRET not in caplog.text
 
 
-def test_debug_log_has_method_path_status_without_query(sim, make_client, caplog):
+def test_debug_log_has_method_path_status_without_query(calendly_sim, make_client, caplog):
     caplog.set_level(logging.DEBUG, logger="calendly.client")
-    client = make_client(sim.base_url)
-    list(client.iter_scheduled_events(user=sim.user["uri"], count=100))
+    client = make_client(calendly_sim.base_url)
+    list(client.iter_scheduled_events(user=calendly_sim.user["uri"], count=100))
     lines = [r.getMessage() for r in caplog.records if r.name == "calendly.client"]
     assert lines and all(line.startswith("GET /scheduled_events -> 200 in ") for line in lines)
     assert not any(SIM_TOKEN in line or "user=" in line for line in lines)

@@ -12,29 +12,24 @@ import pytest
 from sqlalchemy import select
 
 from calendly.signature import sign
-from devtools.simulator import CalendlySimulator
 from services.syncing import sync_from_settings
 from store.database import db
 from store.models import CalendlyEvent
+
+# A small account: every event inside the sync's look-back window.
+pytestmark = pytest.mark.sim_account("small")
 
 KEY = "whsec-types-1a2b3c"
 PATH = "/api/infowebinar/webhook"
 INFOWEBINAR = "TLr - Infowebinar"
 
 
-@pytest.fixture
-def sim():
-    with CalendlySimulator(token="sim-token", seed=9) as simulator:
-        simulator.seed_data(n_events=12, max_invitees=3, past_days=5, future_days=30)
-        yield simulator
-
-
 def uuid_of(resource) -> str:
     return resource["uri"].rsplit("/", 1)[1]
 
 
-def event_type_requests(sim) -> int:
-    return sum(1 for record in sim.request_log if record.path == "/event_types")
+def event_type_requests(calendly_sim) -> int:
+    return sum(1 for record in calendly_sim.request_log if record.path == "/event_types")
 
 
 def cached() -> dict:
@@ -43,37 +38,37 @@ def cached() -> dict:
     return {row.uri: row for row in db.session.scalars(select(CalendlyEventType))}
 
 
-def test_the_first_sync_caches_the_event_types_with_their_questions(connected_app, sim):
-    app = connected_app(sim)
+def test_the_first_sync_caches_the_event_types_with_their_questions(connected_app, calendly_sim):
+    app = connected_app(calendly_sim)
     with app.app_context():
         assert sync_from_settings("cli").status == "succeeded"
-        assert event_type_requests(sim) == 1
+        assert event_type_requests(calendly_sim) == 1
         types = cached()
-        assert set(types) == {item["uri"] for item in sim.event_types}
-        info = types[sim.event_type_uri(INFOWEBINAR)]
-        upstream = next(t for t in sim.event_types if t["name"] == INFOWEBINAR)
+        assert set(types) == {item["uri"] for item in calendly_sim.event_types}
+        info = types[calendly_sim.event_type_uri(INFOWEBINAR)]
+        upstream = next(t for t in calendly_sim.event_types if t["name"] == INFOWEBINAR)
         assert (info.name, info.active, info.kind) == (INFOWEBINAR, True, "group")
-        assert info.owner == sim.user["uri"]
+        assert info.owner == calendly_sim.user["uri"]
         assert info.custom_questions == upstream["custom_questions"]
         single = next(q for q in info.custom_questions if q["type"] == "single_select")
         assert single["answer_choices"] and isinstance(single["position"], int)
-        retired = types[sim.event_type_uri("Telefonsprechstunde")]
+        retired = types[calendly_sim.event_type_uri("Telefonsprechstunde")]
         assert retired.active is False
 
 
-def test_a_sync_without_changes_asks_no_event_types(connected_app, sim):
-    app = connected_app(sim)
+def test_a_sync_without_changes_asks_no_event_types(connected_app, calendly_sim):
+    app = connected_app(calendly_sim)
     with app.app_context():
         assert sync_from_settings("cli").status == "succeeded"
-        sim.reset_log()
+        calendly_sim.reset_log()
         run = sync_from_settings("cli")
         assert run.status == "succeeded"
-        assert event_type_requests(sim) == 0
-        assert all(record.path == "/scheduled_events" for record in sim.request_log)
+        assert event_type_requests(calendly_sim) == 0
+        assert all(record.path == "/scheduled_events" for record in calendly_sim.request_log)
 
 
-def test_an_unknown_event_type_refreshes_the_cache_once(connected_app, sim):
-    app = connected_app(sim)
+def test_an_unknown_event_type_refreshes_the_cache_once(connected_app, calendly_sim):
+    app = connected_app(calendly_sim)
     with app.app_context():
         assert sync_from_settings("cli").status == "succeeded"
         question = {
@@ -85,44 +80,46 @@ def test_an_unknown_event_type_refreshes_the_cache_once(connected_app, sim):
             "answer_choices": ["Mathematik", "Deutsch"],
             "include_other": False,
         }
-        new_type = sim.add_event_type("Fachwebinar", questions=[question])
+        new_type = calendly_sim.add_event_type("Fachwebinar", questions=[question])
         for _ in range(3):
-            sim.add_event(event_type_uri=new_type["uri"])
-        sim.reset_log()
+            calendly_sim.add_event(event_type_uri=new_type["uri"])
+        calendly_sim.reset_log()
 
         run = sync_from_settings("cli")
 
         assert (run.status, run.events_created) == ("succeeded", 3)
-        assert event_type_requests(sim) == 1
+        assert event_type_requests(calendly_sim) == 1
         row = cached()[new_type["uri"]]
         assert row.name == "Fachwebinar"
         assert row.custom_questions == [question]
-        sim.reset_log()
+        calendly_sim.reset_log()
         assert sync_from_settings("cli").status == "succeeded"
-        assert event_type_requests(sim) == 0
+        assert event_type_requests(calendly_sim) == 0
 
 
-def test_a_malformed_event_type_is_left_out_of_the_cache(connected_app, sim):
-    broken = sim.add_event_type("Kaputt")
+def test_a_malformed_event_type_is_left_out_of_the_cache(connected_app, calendly_sim):
+    broken = calendly_sim.add_event_type("Kaputt")
     broken["custom_questions"] = "nicht eine Liste"
-    app = connected_app(sim)
+    app = connected_app(calendly_sim)
     with app.app_context():
         assert sync_from_settings("cli").status == "succeeded"
         types = cached()
         assert broken["uri"] not in types
-        assert sim.event_type_uri(INFOWEBINAR) in types
+        assert calendly_sim.event_type_uri(INFOWEBINAR) in types
 
 
 @pytest.mark.parametrize("selection", [INFOWEBINAR, INFOWEBINAR.upper()])
-def test_a_type_chosen_by_name_keeps_syncing_its_renamed_events(connected_app, sim, selection):
-    app = connected_app(sim, CALENDLY_EVENT_TYPES=selection)
-    type_uri = sim.event_type_uri(INFOWEBINAR)
+def test_a_type_chosen_by_name_keeps_syncing_its_renamed_events(
+    connected_app, calendly_sim, selection
+):
+    app = connected_app(calendly_sim, CALENDLY_EVENT_TYPES=selection)
+    type_uri = calendly_sim.event_type_uri(INFOWEBINAR)
     with app.app_context():
         assert sync_from_settings("cli").status == "succeeded"
         stored = stored_events()
         assert stored and {row.event_type_uri for row in stored.values()} == {type_uri}
         renamed = next(iter(stored))
-        sim.rename_event(renamed, "Infoabend Quereinstieg")
+        calendly_sim.rename_event(renamed, "Infoabend Quereinstieg")
 
         run = sync_from_settings("cli")
 
@@ -132,37 +129,43 @@ def test_a_type_chosen_by_name_keeps_syncing_its_renamed_events(connected_app, s
         assert row.name == "Infoabend Quereinstieg" and not row.missing_upstream
 
 
-def test_a_stored_choice_by_name_resolves_through_the_cache(connected_app, sim):
+def test_a_stored_choice_by_name_resolves_through_the_cache(connected_app, calendly_sim):
     from services import settings
 
-    app = connected_app(sim)
+    app = connected_app(calendly_sim)
     with app.app_context():
         settings.set_setting(settings.EVENT_TYPES_KEY, [INFOWEBINAR])
         assert sync_from_settings("cli").status == "succeeded"
         renamed = next(iter(stored_events()))
-        sim.rename_event(renamed, "Umbenannt")
+        calendly_sim.rename_event(renamed, "Umbenannt")
         assert sync_from_settings("cli").events_missing == 0
         assert stored_events()[renamed].name == "Umbenannt"
 
 
-def test_an_event_of_another_type_with_the_chosen_name_is_not_synced(connected_app, sim):
-    app = connected_app(sim, CALENDLY_EVENT_TYPES=INFOWEBINAR)
-    other = sim.add_event(event_type_uri=sim.event_type_uri("Einzelberatung"), name=INFOWEBINAR)
+def test_an_event_of_another_type_with_the_chosen_name_is_not_synced(connected_app, calendly_sim):
+    app = connected_app(calendly_sim, CALENDLY_EVENT_TYPES=INFOWEBINAR)
+    other = calendly_sim.add_event(
+        event_type_uri=calendly_sim.event_type_uri("Einzelberatung"), name=INFOWEBINAR
+    )
     with app.app_context():
         assert sync_from_settings("cli").status == "succeeded"
         assert uuid_of(other) not in stored_events()
 
 
-def test_a_delivery_for_a_renamed_event_of_a_type_chosen_by_name_is_applied(connected_app, sim):
-    app = connected_app(sim, CALENDLY_EVENT_TYPES=INFOWEBINAR, CALENDLY_WEBHOOK_SIGNING_KEY=KEY)
+def test_a_delivery_for_a_renamed_event_of_a_type_chosen_by_name_is_applied(
+    connected_app, calendly_sim
+):
+    app = connected_app(
+        calendly_sim, CALENDLY_EVENT_TYPES=INFOWEBINAR, CALENDLY_WEBHOOK_SIGNING_KEY=KEY
+    )
     with app.app_context():
         assert sync_from_settings("cli").status == "succeeded"
-    event = sim.add_event(name="Infoabend (umbenannt)")
-    invitee = sim.book(uuid_of(event), name="Anna Schmidt", email="anna@example.org")
+    event = calendly_sim.add_event(name="Infoabend (umbenannt)")
+    invitee = calendly_sim.book(uuid_of(event), name="Anna Schmidt", email="anna@example.org")
     payload = {
         "event": "invitee.created",
         "created_at": invitee["created_at"],
-        "created_by": sim.user["uri"],
+        "created_by": calendly_sim.user["uri"],
         "payload": dict(copy.deepcopy(invitee), scheduled_event=copy.deepcopy(event)),
     }
     body = json.dumps(payload).encode()

@@ -16,10 +16,12 @@ import pytest
 from sqlalchemy import func, select
 
 from calendly.signature import sign
-from devtools.simulator import CalendlySimulator
 from services.syncing import sync_from_settings
 from store.database import db
 from store.models import CalendlyEvent, CalendlyEventAttendee, WebhookDelivery
+
+# A small account: every event inside the sync's look-back window.
+pytestmark = pytest.mark.sim_account("small")
 
 KEY = "whsec-records-1a2b3c"
 PATH = "/api/infowebinar/webhook"
@@ -158,46 +160,39 @@ IDS = [case.name for case in CASES]
 
 
 @pytest.fixture
-def sim():
-    """A small account, every event inside the sync's look-back window."""
-    with CalendlySimulator(token="sim-token", seed=5) as simulator:
-        simulator.seed_data(n_events=6, max_invitees=3, past_days=5, future_days=20)
-        yield simulator
-
-
-@pytest.fixture
-def app(connected_app, sim):
+def app(connected_app, calendly_sim):
     """Syncs every event type (so that no selection hides a case) and receives webhooks."""
-    return connected_app(sim, CALENDLY_WEBHOOK_SIGNING_KEY=KEY)
+    return connected_app(calendly_sim, CALENDLY_WEBHOOK_SIGNING_KEY=KEY)
 
 
 def uuid_of(resource) -> str:
     return resource["uri"].rsplit("/", 1)[1]
 
 
-def webinar_with_two_bookings(sim):
+def webinar_with_two_bookings(calendly_sim):
     """A new future webinar with two invitees: (event, [first, second])."""
-    event = sim.add_event()
+    event = calendly_sim.add_event()
     booked = [
-        sim.book(uuid_of(event), name=f"Person {n}", email=f"person{n}@example.org") for n in (1, 2)
+        calendly_sim.book(uuid_of(event), name=f"Person {n}", email=f"person{n}@example.org")
+        for n in (1, 2)
     ]
-    return sim.events[uuid_of(event)], booked
+    return calendly_sim.events[uuid_of(event)], booked
 
 
-def spoil(case: Case, sim, event, invitee) -> None:
+def spoil(case: Case, calendly_sim, event, invitee) -> None:
     """Apply the case to the simulator's own record, so that Calendly serves it."""
-    case.mutate(sim.events[uuid_of(event)] if case.record == "event" else invitee)
+    case.mutate(calendly_sim.events[uuid_of(event)] if case.record == "event" else invitee)
 
 
-def delivery(sim, invitee, name="invitee.created"):
+def delivery(calendly_sim, invitee, name="invitee.created"):
     """The delivery Calendly sends for `invitee` as it is now (copied, with its event)."""
-    event = sim.events[uuid_of({"uri": invitee["event"]})]
+    event = calendly_sim.events[uuid_of({"uri": invitee["event"]})]
     payload = copy.deepcopy(invitee)
     payload["scheduled_event"] = {k: copy.deepcopy(event.get(k)) for k in EMBEDDED_FIELDS}
     return {
         "event": name,
         "created_at": "2030-01-01T10:00:00.000000Z",
-        "created_by": sim.user["uri"],
+        "created_by": calendly_sim.user["uri"],
         "payload": payload,
     }
 
@@ -226,10 +221,10 @@ def counts():
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_sync_skips_a_malformed_record_and_fits_free_text(app, sim, case):
-    event, (spoiled, other) = webinar_with_two_bookings(sim)
-    spoil(case, sim, event, spoiled)
-    others = {uuid for uuid in sim.events if uuid != uuid_of(event)}
+def test_sync_skips_a_malformed_record_and_fits_free_text(app, calendly_sim, case):
+    event, (spoiled, other) = webinar_with_two_bookings(calendly_sim)
+    spoil(case, calendly_sim, event, spoiled)
+    others = {uuid for uuid in calendly_sim.events if uuid != uuid_of(event)}
 
     with app.app_context():
         run = sync_from_settings("cli")
@@ -271,10 +266,10 @@ def test_sync_skips_a_malformed_record_and_fits_free_text(app, sim, case):
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_a_signed_delivery_with_a_malformed_record_is_answered_200_and_stores_nothing(
-    app, sim, case
+    app, calendly_sim, case
 ):
-    event, (invitee, _) = webinar_with_two_bookings(sim)
-    payload = delivery(sim, invitee)
+    event, (invitee, _) = webinar_with_two_bookings(calendly_sim)
+    payload = delivery(calendly_sim, invitee)
     target = payload["payload"]["scheduled_event"] if case.record == "event" else payload["payload"]
     case.mutate(target)
 
@@ -309,11 +304,11 @@ def test_a_signed_delivery_with_a_malformed_record_is_answered_200_and_stores_no
 # -- skipped records: seen, counted, complete ------------------------------------------------------
 
 
-def test_a_skipped_event_counts_as_seen_and_keeps_its_stored_copy(app, sim):
-    event, _ = webinar_with_two_bookings(sim)
+def test_a_skipped_event_counts_as_seen_and_keeps_its_stored_copy(app, calendly_sim):
+    event, _ = webinar_with_two_bookings(calendly_sim)
     with app.app_context():
         assert sync_from_settings("cli").status == "succeeded"
-        sim.events[uuid_of(event)]["invitees_counter"]["limit"] = "fifty"
+        calendly_sim.events[uuid_of(event)]["invitees_counter"]["limit"] = "fifty"
 
         run = sync_from_settings("cli")
 
@@ -323,14 +318,14 @@ def test_a_skipped_event_counts_as_seen_and_keeps_its_stored_copy(app, sim):
         assert row.is_full is False
 
 
-def test_an_event_whose_uri_cannot_be_read_means_nothing_is_flagged_missing(app, sim):
-    first, _ = webinar_with_two_bookings(sim)
-    second, _ = webinar_with_two_bookings(sim)
+def test_an_event_whose_uri_cannot_be_read_means_nothing_is_flagged_missing(app, calendly_sim):
+    first, _ = webinar_with_two_bookings(calendly_sim)
+    second, _ = webinar_with_two_bookings(calendly_sim)
     first_uuid, first_uri = uuid_of(first), first["uri"]
     with app.app_context():
         assert sync_from_settings("cli").status == "succeeded"
-        sim.events[first_uuid]["uri"] = {"not": "a uri"}
-        sim.remove_event(uuid_of(second))
+        calendly_sim.events[first_uuid]["uri"] = {"not": "a uri"}
+        calendly_sim.remove_event(uuid_of(second))
 
         run = sync_from_settings("cli")
 
@@ -341,13 +336,13 @@ def test_an_event_whose_uri_cannot_be_read_means_nothing_is_flagged_missing(app,
         assert not any(row.missing_upstream for row in stored_rows(CalendlyEvent))
 
         # Once Calendly's list is readable again, the removed event is flagged as before.
-        sim.events[first_uuid]["uri"] = first_uri
+        calendly_sim.events[first_uuid]["uri"] = first_uri
         run = sync_from_settings("cli")
         assert (run.records_skipped, run.events_missing) == (0, 1)
 
 
-def test_an_event_with_a_skipped_invitee_is_read_again_by_the_next_sync(app, sim):
-    event, (spoiled, _) = webinar_with_two_bookings(sim)
+def test_an_event_with_a_skipped_invitee_is_read_again_by_the_next_sync(app, calendly_sim):
+    event, (spoiled, _) = webinar_with_two_bookings(calendly_sim)
     good_name = spoiled["name"]
     spoiled["name"] = {"first": "Anna"}
     with app.app_context():
@@ -363,8 +358,10 @@ def test_an_event_with_a_skipped_invitee_is_read_again_by_the_next_sync(app, sim
         assert stored_event.attendees_synced_at is not None
 
 
-def test_a_full_sync_that_meets_a_malformed_invitee_sends_its_event_back_to_be_read(app, sim):
-    event, (spoiled, _) = webinar_with_two_bookings(sim)
+def test_a_full_sync_that_meets_a_malformed_invitee_sends_its_event_back_to_be_read(
+    app, calendly_sim
+):
+    event, (spoiled, _) = webinar_with_two_bookings(calendly_sim)
     with app.app_context():
         assert sync_from_settings("cli").status == "succeeded"
         spoiled["no_show"] = "yes"
@@ -374,12 +371,12 @@ def test_a_full_sync_that_meets_a_malformed_invitee_sends_its_event_back_to_be_r
         assert stored_event.attendees_synced_at is None
 
 
-def test_every_malformed_record_is_counted_and_named(app, sim):
-    event, (first, second) = webinar_with_two_bookings(sim)
-    other, _ = webinar_with_two_bookings(sim)
+def test_every_malformed_record_is_counted_and_named(app, calendly_sim):
+    event, (first, second) = webinar_with_two_bookings(calendly_sim)
+    other, _ = webinar_with_two_bookings(calendly_sim)
     first["no_show"] = "yes"
     second["questions_and_answers"] = [1, 2]
-    sim.events[uuid_of(other)]["start_time"] = NAIVE
+    calendly_sim.events[uuid_of(other)]["start_time"] = NAIVE
     with app.app_context():
         run = sync_from_settings("cli")
         assert (run.status, run.records_skipped) == ("succeeded", 3)
@@ -420,9 +417,9 @@ def test_an_authentic_but_unreadable_delivery_is_answered_200(app, body, reason)
         assert counts() == (0, 0)
 
 
-def test_unsigned_and_oversized_deliveries_keep_their_4xx(app, sim):
-    _, (invitee, _) = webinar_with_two_bookings(sim)
-    body = json.dumps(delivery(sim, invitee)).encode()
+def test_unsigned_and_oversized_deliveries_keep_their_4xx(app, calendly_sim):
+    _, (invitee, _) = webinar_with_two_bookings(calendly_sim)
+    body = json.dumps(delivery(calendly_sim, invitee)).encode()
     client = app.test_client()
     assert client.post(PATH, data=body).status_code == 401
     bad = {"Calendly-Webhook-Signature": sign(body, "another key")}
@@ -435,14 +432,14 @@ def test_unsigned_and_oversized_deliveries_keep_their_4xx(app, sim):
 # -- pages stay readable -----------------------------------------------------------------------
 
 
-def test_pages_stay_readable_after_a_bad_delivery(app, sim, signed_in):
-    event, (invitee, _) = webinar_with_two_bookings(sim)
-    payload = delivery(sim, invitee)
+def test_pages_stay_readable_after_a_bad_delivery(app, calendly_sim, admin_client):
+    event, (invitee, _) = webinar_with_two_bookings(calendly_sim)
+    payload = delivery(calendly_sim, invitee)
     payload["payload"]["scheduled_event"]["invitees_counter"]["limit"] = "fifty"
     assert deliver(app.test_client(), payload).status_code == 200
-    good = delivery(sim, invitee)
+    good = delivery(calendly_sim, invitee)
     assert deliver(app.test_client(), good).get_json()["outcome"] == "applied"
-    client = signed_in(app)
+    client = admin_client(app)
     assert client.get("/").status_code == 200
     with app.app_context():
         [row] = stored_rows(CalendlyEvent, calendly_id=uuid_of(event))

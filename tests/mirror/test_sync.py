@@ -167,32 +167,24 @@ def test_second_sync_without_changes_writes_nothing_and_reads_only_event_pages(c
     assert all(r.path == "/scheduled_events" for r in calendly_sim.request_log)
 
 
-def future_infowebinars(sim, type_uri):
-    now = clock.now()
-    return [
-        uuid
-        for uuid, event in sorted(sim.events.items(), key=lambda kv: kv[1]["start_time"])
-        if event["event_type"] == type_uri
-        and event["status"] == "active"
-        and parse_time(event["start_time"]) > now
-        and event["invitees_counter"]["active"] < (event["invitees_counter"]["limit"] or 10**6)
-    ]
-
-
 def test_one_sync_converges_after_bookings_cancellations_reschedules_and_renames(
-    ctx, calendly_sim, infowebinar_uri
+    ctx, calendly_sim, infowebinar_uri, pick_event
 ):
     sim = calendly_sim
     assert sync_from_settings("cli").status == "succeeded"
-    first, second, third, fourth, fifth = future_infowebinars(sim, infowebinar_uri)[:5]
+    webinar = {"event_type": infowebinar_uri, "ahead": True}
+    roomy = pick_event(sim, room=2, **webinar)  # two bookings, one moved on below
+    booked_out = pick_event(sim, min_active=1, exclude={roomy}, **webinar)
+    target = pick_event(sim, room=1, exclude={roomy, booked_out}, **webinar)
+    renamed, canceled = pick_event(sim, count=2, exclude={roomy, booked_out, target}, **webinar)
 
-    booked = sim.book(first, name="Jürgen Groß", email="juergen@example.de")
-    sim.book(first, name="<script>alert(1)</script>", email="xss@example.com")
-    active = [i for i in sim.invitees[second] if i["status"] == "active"]
+    booked = sim.book(roomy, name="Jürgen Groß", email="juergen@example.de")
+    sim.book(roomy, name="<script>alert(1)</script>", email="xss@example.com")
+    active = [i for i in sim.invitees[booked_out] if i["status"] == "active"]
     sim.cancel_invitee(active[0]["uri"].rsplit("/", 1)[1], reason="Krank geworden")
-    moved = sim.reschedule(booked["uri"].rsplit("/", 1)[1], third)
-    sim.rename_event(fourth, "TLr - Infowebinar (neuer Termin)")
-    sim.cancel_event(fifth, reason="Referentin erkrankt")
+    moved = sim.reschedule(booked["uri"].rsplit("/", 1)[1], target)
+    sim.rename_event(renamed, "TLr - Infowebinar (neuer Termin)")
+    sim.cancel_event(canceled, reason="Referentin erkrankt")
     added = sim.add_event(event_type_uri=infowebinar_uri)
     sim.book(added["uri"].rsplit("/", 1)[1], name="李小龙", email="li@example.cn")
 
@@ -209,15 +201,11 @@ def test_one_sync_converges_after_bookings_cancellations_reschedules_and_renames
     assert old.status == "canceled" and old.rescheduled and old.new_invitee_uri == moved["uri"]
 
 
-def test_event_that_disappears_upstream_is_flagged_not_deleted(ctx, calendly_sim, infowebinar_uri):
+def test_event_that_disappears_upstream_is_flagged_not_deleted(
+    ctx, calendly_sim, infowebinar_uri, pick_event
+):
     assert sync_from_settings("cli").status == "succeeded"
-    # One with invitees, to see them kept (the first future webinar may have none yet, depending
-    # on the hour the seed is generated at).
-    gone = next(
-        uuid
-        for uuid in future_infowebinars(calendly_sim, infowebinar_uri)
-        if calendly_sim.invitees.get(uuid)
-    )
+    gone = pick_event(calendly_sim, event_type=infowebinar_uri, ahead=True, min_invitees=1)
     calendly_sim.remove_event(gone)
 
     run = sync_from_settings("cli")
@@ -381,6 +369,7 @@ def test_unique_constraints_hold(ctx, calendly_sim):
         db.session.commit()
 
 
+@pytest.mark.subprocess
 def test_killed_sync_leaves_consistent_rows_and_the_next_one_completes(
     sync_app, calendly_sim, infowebinar_uri, database_url
 ):
@@ -422,19 +411,16 @@ def test_killed_sync_leaves_consistent_rows_and_the_next_one_completes(
         assert (killed.status, killed.outcome) == ("failed", RunProblem.INTERRUPTED)
 
 
-def test_paced_full_sync_meets_no_429_and_keeps_to_the_allowed_rate(make_app):
-    from devtools.simulator import CalendlySimulator
-
-    with CalendlySimulator(token="sim-token", seed=11) as sim:
-        sim.seed_data(n_events=120, max_invitees=10)
-        sim.set_rate_limit(60, 1.0)
-        app = make_app(CALENDLY_API_BASE_URL=sim.base_url, CALENDLY_TOKEN="sim-token")
-        with app.app_context():
-            started = time.monotonic()
-            run = sync_from_settings("cli", full=True)
-            elapsed = time.monotonic() - started
-            assert run.status == "succeeded", run.outcome_params
-        assert sim.responses_429 == 0
-        requests_made = sim.request_count
-        assert requests_made > 120
-        assert elapsed <= 1.2 * requests_made / 60.0, (elapsed, requests_made)
+def test_paced_full_sync_meets_no_429_and_keeps_to_the_allowed_rate(make_app, make_sim):
+    sim = make_sim(11, n_events=120, max_invitees=10)
+    sim.set_rate_limit(60, 1.0)
+    app = make_app(CALENDLY_API_BASE_URL=sim.base_url, CALENDLY_TOKEN=sim.token)
+    with app.app_context():
+        started = time.monotonic()
+        run = sync_from_settings("cli", full=True)
+        elapsed = time.monotonic() - started
+        assert run.status == "succeeded", run.outcome_params
+    assert sim.responses_429 == 0
+    requests_made = sim.request_count
+    assert requests_made > 120
+    assert elapsed <= 1.2 * requests_made / 60.0, (elapsed, requests_made)

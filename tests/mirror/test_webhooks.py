@@ -10,21 +10,19 @@ import json
 import logging
 import random
 import threading
-import time
 from datetime import timedelta
 
 import pytest
 import requests
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
-from werkzeug.serving import make_server
 
 from calendly.signature import sign
 from calendly.times import parse_time
-from devtools.simulator import CalendlySimulator
 from mirror import webhooks
 from services import settings
 from services.syncing import sync_from_settings
+from store import clock
 from store.database import db
 from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun, WebhookDelivery
 
@@ -40,27 +38,19 @@ EMBEDDED_FIELDS = (
 # -- fixtures and helpers -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def sim():
-    """A small simulated account, every event inside the sync's look-back window."""
-    with CalendlySimulator(token="sim-token", seed=11) as simulator:
-        simulator.seed_data(n_events=30, max_invitees=5, past_days=10, future_days=30)
-        yield simulator
+# A small simulated account, every event inside the sync's look-back window.
+pytestmark = pytest.mark.sim_account("small")
 
 
 @pytest.fixture
-def hook_app(make_app, sim):
+def app(make_app, module_sim):
+    """An app on the simulator that takes deliveries signed with KEY."""
     return make_app(
-        CALENDLY_API_BASE_URL=sim.base_url,
-        CALENDLY_TOKEN="sim-token",
+        CALENDLY_API_BASE_URL=module_sim.base_url,
+        CALENDLY_TOKEN=module_sim.token,
         CALENDLY_WEBHOOK_SIGNING_KEY=KEY,
         SYNC_LOOKBACK_DAYS=14,
     )
-
-
-@pytest.fixture
-def client(hook_app):
-    return hook_app.test_client()
 
 
 def invitee_delivery(sim, invitee, name="invitee.created"):
@@ -146,6 +136,15 @@ def deliveries(app):
         return rows
 
 
+def test_signatures_are_aged_by_the_apps_clock(client, monkeypatch):
+    body = json.dumps({"event": "routing_form_submission.created", "payload": {}}).encode()
+    headers = {"Calendly-Webhook-Signature": sign(body, KEY, timestamp=1_700_000_000)}
+    monkeypatch.setattr(clock, "timestamp", lambda: 1_700_000_180.0)
+    assert client.post(PATH, data=body, headers=headers).status_code == 200
+    monkeypatch.setattr(clock, "timestamp", lambda: 1_700_000_181.0)
+    assert client.post(PATH, data=body, headers=headers).status_code == 401
+
+
 # -- refused deliveries change nothing ------------------------------------------------------------
 
 
@@ -159,10 +158,12 @@ def _tamper(kind, sim):
         body = body.replace(b"Person 1", b"Person 2")
     elif kind == "missing header":
         del headers["Calendly-Webhook-Signature"]
+    # A minute past the three-minute tolerance either way (the exact edges are tested with a
+    # given `now` above): +181 s was accepted when a second ticked over before the check.
     elif kind == "stale timestamp":
-        body, headers = signed(payload, timestamp=int(time.time()) - 181)
+        body, headers = signed(payload, timestamp=int(clock.timestamp()) - 240)
     elif kind == "future timestamp":
-        body, headers = signed(payload, timestamp=int(time.time()) + 181)
+        body, headers = signed(payload, timestamp=int(clock.timestamp()) + 240)
     elif kind == "signature of another body":
         other, _ = signed({"event": "invitee.created"})
         headers["Calendly-Webhook-Signature"] = sign(other, KEY)
@@ -180,16 +181,16 @@ def _tamper(kind, sim):
         "signature of another body",
     ],
 )
-def test_bad_signatures_are_refused_and_change_nothing(hook_app, client, sim, kind):
-    body, headers = _tamper(kind, sim)
+def test_bad_signatures_are_refused_and_change_nothing(app, client, module_sim, kind):
+    body, headers = _tamper(kind, module_sim)
     response = client.post(PATH, data=body, headers=headers)
     assert response.status_code == 401
     assert response.get_json() == {
         "outcome": "rejected",
         "detail": "signature verification failed",
     }
-    assert counts(hook_app) == (0, 0)
-    [row] = deliveries(hook_app)
+    assert counts(app) == (0, 0)
+    [row] = deliveries(app)
     assert (row.outcome, row.signature_valid, row.event, row.invitee_uri) == (
         "rejected",
         False,
@@ -200,35 +201,38 @@ def test_bad_signatures_are_refused_and_change_nothing(hook_app, client, sim, ki
     assert "Person" not in str(row.reason_params)  # nothing of the body is kept
 
 
-def test_without_a_signing_key_everything_is_refused(make_app, sim):
+def test_without_a_signing_key_everything_is_refused(make_app, module_sim):
     app = make_app(CALENDLY_WEBHOOK_SIGNING_KEY="")
-    invitee = book(sim, new_webinar(sim), 1)
-    response = deliver(app.test_client(), invitee_delivery(sim, invitee))
+    invitee = book(module_sim, new_webinar(module_sim), 1)
+    response = deliver(app.test_client(), invitee_delivery(module_sim, invitee))
     assert response.status_code == 403
     assert counts(app) == (0, 0)
     assert [(d.outcome, d.reason) for d in deliveries(app)] == [("rejected", "no_signing_key")]
 
 
-def test_the_stored_signing_key_is_used_when_none_is_configured(make_app, sim):
+def test_the_stored_signing_key_is_used_when_none_is_configured(make_app, module_sim):
     app = make_app(CALENDLY_WEBHOOK_SIGNING_KEY="")
     with app.app_context():
         settings.save_webhook_signing_key("  stored-key-42 ")
         assert settings.webhook_signing_key() == "stored-key-42"
         assert "stored-key-42" not in json.dumps(settings.get_setting("webhook_signing_key"))
-    invitee = book(sim, new_webinar(sim), 1)
+    invitee = book(module_sim, new_webinar(module_sim), 1)
     client = app.test_client()
-    assert deliver(client, invitee_delivery(sim, invitee), key=KEY).status_code == 401
-    assert deliver(client, invitee_delivery(sim, invitee), key="stored-key-42").status_code == 200
+    assert deliver(client, invitee_delivery(module_sim, invitee), key=KEY).status_code == 401
+    assert (
+        deliver(client, invitee_delivery(module_sim, invitee), key="stored-key-42").status_code
+        == 200
+    )
     with app.app_context():
         settings.save_webhook_signing_key("")
         assert settings.webhook_signing_key() is None
 
 
-def test_an_oversized_body_is_refused_unread(hook_app, client):
+def test_an_oversized_body_is_refused_unread(app, client):
     body = b"{" + b" " * webhooks.MAX_BODY_BYTES + b"}"
     response = client.post(PATH, data=body, headers={"Calendly-Webhook-Signature": sign(body, KEY)})
     assert response.status_code == 413
-    assert [d.outcome for d in deliveries(hook_app)] == ["rejected"]
+    assert [d.outcome for d in deliveries(app)] == ["rejected"]
 
 
 @pytest.mark.parametrize(
@@ -244,20 +248,20 @@ def test_an_oversized_body_is_refused_unread(hook_app, client):
         b' "payload": {"invitee": "https://api.calendly.com/scheduled_events/E/invitees/I"}}',
     ],
 )
-def test_authentic_but_malformed_bodies_get_200_so_calendly_does_not_retry(hook_app, client, body):
+def test_authentic_but_malformed_bodies_get_200_so_calendly_does_not_retry(app, client, body):
     # Calendly retries every non-2xx answer for 24 hours and then disables the subscription.
     response = client.post(PATH, data=body, headers={"Calendly-Webhook-Signature": sign(body, KEY)})
     assert response.status_code == 200
     assert response.get_json()["outcome"] == "rejected"
-    assert counts(hook_app) == (0, 0)
-    [row] = deliveries(hook_app)
+    assert counts(app) == (0, 0)
+    [row] = deliveries(app)
     assert (row.outcome, row.signature_valid) == ("rejected", True)
 
 
-def test_the_endpoint_needs_no_login_and_no_csrf_token(hook_app, client, sim):
-    assert hook_app.config.get("WTF_CSRF_ENABLED", True)
-    invitee = book(sim, new_webinar(sim), 1)
-    response = deliver(client, invitee_delivery(sim, invitee))
+def test_the_endpoint_needs_no_login_and_no_csrf_token(app, client, module_sim):
+    assert app.config.get("WTF_CSRF_ENABLED", True)
+    invitee = book(module_sim, new_webinar(module_sim), 1)
+    response = deliver(client, invitee_delivery(module_sim, invitee))
     assert response.status_code == 200
     assert client.get(PATH).status_code in (302, 405)  # only POST is public
 
@@ -265,41 +269,43 @@ def test_the_endpoint_needs_no_login_and_no_csrf_token(hook_app, client, sim):
 # -- applied deliveries ---------------------------------------------------------------------------
 
 
-def test_invitee_created_mirrors_event_and_attendee(hook_app, client, sim):
-    event = new_webinar(sim)
-    invitee = book(sim, event, 1)
-    response = deliver(client, invitee_delivery(sim, invitee))
+def test_invitee_created_mirrors_event_and_attendee(app, client, module_sim):
+    event = new_webinar(module_sim)
+    invitee = book(module_sim, event, 1)
+    response = deliver(client, invitee_delivery(module_sim, invitee))
     assert response.status_code == 200
     assert response.get_json() == {
         "outcome": "applied",
         "detail": "invitee_written (event=created, invitee=created)",
     }
-    row = attendee(hook_app, invitee)
+    row = attendee(app, invitee)
     assert (row.email, row.status, row.name) == ("person1@example.org", "active", "Person 1")
     assert row.calendly_updated_at == parse_time(invitee["updated_at"])
-    with hook_app.app_context():
+    with app.app_context():
         stored = db.session.scalars(select(CalendlyEvent)).one()
         assert stored.uri == event["uri"]
         assert stored.invitees_active == 1
         # The next sync must still fetch this event's complete invitee list.
         assert stored.attendees_synced_at is None
-    [record] = deliveries(hook_app)
+    [record] = deliveries(app)
     assert record.event == "invitee.created"
     assert record.invitee_uri == invitee["uri"]
     assert record.signature_valid and record.outcome == "applied"
     assert record.payload_created_at == parse_time(invitee["updated_at"])
 
 
-def test_a_delivery_for_a_synced_event_sends_it_back_to_the_next_full_fetch(hook_app, client, sim):
-    event = new_webinar(sim)
-    first = book(sim, event, 1)
-    with hook_app.app_context():
+def test_a_delivery_for_a_synced_event_sends_it_back_to_the_next_full_fetch(
+    app, client, module_sim
+):
+    event = new_webinar(module_sim)
+    first = book(module_sim, event, 1)
+    with app.app_context():
         assert sync_from_settings("cli").status == "succeeded"
     # Two more people book; only the second delivery arrives (the first is still on its way).
-    book(sim, event, 2)
-    third = book(sim, event, 3)
-    assert deliver(client, invitee_delivery(sim, third)).status_code == 200
-    with hook_app.app_context():
+    book(module_sim, event, 2)
+    third = book(module_sim, event, 3)
+    assert deliver(client, invitee_delivery(module_sim, third)).status_code == 200
+    with app.app_context():
         row = db.session.scalars(
             select(CalendlyEvent).where(CalendlyEvent.uri == event["uri"])
         ).one()
@@ -309,62 +315,65 @@ def test_a_delivery_for_a_synced_event_sends_it_back_to_the_next_full_fetch(hook
             select(CalendlyEventAttendee.name).where(CalendlyEventAttendee.event_id == row.id)
         ).all()
     assert sorted(names) == ["Person 1", "Person 2", "Person 3"]
-    assert attendee(hook_app, first).status == "active"
+    assert attendee(app, first).status == "active"
 
 
-def test_invitee_canceled_and_rescheduled(hook_app, client, sim):
-    event, other = new_webinar(sim), new_webinar(sim)
-    staying, moving = book(sim, event, 1), book(sim, event, 2)
+def test_invitee_canceled_and_rescheduled(app, client, module_sim):
+    event, other = new_webinar(module_sim), new_webinar(module_sim)
+    staying, moving = book(module_sim, event, 1), book(module_sim, event, 2)
     for invitee in (staying, moving):
-        assert deliver(client, invitee_delivery(sim, invitee)).status_code == 200
+        assert deliver(client, invitee_delivery(module_sim, invitee)).status_code == 200
 
-    canceled = copy.deepcopy(sim.cancel_invitee(uuid_of(staying), reason="Krank"))
-    assert deliver(client, invitee_delivery(sim, canceled, "invitee.canceled")).status_code == 200
-    new = sim.reschedule(uuid_of(moving), uuid_of(other))
-    _, old = sim.find_invitee(uuid_of(moving))
-    assert deliver(client, invitee_delivery(sim, old, "invitee.canceled")).status_code == 200
-    assert deliver(client, invitee_delivery(sim, new)).status_code == 200
+    canceled = copy.deepcopy(module_sim.cancel_invitee(uuid_of(staying), reason="Krank"))
+    assert (
+        deliver(client, invitee_delivery(module_sim, canceled, "invitee.canceled")).status_code
+        == 200
+    )
+    new = module_sim.reschedule(uuid_of(moving), uuid_of(other))
+    _, old = module_sim.find_invitee(uuid_of(moving))
+    assert deliver(client, invitee_delivery(module_sim, old, "invitee.canceled")).status_code == 200
+    assert deliver(client, invitee_delivery(module_sim, new)).status_code == 200
 
-    row = attendee(hook_app, staying)
+    row = attendee(app, staying)
     assert (row.status, row.cancel_reason, row.canceler_type) == ("canceled", "Krank", "invitee")
-    old_row, new_row = attendee(hook_app, moving), attendee(hook_app, new)
+    old_row, new_row = attendee(app, moving), attendee(app, new)
     assert (old_row.status, old_row.rescheduled, old_row.new_invitee_uri) == (
         "canceled",
         True,
         new["uri"],
     )
     assert (new_row.status, new_row.old_invitee_uri) == ("active", moving["uri"])
-    with hook_app.app_context():
+    with app.app_context():
         actives = dict(
             db.session.execute(select(CalendlyEvent.uri, CalendlyEvent.invitees_active)).all()
         )
     assert actives == {event["uri"]: 0, other["uri"]: 1}
 
 
-def test_no_show_marked_and_cleared(hook_app, client, sim):
-    invitee = book(sim, new_webinar(sim), 1)
-    deliver(client, invitee_delivery(sim, invitee))
-    marked = copy.deepcopy(sim.set_no_show(uuid_of(invitee), True))
-    response = deliver(client, no_show_delivery(sim, marked, True))
+def test_no_show_marked_and_cleared(app, client, module_sim):
+    invitee = book(module_sim, new_webinar(module_sim), 1)
+    deliver(client, invitee_delivery(module_sim, invitee))
+    marked = copy.deepcopy(module_sim.set_no_show(uuid_of(invitee), True))
+    response = deliver(client, no_show_delivery(module_sim, marked, True))
     assert response.get_json()["detail"] == "no_show_marked"
-    row = attendee(hook_app, invitee)
+    row = attendee(app, invitee)
     assert (row.no_show, row.no_show_uri) == (True, marked["no_show"]["uri"])
 
-    cleared = copy.deepcopy(sim.set_no_show(uuid_of(invitee), False))
-    response = deliver(client, no_show_delivery(sim, cleared, False, mark=marked["no_show"]))
+    cleared = copy.deepcopy(module_sim.set_no_show(uuid_of(invitee), False))
+    response = deliver(client, no_show_delivery(module_sim, cleared, False, mark=marked["no_show"]))
     assert response.get_json()["detail"] == "no_show_cleared"
-    row = attendee(hook_app, invitee)
+    row = attendee(app, invitee)
     assert (row.no_show, row.no_show_uri) == (False, None)
     assert row.calendly_updated_at == parse_time(cleared["updated_at"])
 
 
-def test_no_show_deliveries_out_of_order_keep_the_latest(hook_app, client, sim):
-    invitee = book(sim, new_webinar(sim), 1)
-    deliver(client, invitee_delivery(sim, invitee))
-    marked = copy.deepcopy(sim.set_no_show(uuid_of(invitee), True))
-    cleared = copy.deepcopy(sim.set_no_show(uuid_of(invitee), False))
-    mark_delivery = no_show_delivery(sim, marked, True)
-    clear_delivery = no_show_delivery(sim, cleared, False, mark=marked["no_show"])
+def test_no_show_deliveries_out_of_order_keep_the_latest(app, client, module_sim):
+    invitee = book(module_sim, new_webinar(module_sim), 1)
+    deliver(client, invitee_delivery(module_sim, invitee))
+    marked = copy.deepcopy(module_sim.set_no_show(uuid_of(invitee), True))
+    cleared = copy.deepcopy(module_sim.set_no_show(uuid_of(invitee), False))
+    mark_delivery = no_show_delivery(module_sim, marked, True)
+    clear_delivery = no_show_delivery(module_sim, cleared, False, mark=marked["no_show"])
     assert deliver(client, clear_delivery).status_code == 200
     late = deliver(client, mark_delivery)
     assert late.status_code == 200
@@ -372,72 +381,72 @@ def test_no_show_deliveries_out_of_order_keep_the_latest(hook_app, client, sim):
         "outcome": "ignored",
         "detail": "stale",
     }
-    assert attendee(hook_app, invitee).no_show is False
+    assert attendee(app, invitee).no_show is False
     # A copy of the invitee from before the mark (a late delivery, or what a sync read just
     # before the mark) cannot undo it either.
-    marked_again = copy.deepcopy(sim.set_no_show(uuid_of(invitee), True))
-    deliver(client, no_show_delivery(sim, marked_again, True))
-    stale = invitee_delivery(sim, cleared, "invitee.created")  # the invitee before the mark
+    marked_again = copy.deepcopy(module_sim.set_no_show(uuid_of(invitee), True))
+    deliver(client, no_show_delivery(module_sim, marked_again, True))
+    stale = invitee_delivery(module_sim, cleared, "invitee.created")  # the invitee before the mark
     assert deliver(client, stale).get_json()["outcome"] == "ignored"
-    assert attendee(hook_app, invitee).no_show is True
+    assert attendee(app, invitee).no_show is True
 
 
-def test_no_show_for_an_invitee_not_mirrored_is_ignored(hook_app, client, sim):
-    invitee = book(sim, new_webinar(sim), 1)
-    marked = sim.set_no_show(uuid_of(invitee), True)
-    response = deliver(client, no_show_delivery(sim, marked, True))
+def test_no_show_for_an_invitee_not_mirrored_is_ignored(app, client, module_sim):
+    invitee = book(module_sim, new_webinar(module_sim), 1)
+    marked = module_sim.set_no_show(uuid_of(invitee), True)
+    response = deliver(client, no_show_delivery(module_sim, marked, True))
     assert response.status_code == 200 and response.get_json()["outcome"] == "ignored"
-    assert counts(hook_app) == (0, 0)
+    assert counts(app) == (0, 0)
 
 
-def test_replayed_older_delivery_changes_nothing(hook_app, client, sim):
-    invitee = book(sim, new_webinar(sim), 1)
-    created = invitee_delivery(sim, invitee)
-    canceled_invitee = sim.cancel_invitee(uuid_of(invitee))
-    canceled = invitee_delivery(sim, canceled_invitee, "invitee.canceled")
+def test_replayed_older_delivery_changes_nothing(app, client, module_sim):
+    invitee = book(module_sim, new_webinar(module_sim), 1)
+    created = invitee_delivery(module_sim, invitee)
+    canceled_invitee = module_sim.cancel_invitee(uuid_of(invitee))
+    canceled = invitee_delivery(module_sim, canceled_invitee, "invitee.canceled")
     assert deliver(client, canceled).get_json()["outcome"] == "applied"
-    before = attendee(hook_app, invitee)
+    before = attendee(app, invitee)
 
     replay = deliver(client, created)  # freshly signed, but older data
     assert replay.status_code == 200
     assert replay.get_json()["outcome"] == "ignored"
-    after = attendee(hook_app, invitee)
+    after = attendee(app, invitee)
     assert (after.status, after.calendly_updated_at, after.synced_at) == (
         before.status,
         before.calendly_updated_at,
         before.synced_at,
     )
-    with hook_app.app_context():
+    with app.app_context():
         event = db.session.scalars(select(CalendlyEvent)).one()
         assert (event.status, event.invitees_active) == ("active", 0)
 
 
-def test_the_same_delivery_twice_is_applied_once(hook_app, client, sim):
-    invitee = book(sim, new_webinar(sim), 1)
-    payload = invitee_delivery(sim, invitee)
+def test_the_same_delivery_twice_is_applied_once(app, client, module_sim):
+    invitee = book(module_sim, new_webinar(module_sim), 1)
+    payload = invitee_delivery(module_sim, invitee)
     created = "invitee_written (event=created, invitee=created)"
     assert deliver(client, payload).get_json()["detail"] == created
     assert deliver(client, payload).get_json() == {
         "outcome": "applied",
         "detail": "invitee_written (invitee=unchanged)",
     }
-    assert counts(hook_app) == (1, 1)
-    assert len(deliveries(hook_app)) == 2
+    assert counts(app) == (1, 1)
+    assert len(deliveries(app)) == 2
 
 
-def test_event_types_that_are_not_synced_are_acknowledged_and_ignored(make_app, sim):
+def test_event_types_that_are_not_synced_are_acknowledged_and_ignored(make_app, module_sim):
     app = make_app(
         CALENDLY_WEBHOOK_SIGNING_KEY=KEY,
-        CALENDLY_EVENT_TYPES=sim.event_type_uri("Einzelberatung") + ",Telefonsprechstunde",
+        CALENDLY_EVENT_TYPES=module_sim.event_type_uri("Einzelberatung") + ",Telefonsprechstunde",
     )
-    invitee = book(sim, new_webinar(sim), 1)  # an info-webinar
-    response = deliver(app.test_client(), invitee_delivery(sim, invitee))
+    invitee = book(module_sim, new_webinar(module_sim), 1)  # an info-webinar
+    response = deliver(app.test_client(), invitee_delivery(module_sim, invitee))
     assert response.status_code == 200
     assert response.get_json() == {"outcome": "ignored", "detail": "type_not_synced"}
     assert counts(app) == (0, 0)
 
 
-def test_unknown_events_are_acknowledged(hook_app, client, caplog, monkeypatch):
+def test_unknown_events_are_acknowledged(app, client, caplog, monkeypatch):
     # Alembic's fileConfig() (test_migrations) disables loggers that exist at that moment.
     monkeypatch.setattr(logging.getLogger("mirror.webhooks"), "disabled", False)
     payload = {"event": "routing_form_submission.created", "created_at": None, "payload": {}}
@@ -446,7 +455,7 @@ def test_unknown_events_are_acknowledged(hook_app, client, caplog, monkeypatch):
     assert response.status_code == 200
     assert response.get_json()["outcome"] == "ignored"
     assert "routing_form_submission.created" in caplog.text
-    assert [d.event for d in deliveries(hook_app)] == ["routing_form_submission.created"]
+    assert [d.event for d in deliveries(app)] == ["routing_form_submission.created"]
 
 
 # -- many deliveries at once, while a sync runs ------------------------------------------------
@@ -514,18 +523,16 @@ def assert_mirror_equals_simulator(app, sim):
         assert {e.calendly_id for e in events.values()} == set(sim.events)
 
 
-def test_500_concurrent_deliveries_during_a_sync(hook_app, sim):
+def test_500_concurrent_deliveries_during_a_sync(app, module_sim, live_server):
     rng = random.Random(5)
-    sent, _ = _story(sim, rng)
+    sent, _ = _story(module_sim, rng)
     assert len(sent) == 500
     rng.shuffle(sent)  # arrival order has nothing to do with the order of the changes
     bodies = [signed(payload) for payload in sent]
     # Slow down some of the sync's reads so that it is still running while deliveries land.
-    sim.inject("slow", times=8, path="/scheduled_events/", delay=0.25)
+    module_sim.inject("slow", times=8, path="/scheduled_events/", delay=0.25)
 
-    server = make_server("127.0.0.1", 0, hook_app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}{PATH}"
+    url = live_server(PATH)
     local = threading.local()
 
     def post(item):
@@ -538,26 +545,22 @@ def test_500_concurrent_deliveries_during_a_sync(hook_app, sim):
     sync_result = {}
 
     def run_sync():
-        with hook_app.app_context():
+        with app.app_context():
             run = sync_from_settings("manual")
             sync_result.update(id=run.id, status=run.status, outcome=run.outcome)
 
     syncer = threading.Thread(target=run_sync)
-    try:
-        syncer.start()
-        with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            answers = list(pool.map(post, bodies))
-        syncer.join(60)
-    finally:
-        server.shutdown()
-        server.server_close()
+    syncer.start()
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(post, bodies))
+    syncer.join(60)
 
     assert sync_result["status"] == "succeeded", sync_result
     assert all(status == 200 for status, _ in answers), {a for a in answers if a[0] != 200}
     assert {outcome for _, outcome in answers} <= {"applied", "ignored"}
-    assert_mirror_equals_simulator(hook_app, sim)
+    assert_mirror_equals_simulator(app, module_sim)
 
-    with hook_app.app_context():
+    with app.app_context():
         run = db.session.get(SyncRun, sync_result["id"])
         during = db.session.scalar(
             select(func.count())
@@ -574,9 +577,9 @@ def test_500_concurrent_deliveries_during_a_sync(hook_app, sim):
 
 
 def test_a_failure_answers_500_so_calendly_retries_and_keeps_nothing_half_done(
-    hook_app, client, sim, monkeypatch
+    app, client, module_sim, monkeypatch
 ):
-    invitee = book(sim, new_webinar(sim), 1)
+    invitee = book(module_sim, new_webinar(module_sim), 1)
     real_apply = webhooks._apply
 
     def apply_then_fail(delivery, selection):
@@ -584,11 +587,11 @@ def test_a_failure_answers_500_so_calendly_retries_and_keeps_nothing_half_done(
         raise RuntimeError("disk on fire: person1@example.org")  # ... then it breaks
 
     monkeypatch.setattr(webhooks, "_apply", apply_then_fail)
-    response = deliver(client, invitee_delivery(sim, invitee))
+    response = deliver(client, invitee_delivery(module_sim, invitee))
     assert response.status_code == 500
     assert response.get_json()["outcome"] == "error"
-    assert counts(hook_app) == (0, 0)  # rolled back
-    [row] = deliveries(hook_app)
+    assert counts(app) == (0, 0)  # rolled back
+    [row] = deliveries(app)
     assert (row.outcome, row.reason, row.reason_params) == (
         "error",
         "internal_error",
@@ -596,16 +599,16 @@ def test_a_failure_answers_500_so_calendly_retries_and_keeps_nothing_half_done(
     )
 
     monkeypatch.setattr(webhooks, "_apply", real_apply)
-    assert deliver(client, invitee_delivery(sim, invitee)).status_code == 200  # the retry
-    assert counts(hook_app) == (1, 1)
+    assert deliver(client, invitee_delivery(module_sim, invitee)).status_code == 200  # the retry
+    assert counts(app) == (1, 1)
 
 
 class _Deadlock(Exception):
     sqlstate = "40P01"
 
 
-def test_a_deadlock_is_retried(hook_app, client, sim, monkeypatch):
-    invitee = book(sim, new_webinar(sim), 1)
+def test_a_deadlock_is_retried(app, client, module_sim, monkeypatch):
+    invitee = book(module_sim, new_webinar(module_sim), 1)
     real_apply, calls = webhooks._apply, []
 
     def deadlock_once(delivery, selection):
@@ -616,11 +619,11 @@ def test_a_deadlock_is_retried(hook_app, client, sim, monkeypatch):
         return outcome
 
     monkeypatch.setattr(webhooks, "_apply", deadlock_once)
-    response = deliver(client, invitee_delivery(sim, invitee))
+    response = deliver(client, invitee_delivery(module_sim, invitee))
     assert response.get_json() == {
         "outcome": "applied",
         "detail": "invitee_written (event=created, invitee=created)",
     }
     assert len(calls) == 2
-    assert counts(hook_app) == (1, 1)
-    assert [d.outcome for d in deliveries(hook_app)] == ["applied"]
+    assert counts(app) == (1, 1)
+    assert [d.outcome for d in deliveries(app)] == ["applied"]

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from devtools.sample_data import uuid_of
 from mirror.webhooks import HANDLED_EVENTS
@@ -26,25 +24,13 @@ HOOK_URL = BASE + "/api/infowebinar/webhook"
 PATH = "/settings/webhooks"
 
 
-@pytest.fixture
-def sim(module_sim):
-    return module_sim.reset(n_events=8, max_invitees=3, past_days=5, future_days=20)
+# English pages (German is the default; one test checks it).
+pytestmark = [pytest.mark.sim_account("small"), pytest.mark.language("en")]
 
 
 @pytest.fixture
-def app(connected_app, sim):
-    return connected_app(sim)
-
-
-@pytest.fixture
-def client(english_client):
-    """English pages (German is the default; one test checks it)."""
-    return english_client
-
-
-@pytest.fixture
-def htmx(login, csrf_token):
-    return {"HX-Request": "true", "X-CSRFToken": csrf_token("/")}
+def app(connected_app, module_sim):
+    return connected_app(module_sim)
 
 
 def text(response) -> str:
@@ -106,11 +92,15 @@ def test_settings_page_loads_the_section_by_htmx_with_a_fallback_link(app, login
     assert f'<a href="{PATH}">' in page
 
 
-def test_section_lists_subscriptions_as_partial_and_page(app, sim, login):
-    sim.add_webhook_subscription(HOOK_URL, HANDLED_EVENTS, signing_key="k")
-    foreign = sim.add_webhook_subscription("https://hooks.zapier.example/abc", ["invitee.created"])
-    disabled = sim.add_webhook_subscription("https://old.example.org/api/infowebinar/webhook")
-    sim.disable_subscription(disabled["uri"])
+def test_section_lists_subscriptions_as_partial_and_page(app, module_sim, login):
+    module_sim.add_webhook_subscription(HOOK_URL, HANDLED_EVENTS, signing_key="k")
+    foreign = module_sim.add_webhook_subscription(
+        "https://hooks.zapier.example/abc", ["invitee.created"]
+    )
+    disabled = module_sim.add_webhook_subscription(
+        "https://old.example.org/api/infowebinar/webhook"
+    )
+    module_sim.disable_subscription(disabled["uri"])
 
     partial = login.get(PATH, headers={"HX-Request": "true"})
     page = login.get(PATH)
@@ -134,9 +124,9 @@ def test_section_lists_subscriptions_as_partial_and_page(app, sim, login):
     assert partial.headers["Vary"] and "HX-Request" in partial.headers["Vary"]
 
 
-def test_listing_records_the_webhook_health(app, sim, login):
-    sub = sim.add_webhook_subscription(HOOK_URL, HANDLED_EVENTS)
-    sim.disable_subscription(sub["uri"])
+def test_listing_records_the_webhook_health(app, module_sim, login):
+    sub = module_sim.add_webhook_subscription(HOOK_URL, HANDLED_EVENTS)
+    module_sim.disable_subscription(sub["uri"])
     with app.app_context():
         db.session.add(
             WebhookDelivery(event="invitee.created", signature_valid=True, outcome="applied")
@@ -152,7 +142,7 @@ def test_listing_records_the_webhook_health(app, sim, login):
     assert "none yet" not in html.split("Last delivery received")[1][:80]
 
 
-def test_empty_account_shows_the_form_with_the_events(app, sim, login):
+def test_empty_account_shows_the_form_with_the_events(app, module_sim, login):
     html = text(login.get(PATH, headers={"HX-Request": "true"}))
 
     assert "no webhook subscriptions yet" in html
@@ -170,9 +160,9 @@ def test_without_a_verified_account_it_says_connect_first(app, login):
     assert "Connect a Calendly token first" in html and 'name="base_url"' not in html
 
 
-def test_a_member_sees_and_creates_user_scope_subscriptions(app, sim, login, htmx):
-    sim.set_org_admin(False)
-    sim.add_webhook_subscription("https://mine.example.org/hook", scope="user")
+def test_a_member_sees_and_creates_user_scope_subscriptions(app, module_sim, login, htmx):
+    module_sim.set_org_admin(False)
+    module_sim.add_webhook_subscription("https://mine.example.org/hook", scope="user")
 
     html = text(login.get(PATH, headers={"HX-Request": "true"}))
     assert "https://mine.example.org/hook" in html and "your own subscriptions" in html
@@ -180,27 +170,27 @@ def test_a_member_sees_and_creates_user_scope_subscriptions(app, sim, login, htm
     created = create(login, htmx)
 
     assert "Webhook subscription created" in text(created)
-    _, sub = sim.find_subscription(HOOK_URL)
-    assert sub["scope"] == "user" and sub["user"] == sim.user["uri"]
+    _, sub = module_sim.find_subscription(HOOK_URL)
+    assert sub["scope"] == "user" and sub["user"] == module_sim.user["uri"]
 
 
 # -- creating and deleting ------------------------------------------------------------------------
 
 
-def test_create_subscribes_this_app_with_a_stored_signing_key(app, sim, login, htmx):
+def test_create_subscribes_this_app_with_a_stored_signing_key(app, module_sim, login, htmx):
     response = create(login, htmx, base_url=BASE + "/")
 
     html = text(response)
     assert response.status_code == 200 and "Webhook subscription created" in html
-    _, sub = sim.find_subscription(HOOK_URL)
+    _, sub = module_sim.find_subscription(HOOK_URL)
     assert sub["events"] == list(HANDLED_EVENTS) and sub["scope"] == "organization"
     key = stored_key(app)
-    assert key and len(key) >= 40 and sim.signing_key_of(HOOK_URL) == key
+    assert key and len(key) >= 40 and module_sim.signing_key_of(HOOK_URL) == key
     assert key not in html and "stored encrypted" in html
     assert health(app)["base_url"] == BASE
 
 
-def test_a_plain_post_redirects_with_a_flash_message(app, sim, login, csrf_token):
+def test_a_plain_post_redirects_with_a_flash_message(app, module_sim, login, csrf_token):
     response = login.post(PATH, data={"base_url": BASE, "csrf_token": csrf_token("/")})
 
     assert response.status_code == 303 and response.headers["Location"].endswith(PATH)
@@ -211,7 +201,7 @@ def test_a_plain_post_redirects_with_a_flash_message(app, sim, login, csrf_token
 
 
 @pytest.mark.parametrize("address", ["http://webinare.example.org", "not an address", ""])
-def test_create_refuses_an_address_that_is_not_https(app, sim, login, csrf_token, address):
+def test_create_refuses_an_address_that_is_not_https(app, module_sim, login, csrf_token, address):
     token = csrf_token("/")
     plain = login.post(PATH, data={"base_url": address, "csrf_token": token})
     partial = create(login, {"HX-Request": "true", "X-CSRFToken": token}, base_url=address)
@@ -219,39 +209,39 @@ def test_create_refuses_an_address_that_is_not_https(app, sim, login, csrf_token
     assert plain.status_code == 422
     assert partial.status_code == 200
     assert 'class="field has-error"' in text(partial)
-    assert sim.webhook_subscriptions == {} and stored_key(app) is None
-    assert ("POST", 201) not in webhook_requests(sim)
+    assert module_sim.webhook_subscriptions == {} and stored_key(app) is None
+    assert ("POST", 201) not in webhook_requests(module_sim)
 
 
-def test_an_existing_subscription_for_the_address_is_explained(app, sim, login, htmx):
-    sim.add_webhook_subscription(HOOK_URL, signing_key="their-key")
+def test_an_existing_subscription_for_the_address_is_explained(app, module_sim, login, htmx):
+    module_sim.add_webhook_subscription(HOOK_URL, signing_key="their-key")
 
     html = text(create(login, htmx))
 
     assert "already has a webhook subscription for this address" in html
     assert stored_key(app) is None  # the key of a refused subscription is not kept
-    assert sim.signing_key_of(HOOK_URL) == "their-key"
+    assert module_sim.signing_key_of(HOOK_URL) == "their-key"
 
 
-def test_delete_removes_the_subscription(app, sim, login, htmx):
-    sub = sim.add_webhook_subscription(HOOK_URL)
+def test_delete_removes_the_subscription(app, module_sim, login, htmx):
+    sub = module_sim.add_webhook_subscription(HOOK_URL)
 
     response = login.post(f"{PATH}/{uuid_of(sub['uri'])}/delete", headers=htmx)
 
     assert "Webhook subscription deleted." in text(response)
-    assert sim.webhook_subscriptions == {}
-    assert ("DELETE", 204) in webhook_requests(sim)
+    assert module_sim.webhook_subscriptions == {}
+    assert ("DELETE", 204) in webhook_requests(module_sim)
     # Deleting what Calendly no longer has is not an error either.
     again = login.post(f"{PATH}/{uuid_of(sub['uri'])}/delete", headers=htmx)
     assert "Webhook subscription deleted." in text(again)
 
 
-def test_configured_signing_key_is_used_and_not_stored(make_app, sim, login, htmx, app):
+def test_configured_signing_key_is_used_and_not_stored(make_app, module_sim, login, htmx, app):
     app.config["CALENDLY_WEBHOOK_SIGNING_KEY"] = "configured-key-0123456789"
 
     html = text(create(login, htmx))
 
-    assert sim.signing_key_of(HOOK_URL) == "configured-key-0123456789"
+    assert module_sim.signing_key_of(HOOK_URL) == "configured-key-0123456789"
     with app.app_context():
         assert settings.get_setting(settings.WEBHOOK_SIGNING_KEY_SETTING) is None
     assert "CALENDLY_WEBHOOK_SIGNING_KEY" in html and "configured-key" not in html
@@ -260,8 +250,8 @@ def test_configured_signing_key_is_used_and_not_stored(make_app, sim, login, htm
 # -- refusals -------------------------------------------------------------------------------------
 
 
-def test_a_plan_without_webhooks_is_explained(app, sim, login, htmx):
-    sim.set_plan_allows_webhooks(False)
+def test_a_plan_without_webhooks_is_explained(app, module_sim, login, htmx):
+    module_sim.set_plan_allows_webhooks(False)
 
     listing = text(login.get(PATH, headers={"HX-Request": "true"}))
     created = text(create(login, htmx))
@@ -284,8 +274,8 @@ def test_a_plan_without_webhooks_is_explained(app, sim, login, htmx):
         (lambda sim: sim.set_scopes(missing=["webhooks:read"]), "webhooks:read"),
     ],
 )
-def test_calendly_failures_read_as_friendly_messages(app, sim, login, breakage, expected):
-    breakage(sim)
+def test_calendly_failures_read_as_friendly_messages(app, module_sim, login, breakage, expected):
+    breakage(module_sim)
 
     response = login.get(PATH, headers={"HX-Request": "true"})
 
@@ -294,16 +284,16 @@ def test_calendly_failures_read_as_friendly_messages(app, sim, login, breakage, 
     assert "Traceback" not in html and 'class="flash flash-error notice"' in html
 
 
-def test_missing_write_scope_on_create(app, sim, login, htmx):
-    sim.set_scopes(missing=["webhooks:write"])
+def test_missing_write_scope_on_create(app, module_sim, login, htmx):
+    module_sim.set_scopes(missing=["webhooks:write"])
 
     html = text(create(login, htmx))
 
     assert "lacks the permission (scope) webhooks:write" in html
-    assert sim.webhook_subscriptions == {}
+    assert module_sim.webhook_subscriptions == {}
 
 
-def test_login_and_csrf_are_required(app, sim, client, admin_user, csrf_token):
+def test_login_and_csrf_are_required(app, module_sim, client, admin_user, csrf_token):
     token = csrf_token("/login")
 
     assert "/login" in client.get(PATH).headers["Location"]
@@ -315,17 +305,19 @@ def test_login_and_csrf_are_required(app, sim, client, admin_user, csrf_token):
         data={"email": admin_user.email, "password": admin_user.password, "csrf_token": token},
     )
     assert client.post(PATH, data={"base_url": BASE}).status_code == 400
-    assert sim.webhook_subscriptions == {}
+    assert module_sim.webhook_subscriptions == {}
 
 
 # -- disabled subscriptions and the dashboard -----------------------------------------------------
 
 
-def test_disabled_subscription_warns_on_the_dashboard_and_is_recreated(app, sim, login, htmx):
+def test_disabled_subscription_warns_on_the_dashboard_and_is_recreated(
+    app, module_sim, login, htmx
+):
     create(login, htmx)
     old_key = stored_key(app)
-    old_uuid, _ = sim.find_subscription(HOOK_URL)
-    sim.disable_subscription(old_uuid)
+    old_uuid, _ = module_sim.find_subscription(HOOK_URL)
+    module_sim.disable_subscription(old_uuid)
     login.get(PATH, headers={"HX-Request": "true"})  # the app notices the state when listing
 
     dashboard = text(login.get("/"))
@@ -341,36 +333,38 @@ def test_disabled_subscription_warns_on_the_dashboard_and_is_recreated(app, sim,
 
     html = text(response)
     assert "re-created" in html and "switched off" not in html
-    new_uuid, new = sim.find_subscription(HOOK_URL)
+    new_uuid, new = module_sim.find_subscription(HOOK_URL)
     assert new_uuid != old_uuid and new["state"] == "active"
-    assert len(sim.webhook_subscriptions) == 1
-    assert stored_key(app) != old_key and sim.signing_key_of(HOOK_URL) == stored_key(app)
+    assert len(module_sim.webhook_subscriptions) == 1
+    assert stored_key(app) != old_key and module_sim.signing_key_of(HOOK_URL) == stored_key(app)
     assert "switched off" not in text(login.get("/"))
 
 
-def test_recreate_from_the_settings_section(app, sim, login, htmx):
-    sub = sim.add_webhook_subscription(HOOK_URL, HANDLED_EVENTS, signing_key="old")
-    sim.disable_subscription(sub["uri"])
+def test_recreate_from_the_settings_section(app, module_sim, login, htmx):
+    sub = module_sim.add_webhook_subscription(HOOK_URL, HANDLED_EVENTS, signing_key="old")
+    module_sim.disable_subscription(sub["uri"])
 
     html = text(login.post(f"{PATH}/{uuid_of(sub['uri'])}/recreate", headers=htmx))
 
     assert "re-created" in html and 'class="badge badge-active"' in html
-    assert sim.signing_key_of(HOOK_URL) == stored_key(app) != "old"
+    assert module_sim.signing_key_of(HOOK_URL) == stored_key(app) != "old"
 
 
-def test_another_integrations_subscription_is_not_recreated(app, sim, login, htmx):
-    sub = sim.add_webhook_subscription("https://hooks.zapier.example/abc", signing_key="theirs")
-    sim.disable_subscription(sub["uri"])
+def test_another_integrations_subscription_is_not_recreated(app, module_sim, login, htmx):
+    sub = module_sim.add_webhook_subscription(
+        "https://hooks.zapier.example/abc", signing_key="theirs"
+    )
+    module_sim.disable_subscription(sub["uri"])
 
     html = text(login.post(f"{PATH}/{uuid_of(sub['uri'])}/recreate", headers=htmx))
 
     assert "belongs to another integration" in html
-    assert sim.signing_key_of(sub["uri"]) == "theirs" and sub["state"] == "disabled"
+    assert module_sim.signing_key_of(sub["uri"]) == "theirs" and sub["state"] == "disabled"
 
 
-def test_recreate_plain_post_from_the_dashboard_redirects_there(app, sim, login, csrf_token):
-    sub = sim.add_webhook_subscription(HOOK_URL, HANDLED_EVENTS)
-    sim.disable_subscription(sub["uri"])
+def test_recreate_plain_post_from_the_dashboard_redirects_there(app, module_sim, login, csrf_token):
+    sub = module_sim.add_webhook_subscription(HOOK_URL, HANDLED_EVENTS)
+    module_sim.disable_subscription(sub["uri"])
 
     response = login.post(
         f"{PATH}/{uuid_of(sub['uri'])}/recreate",
@@ -380,36 +374,38 @@ def test_recreate_plain_post_from_the_dashboard_redirects_there(app, sim, login,
     assert response.status_code == 303 and response.headers["Location"].endswith("/")
 
 
-def test_dashboard_asks_calendly_only_when_the_health_is_old(app, sim, login):
+def test_dashboard_asks_calendly_only_when_the_health_is_old(app, module_sim, login):
     assert 'id="webhook-warning"' not in text(login.get("/"))  # never listed: nothing to say
-    assert webhook_requests(sim) == []
+    assert webhook_requests(module_sim) == []
 
     login.get(PATH, headers={"HX-Request": "true"})
-    sim.reset_log()
+    module_sim.reset_log()
     assert "hx-get" not in text(login.get("/")).split('id="webhook-warning"')[1].split(">")[0]
     with app.app_context():
         stale = dict(hooks.health())
-        stale["checked_at"] = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+        stale["checked_at"] = (clock.now() - timedelta(hours=2)).isoformat()
         settings.set_setting(hooks.HEALTH_KEY, stale)
 
     dashboard = text(login.get("/"))
-    assert f'hx-get="{PATH}/warning"' in dashboard and webhook_requests(sim) == []
+    assert f'hx-get="{PATH}/warning"' in dashboard and webhook_requests(module_sim) == []
 
     refreshed = login.get(f"{PATH}/warning", headers={"HX-Request": "true"})
 
-    assert refreshed.status_code == 200 and webhook_requests(sim) == [("GET", 200)]
+    assert refreshed.status_code == 200 and webhook_requests(module_sim) == [("GET", 200)]
     assert "hx-get" not in text(refreshed)
 
 
 # -- secrets --------------------------------------------------------------------------------------
 
 
-def test_signing_key_is_never_rendered_or_logged(app, sim, login, htmx, caplog):
+def test_signing_key_is_never_rendered_or_logged(app, module_sim, login, htmx, caplog):
     caplog.set_level(logging.DEBUG)
     pages = [create(login, htmx)]
-    sim.disable_subscription(HOOK_URL)
+    module_sim.disable_subscription(HOOK_URL)
     pages.append(login.get(PATH, headers={"HX-Request": "true"}))
-    pages.append(login.post(f"{PATH}/{sim.find_subscription(HOOK_URL)[0]}/recreate", headers=htmx))
+    pages.append(
+        login.post(f"{PATH}/{module_sim.find_subscription(HOOK_URL)[0]}/recreate", headers=htmx)
+    )
     pages += [login.get(PATH), login.get("/"), login.get("/settings")]
 
     key = stored_key(app)
@@ -421,28 +417,16 @@ def test_signing_key_is_never_rendered_or_logged(app, sim, login, htmx, caplog):
 # -- end to end: Calendly -> signed webhook -> database -------------------------------------------
 
 
-@pytest.fixture
-def live_app(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-
-
 def test_booking_reaches_the_database_through_the_created_subscription(
-    app, sim, login, htmx, live_app
+    app, module_sim, login, htmx, live_server
 ):
     create(login, htmx)
-    sim.deliver_to, sim.auto_deliver = live_app, True
-    event = sim.add_event()
+    module_sim.deliver_to, module_sim.auto_deliver = live_server.url, True
+    event = module_sim.add_event()
 
-    invitee = sim.book(uuid_of(event["uri"]), name="Aylin Demir", email="aylin@example.de")
+    invitee = module_sim.book(uuid_of(event["uri"]), name="Aylin Demir", email="aylin@example.de")
 
-    assert [(r.event, r.status) for r in sim.delivery_log] == [("invitee.created", 200)]
+    assert [(r.event, r.status) for r in module_sim.delivery_log] == [("invitee.created", 200)]
     with app.app_context():
         row = db.session.scalars(
             select(CalendlyEventAttendee).where(
@@ -454,8 +438,8 @@ def test_booking_reaches_the_database_through_the_created_subscription(
     assert "none yet" not in html.split("Last delivery received")[1][:80]
 
 
-def test_messages_are_german_by_default(app, sim, login, htmx):
-    sim.set_plan_allows_webhooks(False)
+def test_messages_are_german_by_default(app, module_sim, login, htmx):
+    module_sim.set_plan_allows_webhooks(False)
     login.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de"
 
     html = text(login.get(PATH, headers={"HX-Request": "true"}))
@@ -478,9 +462,9 @@ def _sync_run(app, started_at, changed: int):
         db.session.commit()
 
 
-def test_silent_deliveries_while_syncs_find_changes_are_flagged(app, sim, login, htmx):
+def test_silent_deliveries_while_syncs_find_changes_are_flagged(app, module_sim, login, htmx):
     create(login, htmx)
-    uuid, _ = sim.find_subscription(HOOK_URL)
+    uuid, _ = module_sim.find_subscription(HOOK_URL)
     now = clock.now()
     with app.app_context():
         db.session.add(
