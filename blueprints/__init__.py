@@ -12,6 +12,7 @@ from blueprints import (
     filters,
     guard,
     i18n,
+    inputs,
     settings,
     sync,
     webhooks,
@@ -29,7 +30,11 @@ BLUEPRINTS = (
 
 
 def register(app: Flask) -> None:
-    """Wire CSRF, languages, the login guard, every blueprint, filters and error pages."""
+    """Wire the input checks, CSRF, languages, the login guard, every blueprint, filters and
+    error pages."""
+    # First: the int converter must be in place before any rule is added, and hostile input
+    # is refused before anything that may query.
+    inputs.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
     guard.init_app(app)

@@ -18,12 +18,11 @@ from flask import (
     make_response,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from flask_babel import gettext as _
 
-from blueprints import htmx
+from blueprints import htmx, inputs
 from blueprints.messages import run_outcome, run_summary
 from mirror.sync import SyncAlreadyRunning, running_run
 from services import connection, queries
@@ -81,7 +80,7 @@ def finished_message(run: SyncRun) -> tuple[str, str]:
 def status():
     """The sync status panel; `run` names the run the polling panel was watching."""
     panel = load_sync_panel()
-    watched = request.args.get("run", type=int)
+    watched = inputs.int_arg("run")
     ended = None
     if watched and (panel.running is None or panel.running.id != watched):
         ended = db.session.get(SyncRun, watched)
@@ -115,7 +114,7 @@ def start():
 @bp.get("/runs")
 def runs():
     """Recent sync runs, newest first, a page at a time."""
-    page = queries.sync_runs(request.args.get("page", 1, type=int))
+    page = queries.sync_runs(inputs.int_arg("page", 1))
     template = "sync/_runs.html" if htmx.is_partial_request() else "sync/runs.html"
     return render_template(template, runs=page)
 
