@@ -2,7 +2,7 @@
 
 from flask import Blueprint, render_template, request
 
-from blueprints import htmx, inputs
+from blueprints import htmx, inputs, waits
 from blueprints.attendees import csv_download
 from services import connection, export, queries
 
@@ -28,6 +28,7 @@ def index():
 
 
 @bp.get("/webinars.csv")
+@waits.download
 def export_csv():
     """Attendees of every webinar in the current tab and filter (all pages) as CSV."""
     webinar_filter = _webinar_filter()

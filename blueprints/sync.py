@@ -25,6 +25,7 @@ from flask_babel import gettext as _
 from blueprints import htmx, inputs
 from blueprints.messages import run_outcome, run_summary
 from mirror.sync import SyncAlreadyRunning, running_run
+from mirror.waits import waiting_since
 from services import connection, queries
 from services.syncing import start_background_sync
 from store.database import db
@@ -44,6 +45,8 @@ class SyncPanel:
     connected: bool
     message: str | None = None
     message_kind: str = "info"
+    # Since when the running sync waits for a busy database.
+    waiting_since: datetime | None = None
 
 
 def load_sync_panel(message: str | None = None, message_kind: str = "info") -> SyncPanel:
@@ -57,6 +60,7 @@ def load_sync_panel(message: str | None = None, message_kind: str = "info") -> S
         connected=connection.token_configured(),
         message=message,
         message_kind=message_kind,
+        waiting_since=waiting_since(running) if running is not None else None,
     )
 
 

@@ -15,6 +15,7 @@ from calendly.errors import (
     RateLimitedError,
 )
 from mirror.leases import LeaseLost
+from mirror.waits import DatabaseBusy
 from mirror.writer import MalformedRecordError
 from store.outcomes import RunProblem
 
@@ -42,6 +43,8 @@ def problem_of(exc: BaseException | None) -> tuple[RunProblem, dict]:
         return RunProblem.MALFORMED_RECORD, {"detail": str(exc)}
     if isinstance(exc, LeaseLost):
         return RunProblem.LEASE_LOST, {}
+    if isinstance(exc, DatabaseBusy):
+        return RunProblem.DATABASE_BUSY, {"seconds": round(exc.waited_seconds)}
     own = getattr(exc, "run_problem", None)
     if isinstance(own, RunProblem):
         return own, {}

@@ -5,10 +5,15 @@ single invitees through `mirror.writer` directly). It holds a lease in the datab
 only one sync runs across threads and processes, records every run in `sync_runs`, and writes
 each batch of events together with all their attendees in one transaction: a sync that fails or
 is killed halfway leaves consistent rows, and the next one completes the work.
+
+A heartbeat thread renews the lease whatever the sync is waiting for; a batch commits only
+while the lease is still the run's own. A busy database is waited for a bounded time
+(mirror/waits.py), and the run's `waiting_since` says so meanwhile.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -18,11 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from calendly.client import CalendlyClient, uuid_from_uri
 from calendly.errors import MalformedResponseError
-from mirror import leases
+from mirror import leases, waits
 from mirror.problems import problem_of
+from mirror.waits import DatabaseBusy, Patience
 from mirror.writer import (
     EventTypeSelection,
     WriteCounts,
@@ -40,9 +47,10 @@ from store.outcomes import RunProblem, SyncStatus, SyncTrigger
 log = logging.getLogger(__name__)
 
 SYNC_LEASE = "calendly_sync"
-# How often a running sync renews its lease and writes its progress for the dashboard.
-LEASE_RENEW_SECONDS = 30.0
+# How often a running sync writes its progress for the dashboard.
 PROGRESS_SECONDS = 0.5
+# How often the writer looks up from waiting for the download (has the lease gone?).
+POLL_SECONDS = 0.25
 # Events fetched ahead of the database writer; bounds memory on large accounts.
 PIPELINE_DEPTH = 64
 # Events written per transaction at most: fewer commits, short enough locks.
@@ -61,7 +69,11 @@ class SyncOptions:
     full: bool = False
     event_types: Sequence[str] = ()
     lookback_days: int = 14
-    lease_seconds: float = 600.0
+    lease_seconds: float = 90.0
+    # The heartbeat renews the lease this often, whatever the run is doing.
+    lease_renew_seconds: float = 20.0
+    # How long the run waits for a busy database before it gives up.
+    db_wait_seconds: float = 60.0
     owner: str = field(default_factory=leases.process_owner)
     # The Calendly user whose events are read; asked of /users/me when unknown.
     user_uri: str | None = None
@@ -125,33 +137,61 @@ def execute_run(
     run_id, trigger = run.id, run.trigger
     client = None
     status, problem, params = SyncStatus.FAILED, None, None
+    heartbeat = leases.Heartbeat(
+        SYNC_LEASE, options.owner, options.lease_seconds, options.lease_renew_seconds
+    )
     try:
-        try:
-            client = client_factory()
-            _SyncJob(client, run, options, now or clock.now()).run()
-            status = SyncStatus.SUCCEEDED
-        except Exception as exc:
-            problem, params = problem_of(exc)
-            if problem == RunProblem.UNEXPECTED:
-                log.exception("sync #%s (%s) crashed", run_id, trigger)
-            else:
-                log.warning("sync #%s (%s) failed: %s %s", run_id, trigger, problem, params)
+        with heartbeat:
+            try:
+                client = client_factory()
+                _SyncJob(client, run, options, now or clock.now(), heartbeat).run()
+                status = SyncStatus.SUCCEEDED
+            except Exception as exc:
+                problem, params = problem_of(exc)
+                if problem == RunProblem.UNEXPECTED:
+                    log.exception("sync #%s (%s) crashed", run_id, trigger)
+                else:
+                    log.warning("sync #%s (%s) failed: %s %s", run_id, trigger, problem, params)
+            finally:
+                waits.note_waiting(run_id, None, record=False)
+            api_requests = client.request_count if client is not None else None
+            _record_end(run, options, status, problem, params, api_requests)
+    finally:
+        if client is not None:
+            client.close()
+        _release(options.owner)  # only if still its own
+    return run
+
+
+def _record_end(run, options, status, problem, params, api_requests) -> None:
+    """Store the run's outcome, waiting for a busy database as the run did (bounded)."""
+
+    def record():
         # A fresh write transaction: loading `run`'s expired attributes in a read transaction
         # first would make SQLite refuse the write at once while others are writing.
         db.session.rollback()
         start_write(db.session)
         run.status, run.finished_at = status, clock.now()
         run.outcome, run.outcome_params = problem, params
-        if client is not None:
-            run.api_requests = client.request_count
+        run.waiting_since = None
+        if api_requests is not None:
+            run.api_requests = api_requests
         if status == SyncStatus.SUCCEEDED:  # before the commit expires what the log line reads
-            log.info("sync #%s (%s) succeeded: %s", run_id, trigger, counts_line(run))
+            log.info("sync #%s (%s) succeeded: %s", run.id, run.trigger, counts_line(run))
         db.session.commit()
-    finally:
-        if client is not None:
-            client.close()
-        leases.release(SYNC_LEASE, options.owner)
-    return run
+
+    try:
+        Patience(options.db_wait_seconds).run(record)
+    except DatabaseBusy:
+        # Its row says "running" until the lease runs out; the next run marks it interrupted.
+        log.error("could not record the end of sync #%s: the database stayed busy", run.id)
+
+
+def _release(owner: str) -> None:
+    try:
+        leases.release(SYNC_LEASE, owner)
+    except DBAPIError as exc:
+        log.warning("could not release the sync lease (%s); it runs out by itself", exc.orig)
 
 
 def counts_line(run: SyncRun) -> str:
@@ -195,11 +235,22 @@ _DONE = object()
 class _SyncJob:
     """One pass over the synced window: events from Calendly in, rows in the database out."""
 
-    def __init__(self, client: CalendlyClient, run: SyncRun, options: SyncOptions, now: datetime):
+    def __init__(
+        self,
+        client: CalendlyClient,
+        run: SyncRun,
+        options: SyncOptions,
+        now: datetime,
+        heartbeat: leases.Heartbeat,
+    ):
         self.client = client
         self.sync_run = run
         self.options = options
         self.now = now
+        self.heartbeat = heartbeat
+        self.patience = Patience(
+            options.db_wait_seconds, functools.partial(waits.note_waiting, run.id), heartbeat.check
+        )
         self.window_start = None if options.full else now - timedelta(days=options.lookback_days)
         self.wanted = EventTypeSelection(options.event_types)
         self.seen: set[str] = set()
@@ -207,11 +258,10 @@ class _SyncJob:
         self.known: dict[str, tuple] = {}
         self.counts = {"events": WriteCounts(), "attendees": WriteCounts()}
         self._last_progress = 0.0
-        self._last_renewal = time.monotonic()
 
     def run(self) -> None:
         user_uri = self._user_uri()
-        self.known = self._known_events()
+        self.known = self.patience.run(self._known_events)
         # A producer thread downloads while this thread writes, so that the database work
         # hides behind the network wait instead of adding to it.
         pipe: queue.Queue = queue.Queue(maxsize=PIPELINE_DEPTH)
@@ -223,7 +273,7 @@ class _SyncJob:
             while not done:
                 items, done, error = self._next_batch(pipe)
                 if items:
-                    self._write(items)
+                    self._count(*self.patience.run(functools.partial(self._write, items)))
                 if error is not None:
                     raise error
         finally:
@@ -234,8 +284,8 @@ class _SyncJob:
                     pipe.get_nowait()
                 except queue.Empty:
                     producer.join(0.05)
-        self._flag_missing()
-        self._save_progress(force=True)
+        self.patience.run(self._flag_missing)
+        self.patience.run(lambda: self._save_progress(force=True))
 
     def _user_uri(self) -> str:
         if self.options.user_uri:
@@ -307,11 +357,16 @@ class _SyncJob:
             except queue.Full:
                 continue
 
-    @staticmethod
-    def _next_batch(pipe: queue.Queue):
+    def _next_batch(self, pipe: queue.Queue):
         """Wait for the next downloaded event, then take whatever else is ready (bounded)."""
         items, done, error = [], False, None
-        item = pipe.get()
+        while True:
+            self.heartbeat.check()  # a download may stall for long: stop once the lease is gone
+            try:
+                item = pipe.get(timeout=POLL_SECONDS)
+                break
+            except queue.Empty:
+                continue
         while True:
             if item is _DONE:
                 done = True
@@ -328,8 +383,9 @@ class _SyncJob:
                 break
         return items, done, error
 
-    def _write(self, items: list[tuple[dict, list[dict] | None]]) -> None:
-        """Write a batch of events, each with all its fetched invitees, in one transaction."""
+    def _write(self, items: list[tuple[dict, list[dict] | None]]):
+        """Write a batch of events, each with all its fetched invitees, in one transaction;
+        returns their ids, what became of them, and the attendee counts."""
         values_list = [event_values(event) for event, _ in items]
         ids = [values["calendly_id"] for values in values_list]
         complete = {
@@ -351,16 +407,23 @@ class _SyncJob:
                 if invitees is not None:
                     rows.extend(attendee_values(invitee, event_id) for invitee in invitees)
             attendee_counts = write_attendees(rows, self.now, new_event_ids=created)
+            # Last, so that the lease row stays locked for a moment only: commit only what
+            # was written under the run's own lease.
+            if not leases.held_by(db.session, SYNC_LEASE, self.options.owner):
+                raise leases.LeaseLost()
             db.session.commit()
         except BaseException:
             db.session.rollback()
             raise
+        return ids, written, attendee_counts
+
+    def _count(self, ids, written, attendee_counts) -> None:
+        """Count a written batch, and save the progress now and then."""
         self.seen.update(ids)
         for _, outcome in written.values():
             self.counts["events"].record(outcome)
         self.counts["attendees"].add(attendee_counts)
-        self._save_progress()
-        self._keep_lease()
+        self.patience.run(self._save_progress)
 
     def _flag_missing(self) -> None:
         """Flag stored events in the window that Calendly no longer returns (never delete)."""
@@ -403,10 +466,3 @@ class _SyncJob:
         run.attendees_unchanged = attendees.unchanged
         run.api_requests = self.client.request_count
         db.session.commit()
-
-    def _keep_lease(self) -> None:
-        if time.monotonic() - self._last_renewal < LEASE_RENEW_SECONDS:
-            return
-        self._last_renewal = time.monotonic()
-        if not leases.renew(SYNC_LEASE, self.options.owner, self.options.lease_seconds):
-            raise leases.LeaseLost()

@@ -90,8 +90,13 @@ def test_a_sync_whose_lease_was_taken_stops_with_lease_lost_and_writes_nothing(
     try:
         wait_for(lambda: stalled(calendly_sim))
         with app.app_context(), db.engine.begin() as conn:
-            # As if its lease had run out and another process had taken it.
-            conn.execute(update(Lease).where(Lease.name == SYNC_LEASE).values(owner=THIEF))
+            # As if its lease had run out and another process had taken it for a minute.
+            expires = clock.now() + timedelta(seconds=60)
+            conn.execute(
+                update(Lease)
+                .where(Lease.name == SYNC_LEASE)
+                .values(owner=THIEF, expires_at=expires)
+            )
     finally:
         thread.join(60)
     assert (result["status"], result["outcome"]) == (SyncStatus.FAILED, RunProblem.LEASE_LOST)
