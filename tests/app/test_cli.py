@@ -152,3 +152,11 @@ def test_simulate_refuses_a_fail_rate_outside_0_to_1(tmp_path):
     )
     assert result.returncode == 2
     assert "'--fail-rate': 1.5 is not in the range 0<=x<=1" in result.stderr
+
+
+def test_the_fault_choices_are_the_simulators():
+    from cli import simulate_command
+    from devtools.simulator import CHAOS_FAULTS
+
+    option = next(p for p in simulate_command.params if p.name == "faults")
+    assert tuple(option.type.choices) == CHAOS_FAULTS
