@@ -52,11 +52,48 @@ def sync_command(full):
 )
 @click.option("--events", "n_events", default=300, show_default=True, type=int)
 @click.option("--seed", default=42, show_default=True, type=int)
-def simulate_command(host, port, token, n_events, seed):
-    """Serve a simulated Calendly API with seeded demo data (for development and demos)."""
+@click.option(
+    "--latency-ms",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Answer every request this many milliseconds late.",
+)
+@click.option(
+    "--fail-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of requests (0 to 1) answered with a fault instead.",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    # devtools.simulator.CHAOS_FAULTS (not imported here: every flask command would load it)
+    type=click.Choice(["500", "502", "503", "429", "slow", "drop", "malformed"]),
+    help="A fault to pick from for --fail-rate (repeat for several; default 503). slow: 5 s "
+    "late; drop: connection closed; malformed: a cut-off body.",
+)
+@click.option(
+    "--rate-limit", type=click.IntRange(min=1), help="Allow this many requests per minute."
+)
+def simulate_command(host, port, token, n_events, seed, latency_ms, fail_rate, faults, rate_limit):
+    """Serve a simulated Calendly API with seeded demo data (for development and demos), slow
+    or failing on request, to see how the app copes."""
     from devtools.simulator import serve
 
-    serve(host=host, port=port, token=token, seed=seed, n_events=n_events)
+    serve(
+        host=host,
+        port=port,
+        token=token,
+        seed=seed,
+        n_events=n_events,
+        latency_ms=latency_ms,
+        fail_rate=fail_rate,
+        faults=faults or ("503",),
+        rate_limit=rate_limit,
+    )
 
 
 webhooks_cli = AppGroup("webhooks", help="Manage Calendly webhook subscriptions for this app.")

@@ -19,6 +19,12 @@ ENV_SETTINGS = {
     "SESSION_COOKIE_SECURE": bool,
     "REQUIRE_TWO_FACTOR": bool,
     "PRUNE_AFTER_DAYS": int,
+    "WEB_DB_LOCK_TIMEOUT_SECONDS": float,
+    "WEB_DB_STATEMENT_TIMEOUT_SECONDS": float,
+    "DOWNLOAD_DB_STATEMENT_TIMEOUT_SECONDS": float,
+    "SYNC_DB_WAIT_SECONDS": float,
+    "SYNC_LEASE_SECONDS": float,
+    "SYNC_LEASE_RENEW_SECONDS": float,
 }
 
 
@@ -33,8 +39,18 @@ class DefaultConfig:
     CALENDLY_BACKOFF_BASE = 0.5
     CALENDLY_BACKOFF_CAP = 20.0
     SYNC_LOOKBACK_DAYS = 14
-    # A crashed sync stops blocking others after this long; a live one renews its lease.
-    SYNC_LEASE_SECONDS = 600
+    # A crashed sync stops blocking others after this long; a live one renews its lease every
+    # SYNC_LEASE_RENEW_SECONDS from a heartbeat thread, whatever it is waiting for.
+    SYNC_LEASE_SECONDS = 90
+    SYNC_LEASE_RENEW_SECONDS = 20
+    # How long a sync waits for a busy (locked) database before it gives up.
+    SYNC_DB_WAIT_SECONDS = 60
+    # How long a web request waits for a lock, and for each statement (PostgreSQL; SQLite has
+    # only the first), before it answers 503: well within gunicorn's 30 s worker timeout.
+    WEB_DB_LOCK_TIMEOUT_SECONDS = 5
+    WEB_DB_STATEMENT_TIMEOUT_SECONDS = 15
+    # CSV downloads of many webinars may run longer statements (raise gunicorn's --timeout too).
+    DOWNLOAD_DB_STATEMENT_TIMEOUT_SECONDS = 120
     DISPLAY_TIMEZONE = "Europe/Berlin"
     SCHEDULER_ENABLED = False
     # How often each process re-reads the schedule from the settings (changes made elsewhere).

@@ -13,8 +13,10 @@ from blueprints import (
     filters,
     guard,
     i18n,
+    inputs,
     settings,
     sync,
+    waits,
     webhooks,
 )
 from blueprints.extensions import babel, csrf
@@ -31,7 +33,12 @@ BLUEPRINTS = (
 
 
 def register(app: Flask) -> None:
-    """Wire CSRF, languages, the login guard, every blueprint, filters and error pages."""
+    """Wire the input checks and database waits, CSRF, languages, the login guard, every
+    blueprint, filters and error pages."""
+    # First: the int converter must be in place before any rule is added, and hostile input
+    # and the request's database limits come before anything that may query.
+    inputs.init_app(app)
+    waits.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
     guard.init_app(app)

@@ -21,7 +21,7 @@ from flask import (
 from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 
-from blueprints import htmx
+from blueprints import htmx, waits
 from blueprints.messages import calendly_problem
 from services import export, no_shows, queries
 from store.database import db
@@ -41,6 +41,7 @@ def webinar(event_id: int):
 
 
 @bp.get("/webinars/<int:event_id>/attendees.csv")
+@waits.download
 def webinar_csv(event_id: int):
     """One webinar's attendees as CSV."""
     event = db.get_or_404(CalendlyEvent, event_id)

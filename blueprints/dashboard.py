@@ -2,7 +2,7 @@
 
 from flask import Blueprint, render_template, request
 
-from blueprints import htmx
+from blueprints import htmx, inputs, waits
 from blueprints.attendees import csv_download
 from services import connection, export, queries
 
@@ -12,7 +12,7 @@ bp = Blueprint("dashboard", __name__)
 @bp.get("/")
 def index():
     """Info-webinars, upcoming first; htmx gets just the list."""
-    webinar_filter = queries.WebinarFilter.from_args(request.args)
+    webinar_filter = _webinar_filter()
     page = queries.list_webinars(webinar_filter)
     never_synced = page.total == 0 and not queries.has_webinars()
     context = {
@@ -28,9 +28,17 @@ def index():
 
 
 @bp.get("/webinars.csv")
+@waits.download
 def export_csv():
     """Attendees of every webinar in the current tab and filter (all pages) as CSV."""
-    webinar_filter = queries.WebinarFilter.from_args(request.args)
+    webinar_filter = _webinar_filter()
     questions = export.question_columns(queries.filtered_answer_lists(webinar_filter))
     rows = queries.filtered_attendees(webinar_filter)
     return csv_download(rows, questions, f"attendees-{webinar_filter.view}.csv", stream=True)
+
+
+def _webinar_filter() -> queries.WebinarFilter:
+    """The filter in the query; a page number beyond the database's integers is a 400 (smaller
+    nonsense still shows the nearest page)."""
+    inputs.int_arg("page")
+    return queries.WebinarFilter.from_args(request.args)

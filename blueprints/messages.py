@@ -66,6 +66,12 @@ def problem_text(code: str, params: dict | None = None, *, write: bool = False) 
         )
     if code == RunProblem.LEASE_LOST:
         return _("The sync stalled for too long, and another sync took over.")
+    if code == RunProblem.DATABASE_BUSY:
+        return _(
+            "The database was busy for too long (%(seconds)d s), so the sync gave up. What it "
+            "wrote is complete; the next sync carries on.",
+            seconds=params.get("seconds") or 0,
+        )
     if code == RunProblem.INTERRUPTED:
         return _("The sync was interrupted before it finished (its process ended).")
     if code == RunProblem.LEGACY:

@@ -18,15 +18,15 @@ from flask import (
     make_response,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from flask_babel import gettext as _
 
-from blueprints import htmx
+from blueprints import htmx, inputs
 from blueprints.messages import calendly_problem, run_outcome, run_summary, skipped_summary
 from calendly.errors import CalendlyError
 from mirror.sync import SyncAlreadyRunning, running_run
+from mirror.waits import waiting_since
 from services import connection, queries
 from services.secrets import TokenVaultError
 from services.syncing import start_background_sync
@@ -47,6 +47,8 @@ class SyncPanel:
     connected: bool
     message: str | None = None
     message_kind: str = "info"
+    # Since when the running sync waits for a busy database.
+    waiting_since: datetime | None = None
 
 
 def load_sync_panel(message: str | None = None, message_kind: str = "info") -> SyncPanel:
@@ -60,6 +62,7 @@ def load_sync_panel(message: str | None = None, message_kind: str = "info") -> S
         connected=connection.token_configured(),
         message=message,
         message_kind=message_kind,
+        waiting_since=waiting_since(running) if running is not None else None,
     )
 
 
@@ -85,7 +88,7 @@ def finished_message(run: SyncRun) -> tuple[str, str]:
 def status():
     """The sync status panel; `run` names the run the polling panel was watching."""
     panel = load_sync_panel()
-    watched = request.args.get("run", type=int)
+    watched = inputs.int_arg("run")
     ended = None
     if watched and (panel.running is None or panel.running.id != watched):
         ended = db.session.get(SyncRun, watched)
@@ -121,7 +124,7 @@ def start():
 @bp.get("/runs")
 def runs():
     """Recent sync runs, newest first, a page at a time."""
-    page = queries.sync_runs(request.args.get("page", 1, type=int))
+    page = queries.sync_runs(inputs.int_arg("page", 1))
     template = "sync/_runs.html" if htmx.is_partial_request() else "sync/runs.html"
     return render_template(template, runs=page)
 

@@ -49,6 +49,9 @@ FAULTS = (
     "revoke",
     "invalid_page_token",
 )
+# Faults that `set_chaos` may scatter over requests (a revoked token or a page token would not
+# be random noise).
+CHAOS_FAULTS = ("500", "502", "503", "429", "slow", "drop", "malformed")
 DEFAULT_COUNT = 20
 # Calendly's paid-plan quota; only reported on injected 429s when no limit is configured.
 NOMINAL_RATE_LIMIT = 500
@@ -222,6 +225,10 @@ class CalendlySimulator:
 
         self._faults: list[_Fault] = []
         self._revoked = False
+        self._latency = 0.0
+        self._fail_rate = 0.0
+        self._chaos_faults: tuple[str, ...] = ("503",)
+        self._chaos_rng = random.Random(f"chaos:{seed}")
         self._rate_limit: int | None = None
         self._rate_window = 60.0
         self._window_start: float | None = None
@@ -865,6 +872,25 @@ class CalendlySimulator:
         with self._lock:
             self._faults.append(_Fault(fault, times, path, max(0, after), delay, reset))
 
+    def set_chaos(
+        self, latency: float = 0.0, fail_rate: float = 0.0, faults: Iterable[str] = ("503",)
+    ) -> None:
+        """Answer every request `latency` seconds late, and a random `fail_rate` share of them
+        (0..1) with one of `faults` (from CHAOS_FAULTS), picked at random."""
+        faults = tuple(faults)
+        if not 0 <= fail_rate <= 1:
+            raise ValueError("fail_rate must be from 0 to 1")
+        if latency < 0:
+            raise ValueError("latency must be >= 0")
+        if unknown := [f for f in faults if f not in CHAOS_FAULTS]:
+            raise ValueError(
+                f"unknown faults {unknown}; expected some of {', '.join(CHAOS_FAULTS)}"
+            )
+        if fail_rate and not faults:
+            raise ValueError("a fail_rate needs faults to choose from")
+        with self._lock:
+            self._latency, self._fail_rate, self._chaos_faults = latency, fail_rate, faults
+
     def revoke_token(self) -> None:
         """Every further request gets 401 until clear_faults()."""
         with self._lock:
@@ -921,6 +947,13 @@ class CalendlySimulator:
                     self._faults.remove(fired)
         return fired
 
+    def _chaos_fault(self) -> _Fault | None:
+        # Called with the lock held, so the seeded draws come in request order.
+        if not self._fail_rate or self._chaos_rng.random() >= self._fail_rate:
+            return None
+        kind = self._chaos_rng.choice(self._chaos_faults)
+        return _Fault(kind, None, None, 0, delay=5.0, reset=1.0)
+
     def _rate_headers(self, moment: float) -> tuple[list[tuple[str, str]], bool]:
         """Count this request against the window; returns (headers, over_limit)."""
         limit = self._rate_limit
@@ -955,7 +988,10 @@ class CalendlySimulator:
             if limited:
                 self.responses_429 += 1
             else:
-                fault = self._take_fault(path, query)
+                fault = self._take_fault(path, query) or self._chaos_fault()
+            latency = self._latency
+        if latency:
+            time.sleep(latency)
         if fault is not None:
             record.fault = fault.kind
 
@@ -1454,11 +1490,24 @@ def _decode_token(token: str, fingerprint: str) -> int | None:
     return offset
 
 
-def serve(host="127.0.0.1", port=8765, token="sim-token", seed=42, n_events=300):
-    """Seed and serve the simulator in the foreground until Ctrl+C."""
-    sim = CalendlySimulator(token=token, seed=seed)
+def serve(
+    host="127.0.0.1",
+    port=8765,
+    token="sim-token",
+    seed=42,
+    n_events=300,
+    *,
+    latency_ms=0,
+    fail_rate=0.0,
+    faults=("503",),
+    rate_limit=None,
+):
+    """Seed and serve the simulator in the foreground until Ctrl+C; `latency_ms`, `fail_rate`,
+    `faults` and `rate_limit` (requests per minute) make it a slow or failing Calendly."""
+    sim = CalendlySimulator(token=token, seed=seed, rate_limit=rate_limit)
     if n_events != 300:
         sim.seed_data(n_events=n_events)
+    sim.set_chaos(latency=latency_ms / 1000, fail_rate=fail_rate, faults=faults)
     sim.verbose = True
     sim.start(host=host, port=port)
     n_invitees = sum(len(v) for v in sim.invitees.values())
@@ -1469,6 +1518,11 @@ def serve(host="127.0.0.1", port=8765, token="sim-token", seed=42, n_events=300)
     print(
         f"  data:         {len(sim.events)} events, {n_invitees} invitees (seed {seed})", flush=True
     )
+    if latency_ms or fail_rate or rate_limit:
+        failing = f"{fail_rate:.0%} of requests fail with {', '.join(faults)}" if fail_rate else ""
+        limit = f"{rate_limit} requests per minute" if rate_limit else ""
+        slow = f"{latency_ms} ms latency" if latency_ms else ""
+        print(f"  chaos:        {'; '.join(p for p in (slow, failing, limit) if p)}", flush=True)
     print("Press Ctrl+C to stop.", flush=True)
     try:
         while True:
@@ -1488,5 +1542,19 @@ if __name__ == "__main__":
     parser.add_argument("--token", default="sim-token")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--fail-rate", type=float, default=0.0)
+    parser.add_argument("--fault", action="append", choices=CHAOS_FAULTS)
+    parser.add_argument("--rate-limit", type=int)
     args = parser.parse_args()
-    serve(args.host, args.port, args.token, args.seed, args.events)
+    serve(
+        args.host,
+        args.port,
+        args.token,
+        args.seed,
+        args.events,
+        latency_ms=args.latency_ms,
+        fail_rate=args.fail_rate,
+        faults=tuple(args.fault or ("503",)),
+        rate_limit=args.rate_limit,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -153,14 +154,27 @@ def put(pipe: queue.Queue, stop: threading.Event, item) -> None:
             continue
 
 
-def next_batch(pipe: queue.Queue, limit: int):
+# How often the writer looks up from waiting for the download (has the lease gone?).
+POLL_SECONDS = 0.25
+
+
+def next_batch(pipe: queue.Queue, limit: int, check: Callable[[], None] = lambda: None):
     """Wait for the next item, then take whatever else is ready (at most `limit` items).
+
+    `check` is called every POLL_SECONDS while waiting; it raises to stop the wait (the lease
+    is gone).
 
     Returns:
         (items, done, error): `done` once DONE or an exception arrived, which is `error`.
     """
     items, done, error = [], False, None
-    item = pipe.get()
+    while True:
+        check()
+        try:
+            item = pipe.get(timeout=POLL_SECONDS)
+            break
+        except queue.Empty:
+            continue
     while True:
         if item is DONE:
             done = True

@@ -1,22 +1,28 @@
 """Named leases in the database: a lock shared by every thread, process and host of the app.
 
-A lease has an expiry so that a crashed holder stops blocking others; a live holder renews it.
-Each call runs in its own short transaction, apart from the caller's session.
+A lease has an expiry so that a crashed holder stops blocking others; a live holder renews it,
+from a `Heartbeat` thread that does not depend on the holder's progress. Each call runs in its
+own short transaction, apart from the caller's session (except `held_by`, which asks inside the
+caller's transaction).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import uuid
 from datetime import timedelta
 
 from sqlalchemy import and_, delete, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from store import clock
-from store.database import db, write_connection
+from store.database import busy_reason, db, wait_limits, write_connection
 from store.models import Lease
+
+log = logging.getLogger(__name__)
 
 _table = Lease.__table__
 
@@ -82,9 +88,12 @@ def take_over(name: str, stale_owner: str, owner: str, ttl_seconds: float) -> bo
         return result.rowcount == 1
 
 
-def renew(name: str, owner: str, ttl_seconds: float) -> bool:
-    """Push the expiry of `owner`'s lease forward; False when the lease is no longer theirs."""
-    with write_connection(db.engine) as conn, conn.begin():
+def renew(name: str, owner: str, ttl_seconds: float, *, engine=None) -> bool:
+    """Push the expiry of `owner`'s lease forward; False when the lease is no longer theirs.
+
+    `engine` for threads without an app context (the heartbeat); db.engine otherwise.
+    """
+    with write_connection(engine or db.engine) as conn, conn.begin():
         result = conn.execute(
             update(_table)
             .where(and_(_table.c.name == name, _table.c.owner == owner))
@@ -108,3 +117,58 @@ def current_holder(name: str) -> str | None:
     if row is None or row.expires_at < clock.now():
         return None
     return row.owner
+
+
+def held_by(session, name: str, owner: str) -> bool:
+    """True when `owner` holds lease `name`, asked inside `session`'s transaction: PostgreSQL
+    then keeps anyone from taking the lease over until that transaction ends (SQLite's writer
+    holds the whole database anyway)."""
+    holder = session.scalar(select(_table.c.owner).where(_table.c.name == name).with_for_update())
+    return holder == owner
+
+
+class Heartbeat:
+    """Renews `owner`'s lease `name` for `ttl_seconds` every `every_seconds`, in a thread of
+    its own, whatever the holder is doing (waiting for Calendly, a 429 or a busy database).
+
+    Use as a context manager. When the lease turns out to be someone else's, `lost` is set and
+    the beat stops: `check()` then raises LeaseLost, and the holder must stop writing. A renewal
+    that fails (the database is busy or gone) is tried again at the next beat; the expiry is
+    the limit.
+    """
+
+    def __init__(self, name: str, owner: str, ttl_seconds: float, every_seconds: float):
+        self.name, self.owner = name, owner
+        self.ttl, self.every = ttl_seconds, every_seconds
+        self.lost = threading.Event()
+        self._engine = db.engine  # the thread has no app context of its own
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{name}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def check(self) -> None:
+        """Raise LeaseLost once the lease has gone to someone else."""
+        if self.lost.is_set():
+            raise LeaseLost()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                # Never wait longer than a beat: the next one tries again.
+                with wait_limits(lock_seconds=self.every):
+                    mine = renew(self.name, self.owner, self.ttl, engine=self._engine)
+            except DBAPIError as exc:
+                reason = busy_reason(exc) or type(exc.orig).__name__
+                log.warning("could not renew lease %s (%s); trying again", self.name, reason)
+                continue
+            if not mine:
+                log.warning("lease %s of %s was taken over by someone else", self.name, self.owner)
+                self.lost.set()
+                return

@@ -21,6 +21,7 @@ from calendly.errors import (
 )
 from calendly.records import MalformedRecordError
 from mirror.leases import LeaseLost
+from mirror.waits import DatabaseBusy
 from store.outcomes import RunProblem
 
 # The most specific class first: the Calendly errors share a base class.
@@ -57,6 +58,8 @@ def problem_of(exc: BaseException | None) -> tuple[RunProblem, dict]:
         return RunProblem.MALFORMED_RECORD, {"detail": str(exc)}
     if isinstance(exc, LeaseLost):
         return RunProblem.LEASE_LOST, {}
+    if isinstance(exc, DatabaseBusy):
+        return RunProblem.DATABASE_BUSY, {"seconds": round(exc.waited_seconds)}
     own = getattr(exc, "run_problem", None)
     if isinstance(own, RunProblem):
         return own, {}

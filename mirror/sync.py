@@ -11,10 +11,15 @@ Every record is validated against one schema (calendly/records.py) by the downlo
 skipped and recorded on the run as data (SyncRun.records_skipped and skipped_records); every
 other record is still written. A skipped event still counts as seen upstream, and an event with a
 skipped invitee stays incomplete, so the next sync reads its invitees again.
+
+A heartbeat thread renews the lease whatever the sync is waiting for; a batch commits only
+while the lease is still the run's own. A busy database is waited for a bounded time
+(mirror/waits.py), and the run's `waiting_since` says so meanwhile.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -24,11 +29,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from calendly.client import CalendlyClient, uuid_from_uri
 from calendly.errors import MalformedResponseError
 from calendly.records import MalformedRecordError
-from mirror import leases
+from mirror import leases, waits
 from mirror.download import Downloader, Fetched, Listing, next_batch
 from mirror.event_types import (
     EventTypeSelection,
@@ -37,6 +43,7 @@ from mirror.event_types import (
     store_unlisted,
 )
 from mirror.problems import log_failure, problem_of
+from mirror.waits import DatabaseBusy, Patience
 from mirror.writer import WriteCounts, attendee_values, event_values, write_attendees, write_events
 from store import clock
 from store.database import db, start_write
@@ -46,8 +53,7 @@ from store.outcomes import RecordSkip, RunProblem, SyncStatus, SyncTrigger
 log = logging.getLogger(__name__)
 
 SYNC_LEASE = "calendly_sync"
-# How often a running sync renews its lease and writes its progress for the dashboard.
-LEASE_RENEW_SECONDS = 30.0
+# How often a running sync writes its progress for the dashboard.
 PROGRESS_SECONDS = 0.5
 # Events fetched ahead of the database writer; bounds memory on large accounts.
 PIPELINE_DEPTH = 64
@@ -69,7 +75,11 @@ class SyncOptions:
     full: bool = False
     event_types: Sequence[str] = ()
     lookback_days: int = 14
-    lease_seconds: float = 600.0
+    lease_seconds: float = 90.0
+    # The heartbeat renews the lease this often, whatever the run is doing.
+    lease_renew_seconds: float = 20.0
+    # How long the run waits for a busy database before it gives up.
+    db_wait_seconds: float = 60.0
     owner: str = field(default_factory=leases.process_owner)
     # The Calendly user whose events are read; asked of /users/me when unknown.
     user_uri: str | None = None
@@ -133,33 +143,61 @@ def execute_run(
     run_id, trigger = run.id, run.trigger
     client = None
     status, problem, params = SyncStatus.FAILED, None, None
+    heartbeat = leases.Heartbeat(
+        SYNC_LEASE, options.owner, options.lease_seconds, options.lease_renew_seconds
+    )
     try:
-        try:
-            client = client_factory()
-            _SyncJob(client, run, options, now or clock.now()).run()
-            status = SyncStatus.SUCCEEDED
-        except Exception as exc:
-            problem, params = problem_of(exc)
-            if problem == RunProblem.UNEXPECTED:
-                log_failure(log, "sync #%s (%s) crashed", run_id, trigger, exc=exc)
-            else:
-                log.warning("sync #%s (%s) failed: %s %s", run_id, trigger, problem, params)
+        with heartbeat:
+            try:
+                client = client_factory()
+                _SyncJob(client, run, options, now or clock.now(), heartbeat).run()
+                status = SyncStatus.SUCCEEDED
+            except Exception as exc:
+                problem, params = problem_of(exc)
+                if problem == RunProblem.UNEXPECTED:
+                    log_failure(log, "sync #%s (%s) crashed", run_id, trigger, exc=exc)
+                else:
+                    log.warning("sync #%s (%s) failed: %s %s", run_id, trigger, problem, params)
+            finally:
+                waits.note_waiting(run_id, None, record=False)
+            api_requests = client.request_count if client is not None else None
+            _record_end(run, options, status, problem, params, api_requests)
+    finally:
+        if client is not None:
+            client.close()
+        _release(options.owner)  # only if still its own
+    return run
+
+
+def _record_end(run, options, status, problem, params, api_requests) -> None:
+    """Store the run's outcome, waiting for a busy database as the run did (bounded)."""
+
+    def record():
         # A fresh write transaction: loading `run`'s expired attributes in a read transaction
         # first would make SQLite refuse the write at once while others are writing.
         db.session.rollback()
         start_write(db.session)
         run.status, run.finished_at = status, clock.now()
         run.outcome, run.outcome_params = problem, params
-        if client is not None:
-            run.api_requests = client.request_count
+        run.waiting_since = None
+        if api_requests is not None:
+            run.api_requests = api_requests
         if status == SyncStatus.SUCCEEDED:  # before the commit expires what the log line reads
-            log.info("sync #%s (%s) succeeded: %s", run_id, trigger, counts_line(run))
+            log.info("sync #%s (%s) succeeded: %s", run.id, run.trigger, counts_line(run))
         db.session.commit()
-    finally:
-        if client is not None:
-            client.close()
-        leases.release(SYNC_LEASE, options.owner)
-    return run
+
+    try:
+        Patience(options.db_wait_seconds).run(record)
+    except DatabaseBusy:
+        # Its row says "running" until the lease runs out; the next run marks it interrupted.
+        log.error("could not record the end of sync #%s: the database stayed busy", run.id)
+
+
+def _release(owner: str) -> None:
+    try:
+        leases.release(SYNC_LEASE, owner)
+    except DBAPIError as exc:
+        log.warning("could not release the sync lease (%s); it runs out by itself", exc.orig)
 
 
 def counts_line(run: SyncRun) -> str:
@@ -201,11 +239,22 @@ def running_run() -> SyncRun | None:
 class _SyncJob:
     """One pass over the synced window: events from Calendly in, rows in the database out."""
 
-    def __init__(self, client: CalendlyClient, run: SyncRun, options: SyncOptions, now: datetime):
+    def __init__(
+        self,
+        client: CalendlyClient,
+        run: SyncRun,
+        options: SyncOptions,
+        now: datetime,
+        heartbeat: leases.Heartbeat,
+    ):
         self.client = client
         self.sync_run = run
         self.options = options
         self.now = now
+        self.heartbeat = heartbeat
+        self.patience = Patience(
+            options.db_wait_seconds, functools.partial(waits.note_waiting, run.id), heartbeat.check
+        )
         self.window_start = None if options.full else now - timedelta(days=options.lookback_days)
         self.seen: set[str] = set()
         # Stored events in the window: calendly_id -> what decides whether to refetch invitees.
@@ -216,12 +265,11 @@ class _SyncJob:
         # A skipped event without a readable URI might be any stored one: flag none missing.
         self.unreadable_event = False
         self._last_progress = 0.0
-        self._last_renewal = time.monotonic()
 
     def run(self) -> None:
         user_uri = self._user_uri()
         wanted = selection_from_cache(self.options.event_types)
-        self.known = self._known_events()
+        self.known = self.patience.run(self._known_events)
         downloader = Downloader(
             self.client,
             window_start=self.window_start,
@@ -238,9 +286,11 @@ class _SyncJob:
         try:
             done = False
             while not done:
-                items, done, error = next_batch(pipe, BATCH_EVENTS)
+                # A download may stall for long: stop waiting once the lease is gone.
+                items, done, error = next_batch(pipe, BATCH_EVENTS, self.heartbeat.check)
                 if items:
-                    self._write(items)
+                    batch = self._prepare_batch(items)
+                    self._count(*self.patience.run(functools.partial(self._write, *batch)))
                 if error is not None:
                     raise error
         finally:
@@ -252,8 +302,8 @@ class _SyncJob:
                 except queue.Empty:
                     producer.join(0.05)
         # The selection as the walk left it: knowing every type it listed.
-        self._flag_missing(downloader.wanted)
-        self._save_progress(force=True)
+        self.patience.run(functools.partial(self._flag_missing, downloader.wanted))
+        self.patience.run(lambda: self._save_progress(force=True))
 
     def _user_uri(self) -> str:
         if self.options.user_uri:
@@ -280,21 +330,28 @@ class _SyncJob:
         db.session.commit()  # end the read transaction: the writer thread is this one
         return known
 
-    def _write(self, items: list) -> None:
-        """Write a batch of events, each with all its fetched invitees, in one transaction.
-
-        A malformed event or invitee is skipped and recorded; an event with a skipped invitee
-        is not marked complete, so that the next sync reads its invitees again.
-        """
+    def _prepare_batch(self, items: list) -> tuple[list, list]:
+        """The batch's events as (event values, invitee rows or None, all invitees readable),
+        and its event type listings. Malformed events and invitees are skipped and recorded
+        here, once, however often a busy database makes the write itself start over."""
         prepared = [self._prepare(item) for item in items if isinstance(item, Fetched)]
-        prepared = [entry for entry in prepared if entry is not None]
+        listings = [item for item in items if isinstance(item, Listing)]
+        return [entry for entry in prepared if entry is not None], listings
+
+    def _write(self, prepared: list, listings: list):
+        """Write a batch of events, each with all its fetched invitees, in one transaction;
+        returns their ids, what became of them, and the attendee counts.
+
+        An event with a skipped invitee is not marked complete, so that the next sync reads its
+        invitees again.
+        """
         ids = [values["calendly_id"] for values, _, _ in prepared]
         fetched = {
             cid: ok for cid, (_, rows, ok) in zip(ids, prepared, strict=True) if rows is not None
         }
         start_write(db.session)
         try:
-            for listing in (item for item in items if isinstance(item, Listing)):
+            for listing in listings:
                 if listing.types is not None:
                     store_listing(listing.types, self.now)
                 store_unlisted(listing.unlisted, self.now)
@@ -312,16 +369,23 @@ class _SyncJob:
                     created.add(event_id)
                 rows.extend(dict(row, event_id=event_id) for row in invitee_rows or ())
             attendee_counts = write_attendees(rows, self.now, new_event_ids=created)
+            # Last, so that the lease row stays locked for a moment only: commit only what
+            # was written under the run's own lease.
+            if not leases.held_by(db.session, SYNC_LEASE, self.options.owner):
+                raise leases.LeaseLost()
             db.session.commit()
         except BaseException:
             db.session.rollback()
             raise
+        return ids, written, attendee_counts
+
+    def _count(self, ids, written, attendee_counts) -> None:
+        """Count a written batch, and save the progress now and then."""
         self.seen.update(ids)
         for _, outcome in written.values():
             self.counts["events"].record(outcome)
         self.counts["attendees"].add(attendee_counts)
-        self._save_progress()
-        self._keep_lease()
+        self.patience.run(self._save_progress)
 
     def _prepare(self, item: Fetched) -> tuple[dict, list[dict] | None, bool] | None:
         """(event values, invitee rows or None, all invitees readable), or None when the event
@@ -406,10 +470,3 @@ class _SyncJob:
         run.api_requests = self.client.request_count
         run.records_skipped, run.skipped_records = self.records_skipped, list(self.skipped) or None
         db.session.commit()
-
-    def _keep_lease(self) -> None:
-        if time.monotonic() - self._last_renewal < LEASE_RENEW_SECONDS:
-            return
-        self._last_renewal = time.monotonic()
-        if not leases.renew(SYNC_LEASE, self.options.owner, self.options.lease_seconds):
-            raise leases.LeaseLost()

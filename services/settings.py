@@ -137,7 +137,8 @@ def is_valid_timezone(name) -> bool:
     """True when zoneinfo can load `name` (an IANA time zone such as Europe/Berlin)."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    # OSError: zoneinfo looks the name up as a file, and a very long one is too long for that.
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         return False
     return True
 

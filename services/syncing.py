@@ -28,6 +28,8 @@ def options_from_settings(
         event_types=settings.sync_event_types(),
         lookback_days=settings.lookback_days(),
         lease_seconds=current_app.config["SYNC_LEASE_SECONDS"],
+        lease_renew_seconds=current_app.config["SYNC_LEASE_RENEW_SECONDS"],
+        db_wait_seconds=current_app.config["SYNC_DB_WAIT_SECONDS"],
         user_uri=account.get("user_uri"),
         on_user=settings.save_account,
         tick=tick,

@@ -6,9 +6,17 @@ lose updates, or fail at once with "database is locked" when a read snapshot tur
 the first write. A writing transaction therefore takes the write lock up front (BEGIN IMMEDIATE,
 waiting up to the busy timeout); reads stay plain BEGIN so that they never block one another
 and WAL keeps them from blocking on the writer. PostgreSQL needs none of this.
+
+How long a transaction may wait for a busy database is set per thread with `wait_limits`: web
+requests wait a few seconds (blueprints/waits.py), the sync slices its waits to report them
+(mirror/waits.py), and everything else waits as long as before. `busy_reason` tells the error a
+transaction gets when its limit runs out.
 """
 
+import contextlib
 import sqlite3
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -36,14 +44,63 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+# SQLite's busy timeout where no limit is set: long, as the writers it waits for are short.
+DEFAULT_BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL's errors for a statement that ran into lock_timeout or statement_timeout.
+_PG_BUSY = {"55P03": "lock_timeout", "57014": "statement_timeout"}
+_SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+
+
+@dataclass(frozen=True)
+class WaitLimits:
+    """How long a transaction may wait, in seconds (None: no limit of ours)."""
+
+    # For a lock: PostgreSQL's lock_timeout, SQLite's busy timeout.
+    lock_seconds: float | None = None
+    # For each statement, waits included: PostgreSQL's statement_timeout (SQLite has none).
+    statement_seconds: float | None = None
+
+
+_wait_limits: ContextVar[WaitLimits | None] = ContextVar("database_wait_limits", default=None)
+
+
+def set_wait_limits(limits: WaitLimits | None) -> None:
+    """Limit the waits of the transactions this thread (context) begins from now on."""
+    _wait_limits.set(limits)
+
+
+@contextlib.contextmanager
+def wait_limits(lock_seconds: float | None = None, statement_seconds: float | None = None):
+    """`with wait_limits(...)`: the limits for transactions begun inside the block."""
+    token = _wait_limits.set(WaitLimits(lock_seconds, statement_seconds))
+    try:
+        yield
+    finally:
+        _wait_limits.reset(token)
+
+
+def busy_reason(exc: BaseException) -> str | None:
+    """Why `exc` (a SQLAlchemy DBAPIError) ended a wait for the database, or None when it is
+    another error: "lock_timeout" or "statement_timeout" (PostgreSQL), "locked" (SQLite)."""
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, sqlite3.OperationalError):
+        return "locked" if str(orig).startswith(_SQLITE_BUSY) else None
+    return _PG_BUSY.get(getattr(orig, "sqlstate", None) or "")
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
 @event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_conn, _record):
+def _sqlite_pragmas(dbapi_conn, record):
     if isinstance(dbapi_conn, sqlite3.Connection):
         dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (see below)
+        record.info["busy_timeout_ms"] = DEFAULT_BUSY_TIMEOUT_MS
         cur = dbapi_conn.cursor()
         for pragma in (
             "journal_mode=WAL",
-            "busy_timeout=30000",
+            f"busy_timeout={DEFAULT_BUSY_TIMEOUT_MS}",
             "foreign_keys=ON",
             "synchronous=NORMAL",
             # Read through the OS page cache without copying: index scans (search) get faster.
@@ -57,10 +114,30 @@ IMMEDIATE = {"sqlite_immediate": True}
 
 
 @event.listens_for(Engine, "begin")
-def _sqlite_begin(conn):
+def _begin(conn):
+    limits = _wait_limits.get()
     if conn.dialect.name == "sqlite":
+        # The busy timeout belongs to the connection, which the pool hands to any thread:
+        # set it for each transaction, when it differs (BEGIN IMMEDIATE already waits by it).
+        busy_ms = DEFAULT_BUSY_TIMEOUT_MS
+        if limits is not None and limits.lock_seconds is not None:
+            busy_ms = _milliseconds(limits.lock_seconds)
+        info = conn.connection.info
+        if info.get("busy_timeout_ms") != busy_ms:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={busy_ms}")
+            info["busy_timeout_ms"] = busy_ms
         immediate = conn.get_execution_options().get("sqlite_immediate")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    elif conn.dialect.name == "postgresql" and limits is not None:
+        # SET LOCAL: the limits end with the transaction, so a pooled connection keeps none.
+        settings = []
+        if limits.lock_seconds is not None:
+            settings.append(("lock_timeout", _milliseconds(limits.lock_seconds)))
+        if limits.statement_seconds is not None:
+            settings.append(("statement_timeout", _milliseconds(limits.statement_seconds)))
+        if settings:
+            calls = ", ".join(f"set_config('{name}', '{ms}ms', true)" for name, ms in settings)
+            conn.exec_driver_sql(f"SELECT {calls}")
 
 
 def start_write(session) -> None:

@@ -178,6 +178,8 @@ class SyncRun(db.Model):
     owner: Mapped[str | None] = mapped_column(String(128))
     # The scheduled time a scheduler run or skip belongs to (NULL for other triggers).
     tick: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Set while the running sync waits for a busy database: since when (NULL otherwise).
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def is_running(self) -> bool:

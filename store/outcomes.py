@@ -34,7 +34,7 @@ class SyncTrigger(StrEnum):
 class RunProblem(StrEnum):
     """Why a run failed. Parameters: `status`, `title` and `detail` (Calendly's own words) for
     Calendly's refusals; `reason` and `attempts` for network faults; `scopes` for a missing
-    scope; `error` (a type name) for the unexpected."""
+    scope; `seconds` for a wait for the database; `error` (a type name) for the unexpected."""
 
     MISSING_TOKEN = "missing_token"
     TOKEN_UNREADABLE = "token_unreadable"  # the encryption key changed
@@ -47,6 +47,7 @@ class RunProblem(StrEnum):
     MALFORMED_RESPONSE = "malformed_response"
     MALFORMED_RECORD = "malformed_record"  # before a sync skipped such records
     LEASE_LOST = "lease_lost"
+    DATABASE_BUSY = "database_busy"  # params: seconds (how long it waited)
     INTERRUPTED = "interrupted"  # its process ended before the run did
     UNEXPECTED = "unexpected"
     # A row written before outcomes were codes: `text` holds what it said then.

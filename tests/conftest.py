@@ -592,3 +592,57 @@ def live_server(app):
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
+
+
+# -- a database someone else keeps busy ----------------------------------------------------------
+
+
+@pytest.fixture
+def lock_database(database_url):
+    """`with lock_database(table, hold_at_most=8.0):` another connection holds a lock until the
+    block ends (or `hold_at_most` seconds have passed, so that a hung test still ends).
+
+    PostgreSQL: `LOCK TABLE <table> IN ACCESS EXCLUSIVE MODE`, which blocks even reads of it.
+    SQLite: the write lock of the whole database (BEGIN IMMEDIATE); reads go on (WAL).
+    """
+    import contextlib
+    import sqlite3
+    import threading
+
+    @contextlib.contextmanager
+    def locked(table: str = "calendly_events", hold_at_most: float = 8.0):
+        held, release = threading.Event(), threading.Event()
+        failure = []
+
+        def hold():
+            try:
+                if database_url.startswith("sqlite"):
+                    conn = sqlite3.connect(make_url(database_url).database, isolation_level=None)
+                    conn.execute("BEGIN IMMEDIATE")
+                    held.set()
+                    release.wait(hold_at_most)
+                    conn.rollback()
+                    conn.close()
+                    return
+                engine = create_engine(database_url)
+                with engine.connect() as conn:
+                    conn.exec_driver_sql(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+                    held.set()
+                    release.wait(hold_at_most)
+                    conn.rollback()
+                engine.dispose()
+            except Exception as exc:  # reported by the test's thread below
+                failure.append(exc)
+                held.set()
+
+        holder = threading.Thread(target=hold, name="lock-holder", daemon=True)
+        holder.start()
+        assert held.wait(30), "the lock was not taken"
+        assert not failure, failure
+        try:
+            yield
+        finally:
+            release.set()
+            holder.join(30)
+
+    return locked

@@ -1,5 +1,6 @@
 """`flask calendly verify|sync|simulate` against the simulator."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -51,9 +52,10 @@ def test_full_sync_exits_non_zero_with_the_error(sim_app, calendly_sim):
     assert "Traceback" not in result.output
 
 
-@pytest.mark.subprocess
-def test_simulate_serves_the_calendly_api(tmp_path):
-    """`flask calendly simulate` answers like Calendly on the given port."""
+@contextlib.contextmanager
+def simulator_process(tmp_path, *options):
+    """`flask calendly simulate --port <free> OPTIONS` as a process; yields its base URL once it
+    answers, and stops it afterwards."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -69,28 +71,37 @@ def test_simulate_serves_the_calendly_api(tmp_path):
             "simulate",
             "--port",
             str(port),
-            "--events",
-            "20",
-            "--token",
-            "demo-token",
+            *options,
         ],  # fmt: skip
         cwd=root,
         env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'sim.db'}"},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 20
         while True:
             try:
-                me = requests.get(
-                    f"{base}/users/me", headers={"Authorization": "Bearer demo-token"}
-                )
+                requests.get(f"{base}/users/me", timeout=5)
                 break
             except requests.ConnectionError:
+                if proc.poll() is not None:
+                    raise AssertionError(f"simulate exited: {proc.stderr.read()[-2000:]}") from None
                 assert time.monotonic() < deadline, "simulator did not start"
                 time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.subprocess
+def test_simulate_serves_the_calendly_api(tmp_path):
+    """`flask calendly simulate` answers like Calendly on the given port."""
+    with simulator_process(tmp_path, "--events", "20", "--token", "demo-token") as base:
+        me = requests.get(f"{base}/users/me", headers={"Authorization": "Bearer demo-token"})
         assert me.status_code == 200
         user_uri = me.json()["resource"]["uri"]
         events = requests.get(
@@ -101,6 +112,54 @@ def test_simulate_serves_the_calendly_api(tmp_path):
         assert len(events["collection"]) == 20
         bad = requests.get(f"{base}/users/me", headers={"Authorization": "Bearer nope"})
         assert bad.status_code == 401
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+
+
+@pytest.mark.subprocess
+def test_simulate_offers_latency_and_faults_on_the_command_line(tmp_path):
+    """An admin can try the app against a slow or failing Calendly: every answer comes late,
+    and about the given share of them is one of the chosen faults."""
+    options = ("--events", "20", "--latency-ms", "150", "--fail-rate", "0.5")
+    faults = ("--fault", "503", "--fault", "429")
+    with simulator_process(tmp_path, *options, *faults) as base:
+        statuses, quickest = [], float("inf")
+        for _ in range(24):
+            started = time.monotonic()
+            answer = requests.get(f"{base}/users/me", headers={"Authorization": "Bearer sim-token"})
+            quickest = min(quickest, time.monotonic() - started)
+            statuses.append(answer.status_code)
+            if answer.status_code == 429:
+                assert answer.headers["X-RateLimit-Remaining"] == "0"
+    assert quickest >= 0.15  # even the quickest answer waited out the latency
+    assert set(statuses) == {200, 503, 429}, statuses
+    assert 4 <= statuses.count(200) <= 20, statuses
+
+
+def test_simulate_refuses_a_fail_rate_outside_0_to_1(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "app",
+            "calendly",
+            "simulate",
+            "--fail-rate",
+            "1.5",
+        ],  # fmt: skip
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'sim.db'}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "'--fail-rate': 1.5 is not in the range 0<=x<=1" in result.stderr
+
+
+def test_the_fault_choices_are_the_simulators():
+    from cli import simulate_command
+    from devtools.simulator import CHAOS_FAULTS
+
+    option = next(p for p in simulate_command.params if p.name == "faults")
+    assert tuple(option.type.choices) == CHAOS_FAULTS

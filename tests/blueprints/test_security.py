@@ -7,6 +7,7 @@ import logging
 import re
 
 import pytest
+from werkzeug.routing import IntegerConverter
 
 from services import settings
 
@@ -28,7 +29,7 @@ def _urls(app, method):
         if rule.rule == WEBHOOK_PATH:
             continue
         values = {
-            name: 1 if type(conv).__name__ == "IntegerConverter" else "someone@example.org"
+            name: 1 if isinstance(conv, IntegerConverter) else "someone@example.org"
             for name, conv in rule._converters.items()
         }
         urls.append(rule.build(values, append_unknown=False)[1])
