@@ -93,19 +93,29 @@ def pytest_report_header(config):
 
 @pytest.fixture(scope="session")
 def server_database_url():
-    """TEST_DATABASE_URL, with a database of its own per xdist worker (created on demand)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if not TEST_DATABASE_URL or not worker:
+    """TEST_DATABASE_URL, with a database of its own per xdist worker (created on demand), its
+    schema emptied first: tables an earlier, interrupted run left behind must not get in the way
+    of dropping and creating this run's."""
+    if not TEST_DATABASE_URL:
         return TEST_DATABASE_URL
-    url = make_url(TEST_DATABASE_URL)
-    name = f"{url.database}_{worker}"
+    base = url = make_url(TEST_DATABASE_URL)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        url = base.set(database=f"{base.database}_{worker}")
+        engine = create_engine(base, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            exists = conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}
+            )
+            if not exists:
+                conn.exec_driver_sql(f'CREATE DATABASE "{url.database}"')
+        engine.dispose()
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
-        if not exists:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
     engine.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+    return url.render_as_string(hide_password=False)
 
 
 @pytest.fixture
