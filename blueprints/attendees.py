@@ -68,10 +68,11 @@ def csv_download(rows, questions: list[str], filename: str, *, stream: bool = Fa
 def search():
     """Find people by name or email across all webinars; htmx gets just the results."""
     query = (request.args.get("q") or "").strip()[:200]
-    people = queries.search_people(query)
+    found = queries.search_people(query)
     context = {
         "query": query,
-        "people": people,
+        "people": found.people,
+        "more": found.more,
         "min_length": queries.SEARCH_MIN_LENGTH,
         "limit": queries.SEARCH_LIMIT,
     }

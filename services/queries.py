@@ -171,27 +171,39 @@ def _contains(column, text: str):
     return column.like(f"%{text}%", escape=escape)
 
 
-def search_people(query: str, limit: int = SEARCH_LIMIT) -> list[PersonHit]:
-    """People whose name or email contains `query` (ignoring case), most recent booking first.
+@dataclass(frozen=True)
+class PeopleFound:
+    """The people a search shows, and whether more matched than it shows."""
+
+    people: list[PersonHit]
+    more: bool = False
+
+
+def search_people(query: str, limit: int = SEARCH_LIMIT) -> PeopleFound:
+    """People whose name or email contains `query` (ignoring case), most recent booking first;
+    at most `limit`, and `more` says whether others matched too.
 
     Walks the (booked at, search text, email) index from the newest booking and stops after a
     few hundred matching bookings, then summarises just their addresses: a common query stops
-    early, a rare one reads the index once. The search text is case-folded when written, so
-    "JÜRGEN" finds "Jürgen" on SQLite as on PostgreSQL.
+    early, a rare one reads the index once. The search text is case-folded when written, with
+    umlaut-free variants, so "JÜRGEN", "juergen" and "jurgen" find "Jürgen" on SQLite as on
+    PostgreSQL; the query is only case-folded, so that "e" still finds "Samuel".
     """
     query = (query or "").strip()
     if len(query) < SEARCH_MIN_LENGTH:
-        return []
+        return PeopleFound([])
     at = CalendlyEventAttendee
+    # One person more than shown is read, to know whether there are more.
     matches = db.session.scalars(
         select(at.email)
         .where(_contains(at.search_text, query.casefold()))
         .order_by(at.calendly_created_at.desc())
-        .limit(limit * SEARCH_BOOKINGS_PER_PERSON)
+        .limit((limit + 1) * SEARCH_BOOKINGS_PER_PERSON)
     )
-    emails = [email for email in dict.fromkeys(matches) if email][:limit]  # distinct, newest first
+    emails = [email for email in dict.fromkeys(matches) if email]  # distinct, newest first
+    more, emails = len(emails) > limit, emails[:limit]
     if not emails:
-        return []
+        return PeopleFound([])
     rows = db.session.execute(
         select(at.email, func.max(at.name), func.count(at.id), func.max(CalendlyEvent.start_time))
         .join(CalendlyEvent, CalendlyEvent.id == at.event_id)
@@ -199,7 +211,7 @@ def search_people(query: str, limit: int = SEARCH_LIMIT) -> list[PersonHit]:
         .group_by(at.email)
     ).all()
     hits = {email: PersonHit(email, name, count, last) for email, name, count, last in rows}
-    return [hits[email] for email in emails if email in hits]
+    return PeopleFound([hits[email] for email in emails if email in hits], more)
 
 
 def person_bookings(email: str) -> list[tuple[CalendlyEventAttendee, CalendlyEvent]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, event
@@ -90,9 +91,26 @@ class CalendlyEvent(CalendlyRecord, db.Model):
         return f"<CalendlyEvent {self.calendly_id} {self.name!r} {self.start_time:%Y-%m-%d %H:%M}>"
 
 
+# German spellings without umlauts: "Jürgen" is typed as "juergen" or "jurgen".
+_UMLAUTS_SPELLED_OUT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
+# Between the variants: no query typed into a search field contains it, so none spans two.
+SEARCH_VARIANT_SEPARATOR = "\n"
+
+
 def attendee_search_text(name: str | None, email: str | None) -> str:
-    """What attendee search matches against: name and email, case-folded."""
-    return f"{name or ''} {email or ''}".casefold()
+    """What attendee search matches against: name and email case-folded, followed by the
+    variants a person types without umlauts and accents ("juergen", "jurgen" for "Jürgen").
+
+    Only this side is folded this far; the query is just case-folded, so that a short query
+    like "e" still finds "Samuel" by substring.
+    """
+    # NFC first: a name sent with a decomposed "ü" must match the "ü" a keyboard types.
+    text = unicodedata.normalize("NFC", f"{name or ''} {email or ''}").casefold()
+    spelled_out = text.translate(_UMLAUTS_SPELLED_OUT)
+    # NFKD splits "ü" into "u" and a combining mark, which is dropped: ü→u, é→e, ç→c.
+    bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    variants = dict.fromkeys((text, spelled_out, bare))  # distinct, in this order
+    return SEARCH_VARIANT_SEPARATOR.join(variants)
 
 
 class CalendlyEventAttendee(CalendlyRecord, db.Model):
@@ -110,7 +128,8 @@ class CalendlyEventAttendee(CalendlyRecord, db.Model):
     first_name: Mapped[str | None] = mapped_column(String(255))
     last_name: Mapped[str | None] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(255), index=True)
-    # Name and email case-folded, for search that ignores case beyond ASCII ("JÜRGEN").
+    # Name and email case-folded with their umlaut-free variants (attendee_search_text), for
+    # search that ignores case beyond ASCII ("JÜRGEN") and finds "juergen" and "jurgen" too.
     search_text: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
     timezone: Mapped[str | None] = mapped_column(String(64))

@@ -24,6 +24,21 @@ def test_upgrade_builds_the_schema_of_the_models(make_app):
             conn.exec_driver_sql("DROP TABLE alembic_version")
 
 
+def _add_event(conn, now) -> int:
+    """Insert one webinar row the way any revision since the first accepts it; its id."""
+    from sqlalchemy import text
+
+    conn.execute(
+        text(
+            "INSERT INTO calendly_events (calendly_id, uri, status, start_time, end_time,"
+            " invitees_active, invitees_total, missing_upstream, synced_at)"
+            " VALUES ('E1', 'u', 'active', :t, :t, 0, 0, false, :t)"
+        ),
+        {"t": now},
+    )
+    return conn.scalar(text("SELECT id FROM calendly_events"))
+
+
 def test_search_text_is_backfilled_for_existing_attendees(make_app):
     from datetime import datetime
 
@@ -37,14 +52,7 @@ def test_search_text_is_backfilled_for_existing_attendees(make_app):
         upgrade(revision="93a54236eb87")  # before the search column existed
         with db.engine.begin() as conn:
             now = datetime(2026, 1, 1, 10, 0)
-            conn.execute(
-                text(
-                    "INSERT INTO calendly_events (calendly_id, uri, status, start_time, end_time,"
-                    " invitees_active, invitees_total, missing_upstream, synced_at)"
-                    " VALUES ('E1', 'u', 'active', :t, :t, 0, 0, false, :t)"
-                ),
-                {"t": now},
-            )
+            _add_event(conn, now)
             conn.execute(
                 text(
                     "INSERT INTO calendly_event_attendees (event_id, calendly_id, uri, name, email,"
@@ -56,8 +64,11 @@ def test_search_text_is_backfilled_for_existing_attendees(make_app):
             )
         upgrade()
         with db.engine.connect() as conn:
+            # Case-folded by b3166ae10308, with umlaut-free variants since e1a2b3c4d5e6.
             assert conn.scalar(text("SELECT search_text FROM calendly_event_attendees")) == (
-                "jürgen gross j.gross@example.de"
+                "jürgen gross j.gross@example.de\n"
+                "juergen gross j.gross@example.de\n"
+                "jurgen gross j.gross@example.de"
             )
         db.drop_all()
         with db.engine.begin() as conn:
@@ -204,6 +215,53 @@ def test_sessions_migration_keeps_the_accounts_both_ways(make_app):
                 conn, opts={"compare_type": False, "render_as_batch": True}
             )
             assert compare_metadata(context, db.metadata) == []
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE alembic_version")
+
+
+def test_search_text_gains_umlaut_variants_both_ways(make_app):
+    from datetime import datetime
+
+    from sqlalchemy import text
+
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        upgrade(revision="d7e8f9a0b1c2")  # search text was the case-folded name and email
+        now = datetime(2026, 1, 1, 10, 0)
+        with db.engine.begin() as conn:
+            event_id = _add_event(conn, now)
+            # More rows than one batch of the migration holds, the umlaut one last.
+            names = [f"Person {n}" for n in range(2100)] + ["Jürgen Groß"]
+            conn.execute(
+                text(
+                    "INSERT INTO calendly_event_attendees (event_id, calendly_id, uri, name,"
+                    " email, search_text, status, rescheduled, no_show, synced_at)"
+                    " VALUES (:e, :c, 'u', :n, 'x@example.de', 'old', 'active', false, false,"
+                    " :t)"
+                ),
+                [{"e": event_id, "c": f"I{n}", "n": nm, "t": now} for n, nm in enumerate(names)],
+            )
+        upgrade()
+        query = text("SELECT search_text FROM calendly_event_attendees ORDER BY id")
+        with db.engine.connect() as conn:
+            texts = conn.scalars(query).all()
+        assert texts[0] == "person 0 x@example.de"
+        assert "old" not in texts
+        assert texts[-1].split("\n") == [
+            "jürgen gross x@example.de",
+            "juergen gross x@example.de",
+            "jurgen gross x@example.de",
+        ]
+
+        downgrade(revision="d7e8f9a0b1c2")
+        with db.engine.connect() as conn:
+            texts = conn.scalars(query).all()
+        assert texts[-1] == "jürgen gross x@example.de"
+        assert texts[2000] == "person 2000 x@example.de"
         db.drop_all()
         with db.engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE alembic_version")

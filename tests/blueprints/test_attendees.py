@@ -188,6 +188,32 @@ def test_search_by_name_email_and_case(login, webinar):
     assert "Nobody found" in _get(login, "/search?q=zzzz", HX)
 
 
+def test_search_finds_umlauts_typed_without_them(login, webinar, add_attendee):
+    add_attendee(webinar, name="Samuel Öztürk", email="s.oeztuerk@example.de")
+    for query in ("juergen", "jurgen", "JUERGEN", "Jürgen", "gross"):
+        assert "Jürgen Groß" in _get(login, f"/search?q={query}", HX), query
+    assert "Samuel Öztürk" in _get(login, "/search?q=ozturk", HX)
+    # Only the stored side is folded this far: a plain "e" query still matches by substring.
+    html = _get(login, "/search?q=uel", HX)
+    assert "Samuel Öztürk" in html and "Jürgen Groß" not in html
+    assert "Nobody found" in _get(login, "/search?q=jurgn", HX)
+
+
+def test_search_says_more_than_it_shows(login, add_webinar, add_attendee):
+    event = add_webinar()
+    for n in range(25):
+        add_attendee(event, name=f"Teilnehmerin {n}", email=f"t{n}@example.de")
+    html = _get(login, "/search?q=teilnehmerin", HX)
+    assert ">25 people found" in html and "More than" not in html
+
+    add_attendee(event, name="Teilnehmerin 25", email="t25@example.de")
+    html = _get(login, "/search?q=teilnehmerin", HX)
+    assert html.count('class="person-link"') == 25
+    assert "More than 25 people found" in html and ">25 people found" not in html
+    german = login.get("/search?q=teilnehmerin", headers=HX).get_data(as_text=True)
+    assert "Mehr als 25 Personen gefunden" in german
+
+
 def test_search_wildcards_are_literal(login, webinar):
     assert "Nobody found" in _get(login, "/search?q=%25%25", HX)  # "%%"
     assert "Nobody found" in _get(login, "/search?q=__", HX)
