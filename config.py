@@ -66,6 +66,8 @@ class DefaultConfig:
     # no real token exists, and only it is sent to that address.
     DEMO_CALENDLY_TOKEN = ""
     DEMO_API_BASE_URL = ""
+    # Set by demo mode to the demo admin's {email, password}, which the login page then shows.
+    DEMO_LOGIN = None
     # Statements' parameters are attendee data: never put them into an error (or a log line).
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
     WTF_CSRF_TIME_LIMIT = None

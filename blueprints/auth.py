@@ -66,7 +66,17 @@ def login():
                 sessions.start(user)
                 return redirect(safe_next(form.next.data) or url_for("dashboard.index"), 303)
             error = _("Wrong email or password.")
-    return render_template("auth/login.html", form=form, error=error), status, headers
+    return (
+        render_template("auth/login.html", form=form, error=error, demo_login=_demo_login()),
+        status,
+        headers,
+    )
+
+
+def _demo_login() -> dict | None:
+    """The demo admin's login while demo mode runs (it opens simulated data only), else None."""
+    config = current_app.config
+    return config.get("DEMO_LOGIN") if config.get("DEMO_MODE") else None
 
 
 def _throttled(exc: accounts.LoginThrottled):

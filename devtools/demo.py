@@ -103,6 +103,7 @@ def leave_demo(app: Flask, connected_by: int | None = None, **_signal) -> None:
         app.config["DEMO_MODE"] = False
         app.config["DEMO_CALENDLY_TOKEN"] = ""
         app.config["DEMO_API_BASE_URL"] = ""
+        app.config["DEMO_LOGIN"] = None
         if state is not None:
             app.config["CALENDLY_EVENT_TYPES"] = state.real_event_types
             # A demo sync still running now fails fast against the stopped simulator.
@@ -197,6 +198,7 @@ def _ensure_admin(app: Flask) -> None:
     if accounts.has_admin():
         where = f" (see {path})" if path.exists() else ""
         _say(f"Demo mode: log in with an existing admin account{where}.")
+        _show_login_from_file(app, path)
         return
     password = secrets.token_urlsafe(12)
     try:
@@ -204,11 +206,13 @@ def _ensure_admin(app: Flask) -> None:
     except (accounts.AccountError, IntegrityError):  # another worker created it first
         db.session.rollback()
         _say(f"Demo mode: log in as {DEMO_ADMIN_EMAIL} (see {path}).")
+        _show_login_from_file(app, path)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(f"email: {DEMO_ADMIN_EMAIL}\npassword: {password}\n")
+    app.config["DEMO_LOGIN"] = {"email": DEMO_ADMIN_EMAIL, "password": password}
     _say(
         "\n".join(
             [
@@ -224,6 +228,19 @@ def _ensure_admin(app: Flask) -> None:
             ]
         )
     )
+
+
+def _show_login_from_file(app: Flask, path: Path) -> None:
+    """Let the login page show the demo login another worker or an earlier run wrote, while
+    it still opens the demo account."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return  # no file, or another worker is still writing it: the console says where it is
+    login = dict(line.split(": ", 1) for line in lines if ": " in line)
+    email, password = login.get("email"), login.get("password")
+    if email and password and accounts.password_matches(email, password):
+        app.config["DEMO_LOGIN"] = {"email": email, "password": password}
 
 
 def _say(text: str) -> None:

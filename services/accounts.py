@@ -377,6 +377,13 @@ def confirm_password(user_id: int, password: str, ip: str) -> bool:
     return False
 
 
+def password_matches(email: str, password: str) -> bool:
+    """True when `password` is the enabled account's, without counting a failure (for a login
+    the app itself wrote down, such as the demo's; never for what a visitor typed)."""
+    user = db.session.scalar(select(AdminUser).where(AdminUser.email == normalise_email(email)))
+    return bool(user and user.is_active and check_password_hash(user.password_hash, password))
+
+
 def must_set_login(user_id: int) -> bool:
     """True when the account must choose its own email and password first (read afresh)."""
     return bool(db.session.scalar(select(AdminUser.must_set_login).where(AdminUser.id == user_id)))

@@ -85,6 +85,36 @@ def test_demo_mode_keeps_an_existing_admin(demo_app):
     assert demo.init_demo(demo_app)
     with demo_app.app_context():
         assert db.session.scalars(select(AdminUser.email)).all() == ["boss@example.com"]
+    assert "Melden Sie sich an mit:" not in demo_app.test_client().get("/login").text
+
+
+def test_the_login_page_shows_the_demo_login_only_in_demo_mode(demo_app, make_app, tmp_path):
+    assert demo.init_demo(demo_app)
+    password = _demo_password(tmp_path / CREDS)
+    page = demo_app.test_client().get("/login").text
+    assert "Melden Sie sich an mit:" in page
+    assert demo.DEMO_ADMIN_EMAIL in page and password in page
+
+    # Another worker (or a restart) finds the account made: it shows the login written down.
+    worker = make_app(DEMO_MODE=True, DEMO_CREDENTIALS_PATH=str(tmp_path / CREDS))
+    assert demo.init_demo(worker)
+    assert password in worker.test_client().get("/login").text
+    with worker.app_context():
+        demo.leave_demo(worker)
+
+    with demo_app.app_context():
+        demo.leave_demo(demo_app)
+    page = demo_app.test_client().get("/login").text
+    assert password not in page and "Melden Sie sich an mit:" not in page
+
+
+def test_no_demo_login_on_the_login_page_outside_demo_mode(make_app):
+    app = make_app(DEMO_LOGIN={"email": "demo@example.com", "password": "geheim-und-lang"})
+    with app.app_context():
+        accounts.create_admin("boss@example.com", "correct horse battery")
+    page = app.test_client().get("/login").text
+    assert "Anmelden" in page
+    assert "geheim-und-lang" not in page and "demo@example.com" not in page
 
 
 def test_the_factory_starts_no_demo_under_testing(demo_app):
