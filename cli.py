@@ -190,11 +190,20 @@ def _account_command(action, *args, done: str) -> None:
 @users_cli.command("create")
 @click.argument("email")
 @password_option
-def users_create_command(email, password):
-    """Create an admin account that can sign in to the web app."""
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "viewer"]),
+    default="admin",
+    show_default=True,
+    help="admin: everything; viewer: reads webinars, attendee lists and exports, changes nothing.",
+)
+def users_create_command(email, password, role):
+    """Create an account that can sign in to the web app (an admin unless --role says viewer)."""
     from services import accounts
 
-    _account_command(accounts.create_admin, email, password, done="Created admin account {email}.")
+    _account_command(
+        accounts.create_admin, email, password, role, done=f"Created {role} account {{email}}."
+    )
 
 
 @users_cli.command("list")
@@ -209,6 +218,7 @@ def users_list_command():
     for admin in admins:
         last = f"{admin.last_login_at:%Y-%m-%d %H:%M} UTC" if admin.last_login_at else "never"
         notes = [
+            "viewer" if admin.role == "viewer" else "",
             "two-factor" if admin.two_factor else "",
             "disabled" if admin.disabled else "",
             "locked after failed logins" if admin.locked else "",

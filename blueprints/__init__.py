@@ -6,6 +6,7 @@ from flask import Flask
 
 from blueprints import (
     account,
+    accounts,
     attendees,
     auth,
     dashboard,
@@ -24,6 +25,7 @@ from blueprints.extensions import babel, csrf
 BLUEPRINTS = (
     auth.bp,
     account.bp,
+    accounts.bp,
     dashboard.bp,
     attendees.bp,
     settings.bp,

@@ -1,5 +1,6 @@
-"""The signed-in admin's own account: two-factor authentication (set up with a QR code, recovery
-codes, turned off), signing out everywhere, and choosing one's own login after demo mode.
+"""The signed-in account's own login, which every role manages itself: two-factor
+authentication (set up with a QR code, recovery codes, turned off), signing out everywhere, and
+choosing one's own login after demo mode.
 
 One page (`/account`) shows it all; its forms post here and come back to it.
 """
@@ -16,18 +17,21 @@ from flask_login import current_user
 
 from blueprints import sessions
 from blueprints.forms import CodeForm, OwnLoginForm, PasswordCheckForm
+from blueprints.guard import viewer_allowed
 from services import accounts, two_factor
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 
 @bp.get("")
+@viewer_allowed
 def index():
     """The account page."""
     return _render()
 
 
 @bp.post("/sign-out-everywhere")
+@viewer_allowed
 def sign_out_everywhere():
     """End every session of this account, on this and every other device."""
     sessions.end_everywhere(current_user.id)
@@ -36,6 +40,7 @@ def sign_out_everywhere():
 
 
 @bp.post("/two-factor")
+@viewer_allowed
 def start_two_factor():
     """Start setting up two-factor authentication: a new secret, shown as a QR code."""
     try:
@@ -46,6 +51,7 @@ def start_two_factor():
 
 
 @bp.post("/two-factor/confirm")
+@viewer_allowed
 def confirm_two_factor():
     """Turn two-factor authentication on with a first code from the app."""
     form = CodeForm()
@@ -59,6 +65,7 @@ def confirm_two_factor():
 
 
 @bp.post("/two-factor/disable")
+@viewer_allowed
 def disable_two_factor():
     """Turn two-factor authentication off (needs the password; refused when it is required)."""
     if two_factor.required():
@@ -72,6 +79,7 @@ def disable_two_factor():
 
 
 @bp.post("/two-factor/recovery-codes")
+@viewer_allowed
 def new_recovery_codes():
     """Replace the recovery codes (needs the password); the new ones are shown once."""
     form = PasswordCheckForm()
@@ -82,6 +90,7 @@ def new_recovery_codes():
 
 
 @bp.route("/claim", methods=["GET", "POST"])
+@viewer_allowed
 def claim():
     """Choose one's own email and password for the account taken over from demo mode."""
     if not current_user.must_set_login:

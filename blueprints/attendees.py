@@ -20,8 +20,10 @@ from flask import (
 )
 from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from blueprints import htmx, waits
+from blueprints.guard import viewer_allowed
 from blueprints.messages import calendly_problem
 from services import export, no_shows, queries
 from store.database import db
@@ -31,6 +33,7 @@ bp = Blueprint("attendees", __name__)
 
 
 @bp.get("/webinars/<int:event_id>")
+@viewer_allowed
 def webinar(event_id: int):
     """One webinar with its attendees; htmx gets just the attendee list."""
     event = db.get_or_404(CalendlyEvent, event_id)
@@ -65,6 +68,7 @@ def csv_download(rows, questions: list[str], filename: str, *, stream: bool = Fa
 
 
 @bp.get("/search")
+@viewer_allowed
 def search():
     """Find people by name or email across all webinars; htmx gets just the results."""
     query = (request.args.get("q") or "").strip()[:200]
@@ -82,6 +86,7 @@ def search():
 
 
 @bp.get("/people/<path:email>")
+@viewer_allowed
 def person(email: str):
     """Every booking made with one email address, across webinars."""
     bookings = queries.person_bookings(email)
@@ -95,8 +100,9 @@ def person(email: str):
 
 @bp.app_template_global("no_show_allowed")
 def no_show_allowed(event: CalendlyEvent, attendee: CalendlyEventAttendee) -> bool:
-    """True when the attendee list offers the no-show control for this attendee."""
-    return no_shows.offers_no_show(event, attendee)
+    """True when the attendee list offers the no-show control for this attendee (to admins:
+    marking one changes data in Calendly)."""
+    return current_user.is_admin and no_shows.offers_no_show(event, attendee)
 
 
 @bp.post("/attendees/<int:attendee_id>/no-show")

@@ -21,6 +21,7 @@ from flask_login import current_user
 
 from blueprints import sessions
 from blueprints.forms import CodeForm, LoginForm, SetupForm
+from blueprints.guard import viewer_allowed
 from services import accounts, two_factor
 
 bp = Blueprint("auth", __name__)
@@ -133,6 +134,7 @@ def setup():
 
 
 @bp.post("/logout")
+@viewer_allowed
 def logout():
     """Sign out: this session ends on the server, so copies of its cookie stop working too."""
     sessions.end()

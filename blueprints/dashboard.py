@@ -4,12 +4,14 @@ from flask import Blueprint, render_template, request
 
 from blueprints import htmx, inputs, waits
 from blueprints.attendees import csv_download
+from blueprints.guard import viewer_allowed
 from services import connection, export, queries
 
 bp = Blueprint("dashboard", __name__)
 
 
 @bp.get("/")
+@viewer_allowed
 def index():
     """Info-webinars, upcoming first; htmx gets just the list."""
     webinar_filter = _webinar_filter()

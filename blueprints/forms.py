@@ -13,10 +13,12 @@ from wtforms import (
     HiddenField,
     IntegerField,
     PasswordField,
+    SelectField,
     SelectMultipleField,
     StringField,
     TimeField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
     EqualTo,
@@ -29,6 +31,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from services import accounts, settings
 from services import webhook_subscriptions as hooks
+from store.models import Role
 
 LOOKBACK_RANGE = (1, 365)
 # An interval of 0 turns the extra interval sync off; shorter than 5 minutes would only burn quota.
@@ -136,6 +139,30 @@ class SetupForm(FlaskForm):
         _l("Repeat password"),
         validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))],
     )
+
+
+class NewAccountForm(FlaskForm):
+    """An account an admin adds on the accounts screen, with its role."""
+
+    email = SetupForm.email
+    password = SetupForm.password
+    role = SelectField(
+        _l("Role"),
+        choices=[SelectChoice(role.value, label) for role, label in accounts.ROLE_LABELS.items()],
+        default=Role.VIEWER.value,
+    )
+
+
+class NewPasswordForm(FlaskForm):
+    """A new password an admin sets for another account."""
+
+    password = NewAccountForm.password
+
+
+class RoleForm(FlaskForm):
+    """Another role for an account."""
+
+    role = NewAccountForm.role
 
 
 class OwnLoginForm(SetupForm):

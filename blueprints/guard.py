@@ -1,15 +1,22 @@
-"""The login guard and the security headers every response carries.
+"""The login guard, the role guard and the security headers every response carries.
 
 A signed-in account with a step to take first (choose its own login after demo mode, set up the
 mandatory second factor) reaches only the pages of that step until it is done.
+
+Roles are default-deny: an admin reaches everything, a viewer (Ansicht) only the views marked
+`@viewer_allowed` (they read webinars, attendee lists, search, person pages, or the account's own
+login) and the downloads (GET of a rule ending in .csv or .xlsx: exports of those lists). A new
+route is admin-only until it is marked. Everything else answers a viewer 403.
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, redirect, request, url_for
+from flask import Flask, Response, current_app, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from blueprints import htmx, sessions
+from blueprints.errors import render_error
 from blueprints.extensions import login_manager
 from blueprints.filters import here
 from services import two_factor
@@ -34,6 +41,10 @@ STEP_ENDPOINTS = {
         }
     ),
 }
+# Downloads a viewer may fetch: read-only exports of the lists they see (the CSV, and the XLSX
+# beside it), whichever blueprint serves them.
+EXPORT_SUFFIXES = (".csv", ".xlsx")
+READ_METHODS = frozenset({"GET", "HEAD"})
 # Browsers that reached the app over https once keep to https for a year.
 HSTS = "max-age=31536000"
 PUBLIC_REQUESTS = frozenset({("POST", WEBHOOK_PATH)})
@@ -61,7 +72,34 @@ def _require_login():
     step = first_step(current_user)
     if step is not None and request.endpoint not in STEP_ENDPOINTS[step]:
         return _send_to(url_for(step))
+    if not current_user.is_admin and not viewer_may_reach(request.endpoint):
+        return render_error(
+            403,
+            _(
+                "Your account has the role Viewer: it can see webinars, attendee lists and "
+                "search, but not change anything. Ask an admin if you need more."
+            ),
+        )
     return None
+
+
+def viewer_allowed(view):
+    """Mark a view that a viewer (Ansicht) may reach: it reads webinars or attendees (or the
+    viewer's own login) and changes no data, settings, token or accounts."""
+    view.viewer_allowed = True
+    return view
+
+
+def viewer_may_reach(endpoint: str | None) -> bool:
+    """True when a viewer may make this request (see the module docstring)."""
+    if endpoint is None:
+        return True  # no such route: routing answers 404 or 405 as for anyone
+    if getattr(current_app.view_functions.get(endpoint), "viewer_allowed", False):
+        return True
+    rule = request.url_rule
+    return (
+        request.method in READ_METHODS and rule is not None and rule.rule.endswith(EXPORT_SUFFIXES)
+    )
 
 
 def first_step(user) -> str | None:

@@ -2,8 +2,9 @@
 
 Signing in is throttled by services/throttle.py, alike for emails with and without an account.
 Every change that should take access away (a new password, a lock, disabling, deleting) ends
-the account's sessions (services/login_sessions.py). The last enabled account always stays, so
-that someone can still sign in.
+the account's sessions (services/login_sessions.py). An account has a Role: admin or viewer. The
+last enabled admin always stays, so that someone can still manage the app, and an admin on the
+accounts screen cannot disable, delete or demote their own account (`by`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from services.throttle import (  # noqa: F401  (the web layer knows them as acco
 )
 from store import clock
 from store.database import db, start_write
-from store.models import AdminUser, RecoveryCode
+from store.models import AdminUser, RecoveryCode, Role
 
 MIN_PASSWORD_LENGTH = 10
 NO_SUCH_ACCOUNT = _l("No account with this email address.")
@@ -43,8 +44,13 @@ class AccountError(ValueError):
         self.message = message
 
 
+ROLE_LABELS = {Role.ADMIN: _l("Admin"), Role.VIEWER: _l("Viewer")}
+
+
 @dataclass(frozen=True)
 class AdminSummary:
+    id: int
+    role: str
     email: str
     created_at: datetime
     last_login_at: datetime | None
@@ -80,15 +86,22 @@ def has_admin() -> bool:
     return db.session.scalar(select(AdminUser.id).limit(1)) is not None
 
 
-def create_admin(email: str, password: str) -> AdminUser:
-    """Create an admin account and commit.
+def create_admin(email: str, password: str, role: str = Role.ADMIN) -> AdminUser:
+    """Create an account (an admin unless `role` says otherwise) and commit.
 
     Raises:
-        AccountError: the email is malformed or taken, or the password is too short.
+        AccountError: the email is malformed or taken, the password is too short, or the role
+            unknown.
     """
     email, password = _valid_input(email, password)
+    _check_role(role)
     start_write(db.session)
-    return _insert_admin(email, password)
+    return _insert_admin(email, password, role)
+
+
+def _check_role(role: str) -> None:
+    if role not in set(Role):
+        raise AccountError(_l("Choose a role: Admin or Viewer."))
 
 
 def create_first_admin(email: str, password: str) -> AdminUser:
@@ -113,12 +126,14 @@ def _valid_input(email: str, password: str) -> tuple[str, str]:
     return email, password
 
 
-def _insert_admin(email: str, password: str) -> AdminUser:
+def _insert_admin(email: str, password: str, role: str = Role.ADMIN) -> AdminUser:
     # Runs inside a writing transaction (start_write) that it commits.
     if db.session.scalar(select(AdminUser.id).where(AdminUser.email == email)) is not None:
         db.session.rollback()
         raise AccountError(_l("An account with this email address already exists."))
-    user = AdminUser(email=email, password_hash=generate_password_hash(password, _hash_method()))
+    user = AdminUser(
+        email=email, password_hash=generate_password_hash(password, _hash_method()), role=role
+    )
     db.session.add(user)
     db.session.commit()
     return user
@@ -165,6 +180,8 @@ def list_admins() -> list[AdminSummary]:
     users = db.session.scalars(select(AdminUser).order_by(AdminUser.created_at, AdminUser.id))
     return [
         AdminSummary(
+            u.id,
+            u.role,
             u.email,
             u.created_at,
             u.last_login_at,
@@ -179,12 +196,16 @@ def list_admins() -> list[AdminSummary]:
 # -- taking access away --------------------------------------------------------------------
 
 
-def _refuse_last_enabled(user: AdminUser) -> None:
+def _refuse_last_admin(user: AdminUser, by: int | None) -> None:
+    """Refuse to take `user`'s admin rights away when `by` is that account itself, or when it is
+    the last enabled admin."""
     # Runs inside the writing transaction, so two removals racing cannot both pass.
-    others = db.session.scalar(
-        select(func.count()).where(AdminUser.id != user.id, AdminUser.disabled_at.is_(None))
-    )
-    if user.is_active and not others:
+    if by is not None and by == user.id:
+        db.session.rollback()
+        raise AccountError(
+            _l("You cannot disable, delete or demote your own account. Ask another admin.")
+        )
+    if user.is_active and user.is_admin and not other_enabled_admins(user.id):
         db.session.rollback()
         raise AccountError(
             _l(
@@ -194,15 +215,15 @@ def _refuse_last_enabled(user: AdminUser) -> None:
         )
 
 
-def disable_admin(email: str) -> AdminUser:
-    """Disable an account: it cannot sign in, and its sessions end.
+def disable_admin(email: str, by: int | None = None) -> AdminUser:
+    """Disable an account: it cannot sign in, and its sessions end. `by` is the account asking.
 
     Raises:
-        AccountError: no such account, or it is the last enabled one.
+        AccountError: no such account, it is `by` itself, or the last enabled admin.
     """
     start_write(db.session)
     user = find_admin(email)
-    _refuse_last_enabled(user)
+    _refuse_last_admin(user, by)
     if user.disabled_at is None:
         user.disabled_at = clock.now()
     end_all_sessions(user.id)
@@ -223,21 +244,52 @@ def enable_admin(email: str) -> AdminUser:
     return user
 
 
-def delete_admin(email: str) -> str:
-    """Delete an account with its sessions and recovery codes; its email.
+def delete_admin(email: str, by: int | None = None) -> str:
+    """Delete an account with its sessions and recovery codes; its email. `by` is the account
+    asking.
 
     Raises:
-        AccountError: no such account, or it is the last enabled one.
+        AccountError: no such account, it is `by` itself, or the last enabled admin.
     """
     start_write(db.session)
     user = find_admin(email)
-    _refuse_last_enabled(user)
+    _refuse_last_admin(user, by)
     email = user.email
     end_all_sessions(user.id)
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     db.session.delete(user)
     db.session.commit()
     return email
+
+
+def set_role(email: str, role: str, by: int | None = None) -> AdminUser:
+    """Give an account another role; it applies from the account's next request.
+
+    Raises:
+        AccountError: no such account or role, or a demotion of `by` itself or of the last
+            enabled admin.
+    """
+    _check_role(role)
+    start_write(db.session)
+    user = find_admin(email)
+    if role != Role.ADMIN:
+        _refuse_last_admin(user, by)
+    user.role = role
+    db.session.commit()
+    return user
+
+
+def unlock(email: str) -> AdminUser:
+    """Lift the lock that failed logins put on an account (its failures are forgotten).
+
+    Raises:
+        AccountError: no such account.
+    """
+    start_write(db.session)
+    user = find_admin(email)
+    throttle.forget_failures(user.email)
+    db.session.commit()
+    return user
 
 
 def end_sessions(email: str) -> AdminUser:
@@ -254,9 +306,11 @@ def end_sessions(email: str) -> AdminUser:
 
 
 def other_enabled_admins(user_id: int) -> int:
-    """How many enabled accounts there are besides this one."""
+    """How many enabled admin accounts there are besides this one."""
     return db.session.scalar(
-        select(func.count()).where(AdminUser.id != user_id, AdminUser.disabled_at.is_(None))
+        select(func.count()).where(
+            AdminUser.id != user_id, AdminUser.disabled_at.is_(None), AdminUser.role == Role.ADMIN
+        )
     )
 
 

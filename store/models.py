@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -255,14 +256,24 @@ class Setting(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
 
+class Role(StrEnum):
+    """What an account may do: an admin everything; a viewer (Ansicht, e.g. a webinar's
+    presenter) may read the webinars, attendee lists, search, person pages and their exports,
+    and change nothing."""
+
+    ADMIN = "admin"
+    VIEWER = "viewer"
+
+
 class AdminUser(db.Model):
-    """A person who may sign in to the admin app (a Flask-Login user)."""
+    """A person who may sign in to the admin app (a Flask-Login user), in one Role."""
 
     __tablename__ = "admin_users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(255), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=Role.ADMIN, server_default=Role.ADMIN)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set by `flask users disable`: the account cannot sign in until it is enabled again.
@@ -284,6 +295,10 @@ class AdminUser(db.Model):
     @property
     def is_active(self) -> bool:
         return self.disabled_at is None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
 
     @property
     def has_two_factor(self) -> bool:

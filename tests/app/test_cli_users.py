@@ -165,3 +165,25 @@ def test_every_users_command_explains_itself(runner, command, words):
     result = runner.invoke(args=["users", command, "--help"])
     assert result.exit_code == 0
     assert words in result.output
+
+
+def test_create_takes_a_role(app, runner, admin_user):
+    args = ["users", "create", "vortrag@example.org", "--role", "viewer"]
+    result = runner.invoke(args=[*args, "--password", OTHER_PASSWORD])
+    assert result.exit_code == 0, result.output
+    assert "Created viewer account vortrag@example.org." in result.output
+    with app.app_context():
+        assert accounts.find_admin("vortrag@example.org").role == "viewer"
+    listed = runner.invoke(args=["users", "list"]).output
+    assert re.search(r"vortrag@example.org .*\(viewer\)", listed)
+    assert runner.invoke(args=["users", "create", "x@example.org", "--role", "owner"]).exit_code
+    default = runner.invoke(args=["users", "create", "y@example.org", "--password", OTHER_PASSWORD])
+    assert "Created admin account y@example.org." in default.output
+
+
+def test_the_last_enabled_admin_stays_even_with_a_viewer_left(app, runner, admin_user):
+    with app.app_context():
+        accounts.create_admin("vortrag@example.org", OTHER_PASSWORD, "viewer")
+    result = runner.invoke(args=["users", "disable", admin_user.email])
+    assert result.exit_code == 1
+    assert "last enabled admin account" in result.output

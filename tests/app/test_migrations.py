@@ -265,3 +265,43 @@ def test_search_text_gains_umlaut_variants_both_ways(make_app):
         db.drop_all()
         with db.engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE alembic_version")
+
+
+def test_roles_migrate_both_ways(make_app):
+    from sqlalchemy import inspect, text
+
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        upgrade(revision="e1a2b3c4d5e6")  # no roles: every account could do everything
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO admin_users (email, password_hash, created_at, must_set_login)"
+                    " VALUES ('a@example.org', 'h', '2026-01-01 06:00:00', false),"
+                    " ('b@example.org', 'h', '2026-01-01 06:00:00', false)"
+                )
+            )
+        upgrade()
+        with db.engine.begin() as conn:
+            roles = conn.execute(text("SELECT email, role FROM admin_users ORDER BY email")).all()
+            assert [tuple(row) for row in roles] == [
+                ("a@example.org", "admin"),
+                ("b@example.org", "admin"),
+            ]
+            conn.execute(
+                text("UPDATE admin_users SET role = 'viewer' WHERE email = 'b@example.org'")
+            )
+
+        downgrade(revision="e1a2b3c4d5e6")
+        assert "role" not in {c["name"] for c in inspect(db.engine).get_columns("admin_users")}
+        with db.engine.connect() as conn:
+            rows = conn.execute(text("SELECT email, disabled_at FROM admin_users ORDER BY email"))
+            disabled = {email: when is not None for email, when in rows}
+        # A viewer would be an admin without roles: it is disabled instead.
+        assert disabled == {"a@example.org": False, "b@example.org": True}
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE alembic_version")

@@ -100,6 +100,15 @@ CASES = {
     "account.disable_two_factor": Case(form=forms.PasswordCheckForm),
     "account.new_recovery_codes": Case(form=forms.PasswordCheckForm),
     "account.claim": Case(form=forms.OwnLoginForm),
+    # Account 1 is TARGET (crawl_app makes it first), never the crawler's own.
+    "accounts.index": Case(),
+    "accounts.create": Case(form=forms.NewAccountForm),
+    "accounts.change_role": Case(path={"user_id": "1"}, form=forms.RoleForm),
+    "accounts.disable": Case(path={"user_id": "1"}),
+    "accounts.enable": Case(path={"user_id": "1"}),
+    "accounts.unlock": Case(path={"user_id": "1"}),
+    "accounts.reset_password": Case(path={"user_id": "1"}, form=forms.NewPasswordForm),
+    "accounts.delete": Case(path={"user_id": "1"}),
 }
 # Harmless values of the form classes' fields, by field name (never a working login or token).
 FORM_VALUES = {
@@ -115,9 +124,20 @@ FORM_VALUES = {
     "interval_minutes": "0",
     "base_url": "https://webinare.example.org",
     "code": "123456",
+    "role": "viewer",
 }
 SIGNING_KEY = "crawl-signing-key"
-BLUEPRINTS = ("static", "auth", "dashboard", "attendees", "settings", "sync", "webhooks", "account")
+BLUEPRINTS = (
+    "static",
+    "auth",
+    "dashboard",
+    "attendees",
+    "settings",
+    "sync",
+    "webhooks",
+    "account",
+    "accounts",
+)
 PUBLIC = {
     "static",
     "auth.login",
@@ -251,6 +271,7 @@ def crawl_app(make_app, module_sim):
         CALENDLY_WEBHOOK_SIGNING_KEY=SIGNING_KEY,
     )
     with app.app_context():
+        add_target()
         connect(module_sim)
         assert sync_from_settings(SyncTrigger.CLI).status == SyncStatus.SUCCEEDED
     yield app
@@ -267,6 +288,16 @@ def forget_failed_logins(app) -> None:
     with app.app_context():
         db.session.execute(db.delete(LoginFailure))
         db.session.commit()
+
+
+TARGET = "target@example.org"
+
+
+def add_target() -> None:
+    """The account the accounts screen's routes are crawled on: account 1."""
+    from services import accounts
+
+    assert accounts.create_admin(TARGET, "target's long password", "viewer").id == 1
 
 
 def connect(sim) -> None:
@@ -353,4 +384,111 @@ def test_signed_in_no_route_fails(crawl_app, admin_client, module_sim, blueprint
                     if rule.endpoint == "settings.remove_token" and response.status_code < 400:
                         with app.app_context():
                             connect(module_sim)
+                    if rule.endpoint == "accounts.delete" and response.status_code < 400:
+                        with app.app_context():
+                            _restore_target()
     crawler.verdict()
+
+
+def _restore_target() -> None:
+    # Under id 1 again, so that the next calls find it.
+    from store.database import db
+    from store.models import AdminUser
+
+    db.session.add(AdminUser(id=1, email=TARGET, password_hash="x", role="viewer"))
+    db.session.commit()
+
+
+# -- a viewer (Ansicht) reaches exactly its routes ----------------------------------------------
+
+# What a viewer may reach besides the public routes: reading webinars, attendee lists, search
+# and person pages, their downloads, and its own login. Any other route, also one added later,
+# answers a viewer 403.
+VIEWER_ENDPOINTS = {
+    "dashboard.index",
+    "dashboard.export_csv",
+    "attendees.webinar",
+    "attendees.webinar_csv",
+    "attendees.search",
+    "attendees.person",
+    "auth.logout",
+    "account.index",
+    "account.sign_out_everywhere",
+    "account.start_two_factor",
+    "account.confirm_two_factor",
+    "account.disable_two_factor",
+    "account.new_recovery_codes",
+    "account.claim",
+}
+VIEWER = "viewer@example.org"
+VIEWER_PASSWORD = "the viewer's long password"
+
+
+def viewer_may_reach(rule) -> bool:
+    """The rule of the issue: the endpoints above, every download of a list (CSV, XLSX)."""
+    download = rule.rule.endswith((".csv", ".xlsx")) and "GET" in rule.methods
+    return rule.endpoint in PUBLIC | VIEWER_ENDPOINTS or download
+
+
+def viewer_client(app):
+    from services import accounts
+    from store.database import db
+    from store.models import AdminUser
+
+    app.config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:1000"
+    with app.app_context():
+        if db.session.scalar(db.select(AdminUser.id).where(AdminUser.email == VIEWER)) is None:
+            accounts.create_admin(VIEWER, VIEWER_PASSWORD, "viewer")
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de"
+    token = csrf_of(client, "/login")
+    data = {"email": VIEWER, "password": VIEWER_PASSWORD, "csrf_token": token}
+    assert client.post("/login", data=data).status_code == 303
+    return client
+
+
+def harmless_calls(app, rule) -> list[Call]:
+    """`rule`'s requests with every parameter harmless, as the pages send them."""
+    case = CASES[rule.endpoint]
+    fields = {**(form_fields(app, case.form) if case.form else {}), **case.fields}
+    out = []
+    for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+        call = Call(method, build_path(rule, case.path), encode(case.query), label=method)
+        call.label = f"{method} {rule.endpoint} [harmless]"
+        if method == "POST" and not case.body:
+            call.body = encode(fields).encode("latin-1")
+            call.content_type = "application/x-www-form-urlencoded"
+        out.append(call)
+    return out
+
+
+def test_a_viewer_gets_403_exactly_where_the_rule_says(crawl_app):
+    app = crawl_app
+    crawler = Crawler(app, viewer_client(app))
+    token = csrf_of(crawler.client, "/")
+    wrong = []
+    for rule in rules(app):
+        if rule.endpoint in PUBLIC:
+            continue
+        allowed = viewer_may_reach(rule)
+        hostile = [
+            call
+            for label, value in HOSTILE.items()
+            for call in calls(app, rule, value, label, one_at_a_time=False)
+        ]
+        for call in [*harmless_calls(app, rule), *hostile]:
+            response = crawler.send(call, token)
+            status = response.status_code
+            if "[harmless]" in call.label:
+                if allowed == (status == 403):
+                    wrong.append(f"{status} {call.label}")
+                if status == 403:
+                    assert "Rolle Ansicht" in response.get_data(as_text=True)
+            elif not allowed and status < 400:
+                wrong.append(f"{status} {call.label}")
+            if rule.endpoint in SIGN_OUTS and status < 400:
+                forget_failed_logins(app)
+                crawler.client = viewer_client(app)
+                token = csrf_of(crawler.client, "/")
+    crawler.verdict()
+    assert not wrong, "viewer answers against the rule:\n" + "\n".join(wrong)
