@@ -87,3 +87,52 @@ def test_attendee_list_one_line_per_person_answers_one_click_away(
     expect(toggle).to_have_attribute("aria-expanded", "true")
     toggle.click()
     expect(answers).to_be_hidden()
+
+
+STYLE = """e => { const s = getComputedStyle(e);
+  return {border: s.borderTopStyle + ' ' + s.borderTopColor, padding: s.paddingLeft,
+          font: s.fontSize, radius: s.borderTopLeftRadius, background: s.backgroundColor,
+          cursor: s.cursor, listStyle: s.listStyleType, display: s.display}; }"""
+
+
+def test_settings_fields_buttons_and_confirmations(admin_on, live_server, calendly_sim):
+    from services import settings
+
+    with live_server.app.app_context():
+        settings.save_calendly_token(calendly_sim.token)  # stored, so it can be replaced here
+        settings.save_account(calendly_sim.user)
+    page = admin_on("/settings", CALENDLY_EVENT_TYPES="TLr - Infowebinar")
+
+    # Number and time inputs look like the other fields; no browser-default frames or bullets.
+    text = page.locator("#display_timezone").evaluate(STYLE)
+    for field in ("#lookback_days", "#daily_time", "#interval_minutes"):
+        style = page.locator(field).evaluate(STYLE)
+        assert {k: style[k] for k in ("border", "padding", "font", "radius")} == {
+            k: text[k] for k in ("border", "padding", "font", "radius")
+        }, field
+    for fieldset in page.locator("fieldset").all():
+        assert fieldset.evaluate("e => getComputedStyle(e).borderTopStyle") == "none"
+    assert page.locator("#event-types").evaluate(STYLE)["listStyle"] == "none"
+
+    # "Replace" is a button in looks, and a disabled button looks disabled.
+    replace = page.locator(".token-replace > summary").evaluate(STYLE)
+    remove = page.locator(".token-remove button").evaluate(STYLE)
+    assert replace["display"] == "inline-block" and replace["border"].startswith("solid")
+    assert replace["radius"] == remove["radius"] and replace["font"] == remove["font"]
+    assert replace["padding"] == remove["padding"] and replace["cursor"] == "pointer"
+    locked = page.get_by_role("button", name="Save choice")
+    expect(locked).to_be_disabled()
+    enabled = page.locator("#preferences button[type=submit]").evaluate(STYLE)
+    disabled = locked.evaluate(STYLE)
+    assert disabled["cursor"] == "not-allowed"
+    assert disabled["background"] != enabled["background"]
+
+    # The confirmation shows beside the form that was saved, and takes the focus.
+    page.get_by_role("button", name="Save", exact=True).click()
+    notice = page.locator("#preferences .notice")
+    expect(notice).to_contain_text("Settings saved.")
+    expect(notice).to_be_focused()
+    button = page.locator("#preferences button[type=submit]").bounding_box()
+    shown = notice.bounding_box()
+    assert 0 <= shown["y"] - (button["y"] + button["height"]) < 60, (button, shown)
+    assert shown["y"] >= 0 and shown["y"] + shown["height"] <= page.viewport_size["height"]
