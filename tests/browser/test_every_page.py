@@ -140,6 +140,15 @@ def _path(rule, values: dict[str, str]) -> str:
     return re.sub(r"<(?:([^:<>]+):)?([^<>]+)>", fill, rule.rule)
 
 
+def _open_a_list(page) -> None:
+    """Open the attendee list of the first webinar in view with bookings, and one answer row."""
+    rows = page.locator("#webinar-list .webinar")
+    booked = rows.filter(has_text=re.compile(r"\b[1-9]\d* (von|of) \d+")).first
+    booked.locator(".webinar-title a").click()
+    expect(booked.locator("table.attendee-table")).to_be_visible()
+    booked.locator("[data-details-toggle]").first.click()
+
+
 @pytest.mark.parametrize("language", ["de", "en"])
 def test_every_page_fits_the_screen_and_passes_axe(
     strict_page, live_server, calendly_sim, sign_in, language
@@ -198,12 +207,12 @@ def test_every_page_fits_the_screen_and_passes_axe(
     expect(page.locator("#sync-panel[hx-trigger]")).to_have_count(0, timeout=30_000)
     check.settle()
     check("dashboard, sync panel after a run")
-    rows = page.locator("#webinar-list .webinar")
-    booked = rows.filter(has_text=re.compile(r"\b[1-9]\d* (von|of) \d+"))
-    booked.first.locator(".webinar-title a").click()
-    expect(booked.first.locator("table.attendee-table")).to_be_visible()
-    booked.first.locator("[data-details-toggle]").first.click()
+    _open_a_list(page)
     check("dashboard, an attendee list and an answer row open")
+    page.goto(live_server("/?view=past"))
+    _open_a_list(page)
+    expect(page.locator(".no-show-toggle").first).to_be_visible()
+    check("past webinars, a list with no-show buttons and an answer row open")
 
     query = data["name"][:4]
     page.goto(live_server(f"/search?q={query}"))
