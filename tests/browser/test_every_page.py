@@ -160,6 +160,7 @@ def test_every_page_fits_the_screen_and_passes_axe(
         CALENDLY_TOKEN=calendly_sim.token,
         CALENDLY_EVENT_TYPES="TLr - Infowebinar, TLr - Infowebinar (English)",
     )
+    calendly_sim.add_webhook_subscription("https://hooks.example.org/abc", ["invitee.created"])
     with app.app_context():
         settings.save_account(calendly_sim.user)
         assert sync_from_settings(SyncTrigger.CLI).status == SyncStatus.SUCCEEDED
@@ -219,7 +220,9 @@ def test_every_page_fits_the_screen_and_passes_axe(
     expect(page.locator("#search-results .person-name").first).to_be_visible()
     check(f"search for {json.dumps(query)}")
     page.goto(live_server("/settings"))
-    check("settings with the webhook section loaded")
+    check.settle()
+    page.locator("#webhook-admin tr.webhook .confirm-delete summary").first.click()
+    check("settings with the webhook section loaded and a deletion to confirm")
     assert page.goto(live_server("/webinars/2147483000")).status == 404
     check("error page")
 
