@@ -70,13 +70,15 @@ def save_event_types():
     """Store which of the account's event types the sync mirrors."""
     if _event_types_from_env():
         message = _("The event types come from the CALENDLY_EVENT_TYPES environment variable.")
-        return _render("calendly", 409, message=message, message_kind="error")
+        return _render(
+            "calendly", 409, message=message, message_kind="error", notice_at="event_types"
+        )
     check = connection.check_token()
     form = _types_form(check)
     if not check.event_types_listed or not form.validate_on_submit():
         return _render("calendly", 422, check=check, types_form=form)
     connection.save_event_types(form.event_types.data or [])
-    return _done("calendly", _("Event type choice saved."), check=check)
+    return _done("calendly", _("Event type choice saved."), check=check, notice_at="event_types")
 
 
 @bp.post("/preferences")
@@ -134,9 +136,14 @@ def _go_to(url: str):
 
 
 def _render(what: str, status: int = 200, message=None, message_kind="info", **parts):
-    """Render the page (`what` == "page") or one section, which htmx swaps in place."""
+    """Render the page (`what` == "page") or one section, which htmx swaps in place.
+
+    The message shows next to the form it answers: `notice_at` names that form when it is not
+    the section's first one.
+    """
     partial = what != "page" and htmx.is_partial_request()
-    context = {"notices": {what: (message, message_kind)} if message else {}}
+    notice_at = parts.pop("notice_at", what)
+    context = {"notices": {notice_at: (message, message_kind)} if message else {}}
     if not partial or what == "calendly":
         context.update(_calendly_context(**parts))
     if not partial or what == "preferences":

@@ -28,6 +28,21 @@
     }
   });
 
+  // An attendee's line opens its answers (and time zone, reasons) in the row below it.
+  document.addEventListener("click", function (evt) {
+    const toggle = evt.target.closest("[data-details-toggle]");
+    if (!toggle) {
+      return;
+    }
+    const details = document.getElementById(toggle.getAttribute("aria-controls"));
+    if (!details) {
+      return;
+    }
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    details.hidden = !open;
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+
   // htmx does not swap error responses; say that something went wrong instead of doing nothing.
   let toastTimer = null;
   function showToast(message) {

@@ -88,6 +88,11 @@ class CalendlyEvent(CalendlyRecord, db.Model):
     def is_full(self) -> bool:
         return self.invitees_limit is not None and self.invitees_active >= self.invitees_limit
 
+    @property
+    def is_over(self) -> bool:
+        """The webinar has ended: nobody joins it any more."""
+        return self.end_time is not None and self.end_time <= clock.now()
+
     def __repr__(self) -> str:
         return f"<CalendlyEvent {self.calendly_id} {self.name!r} {self.start_time:%Y-%m-%d %H:%M}>"
 

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -76,7 +77,8 @@ def test_webinar_page_without_htmx(login, webinar):
 
 def test_attendee_details(login, webinar):
     html = _get(login, f"/webinars/{webinar.id}", HX)
-    assert '<a href="mailto:juergen.gross@example.de">juergen.gross@example.de</a>' in html
+    assert 'href="mailto:juergen.gross@example.de"' in html
+    assert '"one-line" href="mailto:juergen.gross@example.de">juergen.gross@example.de<' in html
     assert "Mar 4, 2031, 10:30\u202fAM" in html  # booked at, in the admin's time zone
     assert "Europe/Vienna" in html
     # Answers in the booking form's order, whatever order they are stored in.
@@ -88,6 +90,24 @@ def test_attendee_details(login, webinar):
     assert "2 attendees" in html and "1 canceled" in html
     assert f'href="/webinars/{webinar.id}/attendees.csv"' in html
     assert 'href="/people/juergen.gross@example.de"' in html
+
+
+def test_one_line_per_attendee_with_answers_one_click_away(login, webinar):
+    html = _get(login, f"/webinars/{webinar.id}", HX)
+    people = re.findall(r'<tbody class="attendee[^"]*">(.*?)</tbody>', html, re.S)
+    assert len(people) == 3
+    jurgen = next(part for part in people if "Jürgen Groß" in part)
+    line, details = jurgen.split('<tr class="attendee-details"')
+    # The line: name, email, status, booked at, and a button that opens the answers below.
+    assert "Mathe, Physik" not in line and "Europe/Vienna" not in line
+    toggle = re.search(r'<button type="button"[^>]*aria-controls="([^"]+)"[^>]*>', line)
+    assert toggle and 'aria-expanded="false"' in toggle[0]
+    assert details.startswith(f' id="{toggle[1]}" hidden>')
+    assert "<dd>Mathe, Physik</dd>" in details and "Europe/Vienna" in details
+    assert 'aria-label="Answers: Jürgen Groß"' in line and "(2)" in line
+    assert "<th" not in jurgen and "Notes" not in html
+    css = login.get("/static/app.css").get_data(as_text=True)
+    assert "break-all" not in css
 
 
 def test_webinar_without_attendees(login, add_webinar):

@@ -250,3 +250,31 @@ def test_csv_of_the_filtered_list(login, add_webinar, add_attendee):
     rows = list(csv.reader(io.StringIO(english)))
     assert rows[0][:3] == ["Webinar", "Webinar start (Europe/Berlin)", "Name"]
     assert [row[2] for row in rows[1:]] == ["Nicht dabei"]
+
+
+def test_rows_say_only_what_still_applies(login, add_webinar):
+    now = clock.now()
+    add_webinar(name="Coming up", location_type="zoom", location="https://zoom.us/j/1")
+    add_webinar(
+        name="Was on Zoom", start_time=now - timedelta(days=3), location="https://zoom.us/j/2"
+    )
+    add_webinar(
+        name="Called off",
+        status="canceled",
+        location_type="google_conference",
+        location=None,
+        invitees_active=0,
+        invitees_limit=29,
+    )
+    upcoming = _html(login)
+    assert 'href="https://zoom.us/j/1"' in upcoming
+    assert "badge-active" not in upcoming and ">Active<" not in upcoming
+
+    past = _html(login, "/?view=past")
+    assert _listed(past, "Was on Zoom")
+    assert "join-link" not in past and "Join Zoom" not in past and "zoom.us/j/2" not in past
+    assert ">Active<" not in past
+
+    canceled = _html(login, "/?view=canceled")
+    assert _listed(canceled, "Called off") and "badge-canceled" in canceled
+    assert "link pending" not in canceled and "0 of 29 booked" not in canceled

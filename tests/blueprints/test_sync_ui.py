@@ -1,6 +1,7 @@
 """Sync now, the self-polling status panel and the list of sync runs."""
 
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -217,3 +218,25 @@ def test_sync_pages_need_a_login(client):
     response = client.post("/sync", headers=HX)
     assert response.status_code == 401
     assert "HX-Redirect" in response.headers
+
+
+def test_runs_show_labelled_figures_with_each_cell_named(login, app):
+    add_runs(app, 1, events_created=65, events_missing=2, attendees_created=528, api_requests=68)
+    html = login.get("/sync/runs").text
+    assert "65 new" in html and "2 no longer in Calendly" in html and "528 new" in html
+    assert "0 unchanged" in html
+    assert not re.search(r"\d+/\d+/\d+", html), "packed figures like 0/0/63/0"
+    # On a phone each run is a card whose cells say what they are.
+    row = html.split('<tr class="run-', 1)[1].split("</tr>", 1)[0]
+    labels = re.findall(r'<td[^>]*data-label="([^"]+)"', row)
+    assert labels == [
+        "#",
+        "Started",
+        "Trigger",
+        "Status",
+        "Webinars",
+        "Attendees",
+        "API requests",
+        "Skipped records",
+        "Error",
+    ]

@@ -54,4 +54,26 @@ def test_demo_dashboard_and_attendee_list(strict_page, app, live_server, save_sc
     webinar = rows.nth(index)
     webinar.locator(".webinar-title a").click()
     expect(webinar.locator("table.attendee-table")).to_be_visible()
+    webinar.locator("[data-details-toggle]").first.click()  # one person's answers open
+    expect(webinar.locator(".attendee-details").first).to_be_visible()
     save_screenshot(webinar, "demo-attendees.png")
+
+    # The sync panel after a run started here.
+    panel = page.locator("#sync-panel")
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/sync")):
+        panel.locator("button[type=submit]").click()
+    expect(panel.locator(".sync-progress")).to_have_count(0, timeout=30_000)
+    expect(page.locator("#sync-panel[hx-trigger]")).to_have_count(0, timeout=30_000)
+    expect(panel.locator(".sync-message")).to_be_visible()
+    save_screenshot(panel, "demo-sync-panel.png")
+
+    # A phone: the first screen of the dashboard, and a list as labelled cards.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server("/"))
+    expect(titles.first).to_be_visible()
+    save_screenshot(page, "demo-phone.png")
+    page.goto(
+        live_server(page.locator("#webinar-list .webinar-title a").nth(index).get_attribute("href"))
+    )
+    expect(page.locator("table.attendee-table")).to_be_visible()
+    save_screenshot(page, "demo-phone-attendees.png")

@@ -25,6 +25,7 @@ def create_subscription(page):
     page.get_by_label("Public address of this app").fill(BASE)
     page.get_by_role("button", name="Create subscription").click()
     expect(section.locator(".flash-success")).to_contain_text("Webhook subscription created")
+    expect(section.locator(".flash-success")).to_be_focused()
     return section
 
 
@@ -80,6 +81,7 @@ def test_mark_a_no_show_in_the_attendee_list(admin_on, calendly_sim, live_server
     page.get_by_role("button", name=f"Mark as no-show: {name}").click()
 
     expect(page.locator(".attendees .flash-success")).to_contain_text("marked as a no-show")
+    expect(page.locator(".attendees .flash-success")).to_be_focused()  # not lost on the body
     expect(page.get_by_role("button", name=f"Undo no-show: {name}")).to_be_visible()
     assert calendly_sim.find_invitee(invitee_uuid)[1]["no_show"] is not None
 
