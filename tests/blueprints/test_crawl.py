@@ -109,6 +109,7 @@ FORM_VALUES = {
     "next": "/",
     "token": "not-a-token",
     "event_types": "https://api.calendly.com/event_types/X",
+    "all_types": "",
     "display_timezone": "Europe/Berlin",
     "lookback_days": "14",
     "daily_time": "06:00",
