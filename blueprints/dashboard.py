@@ -4,7 +4,7 @@ from flask import Blueprint, render_template, request
 
 from blueprints import htmx, inputs, waits
 from blueprints.attendees import csv_download
-from services import connection, export, queries
+from services import connection, export, queries, settings
 
 bp = Blueprint("dashboard", __name__)
 
@@ -15,12 +15,14 @@ def index():
     webinar_filter = _webinar_filter()
     page = queries.list_webinars(webinar_filter)
     never_synced = page.total == 0 and not queries.has_webinars()
+    has_token = connection.token_configured()
     context = {
         "filter": webinar_filter,
         "page": page,
         "event_types": queries.event_types(),
         "never_synced": never_synced,
-        "has_token": connection.token_configured() if never_synced else True,
+        "has_token": has_token,
+        "types_chosen": settings.event_types_chosen() if never_synced and has_token else True,
     }
     if htmx.is_partial_request():
         return render_template("dashboard/_webinars.html", **context)
