@@ -28,14 +28,28 @@ def verify_command():
 
 @calendly_cli.command("sync")
 @click.option("--full", is_flag=True, help="Read all history and refetch every attendee list.")
-def sync_command(full):
-    """Mirror Calendly's events and invitees into the database and print a summary."""
+@click.option(
+    "--all-types",
+    is_flag=True,
+    help="Sync events of every event type, whatever Settings or CALENDLY_EVENT_TYPES choose.",
+)
+def sync_command(full, all_types):
+    """Mirror Calendly's events and invitees into the database and print a summary.
+
+    Only the chosen event types are synced; with none chosen it refuses (exit status 1).
+    """
     from mirror.sync import SyncAlreadyRunning, counts_line
+    from services import settings
     from services.syncing import sync_from_settings
     from store.outcomes import SyncStatus, SyncTrigger
 
+    if not all_types and not settings.event_types_chosen():
+        raise click.ClickException(
+            "No event types are chosen, so nothing would be synced. Choose them in Settings "
+            "(Event types to sync), set CALENDLY_EVENT_TYPES, or pass --all-types."
+        )
     try:
-        run = sync_from_settings(SyncTrigger.CLI, full=full)
+        run = sync_from_settings(SyncTrigger.CLI, full=full, all_types=all_types)
     except SyncAlreadyRunning as exc:
         raise click.ClickException(str(exc)) from exc
     if run.status != SyncStatus.SUCCEEDED:

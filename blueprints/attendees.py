@@ -47,14 +47,29 @@ def webinar(event_id: int):
 @waits.download
 def webinar_csv(event_id: int):
     """One webinar's attendees as CSV."""
+    event, rows, questions = _webinar_export(event_id)
+    return csv_download(rows, questions, export.webinar_file_name(event, "csv"))
+
+
+@bp.get("/webinars/<int:event_id>/attendees.xlsx")
+@waits.download
+def webinar_xlsx(event_id: int):
+    """One webinar's attendees as an Excel workbook."""
+    event, rows, questions = _webinar_export(event_id)
+    return xlsx_download(rows, questions, export.webinar_file_name(event, "xlsx"))
+
+
+def _webinar_export(event_id: int):
+    """The webinar, its (attendee, event) rows and their answer columns."""
     event = db.get_or_404(CalendlyEvent, event_id)
     attendees = queries.webinar_attendees(event.id)
-    questions = export.question_columns(a.questions_and_answers for a in attendees)
-    filename = f"attendees-{event.start_time:%Y-%m-%d}-{event.id}.csv"
-    return csv_download(((attendee, event) for attendee in attendees), questions, filename)
+    questions = export.question_columns(
+        (event.event_type_uri, attendee.questions_and_answers) for attendee in attendees
+    )
+    return event, [(attendee, event) for attendee in attendees], questions
 
 
-def csv_download(rows, questions: list[str], filename: str, *, stream: bool = False) -> Response:
+def csv_download(rows, questions, filename: str, *, stream: bool = False) -> Response:
     """(attendee, event) rows as a CSV attachment in the admin's time zone and language;
     `stream` sends it in chunks while the rows are still being read."""
     document = export.stream_csv(
@@ -62,9 +77,19 @@ def csv_download(rows, questions: list[str], filename: str, *, stream: bool = Fa
     )
     return Response(
         stream_with_context(document) if stream else "".join(document),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        mimetype=export.CSV_MIMETYPE,
+        headers=_attachment(filename),
     )
+
+
+def xlsx_download(rows, questions, filename: str) -> Response:
+    """(attendee, event) rows as an XLSX attachment in the admin's time zone and language."""
+    document = export.xlsx_document(rows, questions, str(get_timezone()), str(get_locale()))
+    return Response(document, mimetype=export.XLSX_MIMETYPE, headers=_attachment(filename))
+
+
+def _attachment(filename: str) -> dict:
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
 
 
 @bp.get("/search")

@@ -3,9 +3,9 @@
 from flask import Blueprint, render_template, request
 
 from blueprints import htmx, inputs, waits
-from blueprints.attendees import csv_download
+from blueprints.attendees import csv_download, xlsx_download
 from blueprints.guard import viewer_allowed
-from services import connection, export, queries
+from services import connection, export, queries, settings
 
 bp = Blueprint("dashboard", __name__)
 
@@ -17,12 +17,14 @@ def index():
     webinar_filter = _webinar_filter()
     page = queries.list_webinars(webinar_filter)
     never_synced = page.total == 0 and not queries.has_webinars()
+    has_token = connection.token_configured()
     context = {
         "filter": webinar_filter,
         "page": page,
         "event_types": queries.event_types(),
         "never_synced": never_synced,
-        "has_token": connection.token_configured() if never_synced else True,
+        "has_token": has_token,
+        "types_chosen": settings.event_types_chosen() if never_synced and has_token else True,
     }
     if htmx.is_partial_request():
         return render_template("dashboard/_webinars.html", **context)
@@ -33,10 +35,24 @@ def index():
 @waits.download
 def export_csv():
     """Attendees of every webinar in the current tab and filter (all pages) as CSV."""
+    webinar_filter, rows, questions = _list_export()
+    name = export.list_file_name(webinar_filter.view, "csv")
+    return csv_download(rows, questions, name, stream=True)
+
+
+@bp.get("/webinars.xlsx")
+@waits.download
+def export_xlsx():
+    """Attendees of every webinar in the current tab and filter (all pages) as a workbook."""
+    webinar_filter, rows, questions = _list_export()
+    return xlsx_download(rows, questions, export.list_file_name(webinar_filter.view, "xlsx"))
+
+
+def _list_export():
+    """The filter, its (attendee, event) rows and their answer columns."""
     webinar_filter = _webinar_filter()
     questions = export.question_columns(queries.filtered_answer_lists(webinar_filter))
-    rows = queries.filtered_attendees(webinar_filter)
-    return csv_download(rows, questions, f"attendees-{webinar_filter.view}.csv", stream=True)
+    return webinar_filter, queries.filtered_attendees(webinar_filter), questions
 
 
 def _webinar_filter() -> queries.WebinarFilter:

@@ -36,6 +36,7 @@ TRIGGER_LABELS = {
     SyncTrigger.MANUAL: _l("Sync now"),
     SyncTrigger.SCHEDULER: _l("Schedule"),
     SyncTrigger.DEMO: _l("Demo start"),
+    SyncTrigger.CONNECTED: _l("after connecting"),
 }
 
 

@@ -9,6 +9,7 @@ from zoneinfo import available_timezones
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     EmailField,
     HiddenField,
     IntegerField,
@@ -79,6 +80,12 @@ class EventTypesForm(FlaskForm):
     """Which of the account's event types the sync mirrors (choices are set by the view)."""
 
     event_types = MultiCheckboxField(_l("Event types to sync"), choices=[])
+    all_types = BooleanField(_l("All event types, also ones created later"))
+
+    def validate_event_types(self, field) -> None:
+        """Nothing ticked is no choice: the sync would copy nothing."""
+        if not field.data and not self.all_types.data:
+            raise ValidationError(_l("Tick at least one event type, or all event types."))
 
 
 class PreferencesForm(FlaskForm):

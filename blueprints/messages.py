@@ -72,6 +72,10 @@ def problem_text(code: str, params: dict | None = None, *, write: bool = False) 
             "wrote is complete; the next sync carries on.",
             seconds=params.get("seconds") or 0,
         )
+    if code == RunProblem.NO_EVENT_TYPES:
+        return _(
+            "No event types are chosen yet, so nothing was synced. Choose them under Settings."
+        )
     if code == RunProblem.INTERRUPTED:
         return _("The sync was interrupted before it finished (its process ended).")
     if code == RunProblem.LEGACY:
@@ -125,6 +129,7 @@ def skip_text(reason: str) -> str:
         SkipReason.RAN_ELSEWHERE: lambda: _("Another process ran this scheduled sync."),
         SkipReason.SYNC_RUNNING: lambda: _("Another sync was running."),
         SkipReason.NOT_CONNECTED: lambda: _("Calendly is not connected."),
+        SkipReason.NO_EVENT_TYPES: lambda: _("No event types are chosen yet."),
         SkipReason.STILL_RUNNING: lambda: _(
             "This process was still running the previous scheduled sync."
         ),

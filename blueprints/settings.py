@@ -16,8 +16,13 @@ from flask_login import current_user
 from blueprints import htmx, sessions
 from blueprints.forms import EventTypesForm, PreferencesForm, TokenForm, timezone_names
 from blueprints.messages import calendly_problem
-from calendly.errors import TOKEN_PAGE_URL
+from calendly.errors import TOKEN_PAGE_URL, CalendlyError
+from mirror.event_types import ALL_TYPES
+from mirror.sync import SyncAlreadyRunning
 from services import accounts, connection, scheduler, settings
+from services.secrets import TokenVaultError
+from services.syncing import start_background_sync
+from store.outcomes import SyncTrigger
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -77,8 +82,22 @@ def save_event_types():
     form = _types_form(check)
     if not check.event_types_listed or not form.validate_on_submit():
         return _render("calendly", 422, check=check, types_form=form)
-    connection.save_event_types(form.event_types.data or [])
-    return _done("calendly", _("Event type choice saved."), check=check, notice_at="event_types")
+    first = connection.save_event_types(form.event_types.data or [], all_types=form.all_types.data)
+    message = _("Event type choice saved.")
+    if first:
+        message = f"{message} {_first_sync()}"
+    return _done("calendly", message, check=check, notice_at="event_types")
+
+
+def _first_sync() -> str:
+    """Start the first sync after the first choice; what to tell the admin about it."""
+    try:
+        start_background_sync(current_app._get_current_object(), SyncTrigger.CONNECTED)
+    except SyncAlreadyRunning:
+        return _("A sync is already running.")
+    except (TokenVaultError, CalendlyError) as exc:
+        return calendly_problem(exc)
+    return _("The first sync has started; the webinars appear on the dashboard.")
 
 
 @bp.post("/preferences")
@@ -160,6 +179,11 @@ def _calendly_context(token_form=None, types_form=None, check=None, refused=None
     hint = settings.token_hint()
     if check is None and connection.token_configured():
         check = connection.current_status()
+    if types_form is not None:
+        selection = list(types_form.event_types.data or [])
+        selection += [ALL_TYPES] if types_form.all_types.data else []
+    else:
+        selection = settings.sync_event_types()
     return {
         "token_form": token_form or TokenForm(),
         "types_form": _types_form(check, types_form),
@@ -170,9 +194,9 @@ def _calendly_context(token_form=None, types_form=None, check=None, refused=None
         "refused": refused,
         "account": settings.account(),
         # After a refused choice, show what was ticked rather than what is stored.
-        "selection": types_form.event_types.data or []
-        if types_form is not None
-        else settings.sync_event_types(),
+        "selection": selection,
+        "all_chosen": ALL_TYPES in (selection or ()),
+        "chosen": settings.event_types_chosen(),
         "is_selected": connection.is_selected,
         "event_types_from_env": _event_types_from_env(),
         "token_page_url": TOKEN_PAGE_URL,

@@ -55,11 +55,13 @@ def load_sync_panel(message: str | None = None, message_kind: str = "info") -> S
     """The panel's data, read fresh from the database."""
     # Running first: a run ending in between then shows as running once more, never as missing.
     running = running_run()
+    connected = connection.token_configured()
     return SyncPanel(
         running=running,
         last=queries.last_finished_run(),
-        next_run=_next_scheduled_run(),
-        connected=connection.token_configured(),
+        # Without a token the scheduler only skips: no time to announce.
+        next_run=_next_scheduled_run() if connected else None,
+        connected=connected,
         message=message,
         message_kind=message_kind,
         waiting_since=waiting_since(running) if running is not None else None,

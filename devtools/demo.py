@@ -64,10 +64,9 @@ _lock = threading.Lock()
 
 @dataclass
 class DemoState:
-    """The running demo: its simulator and what the configuration said before."""
+    """The running demo: its simulator."""
 
     simulator: object
-    real_event_types: str
 
 
 def init_demo(app: Flask) -> bool:
@@ -105,13 +104,15 @@ def leave_demo(app: Flask, connected_by: int | None = None, **_signal) -> None:
         app.config["DEMO_API_BASE_URL"] = ""
         app.config["DEMO_LOGIN"] = None
         if state is not None:
-            app.config["CALENDLY_EVENT_TYPES"] = state.real_event_types
             # A demo sync still running now fails fast against the stopped simulator.
             state.simulator.stop()
             log.info("Demo mode ended")
     # The login first: the purge may wait for a running sync, and real data is coming in.
     _end_demo_login(app, connected_by)
     if settings.get_setting(DEMO_DATA_KEY):
+        # The demo's event type choice named the simulator's types: the real account's admin
+        # chooses anew before anything is synced.
+        settings.delete_setting(settings.EVENT_TYPES_KEY)
         _purge_demo_data()
 
 
@@ -156,15 +157,15 @@ def _start(app: Flask) -> None:
     simulator.seed_data(n_events=DEMO_EVENTS, max_invitees=DEMO_MAX_INVITEES)
     simulator.start()
     with _lock:
-        app.extensions["demo"] = DemoState(simulator, app.config["CALENDLY_EVENT_TYPES"])
+        app.extensions["demo"] = DemoState(simulator)
         app.config["DEMO_API_BASE_URL"] = simulator.base_url
-        # Show info-webinars, as a real account would after its first visit to Settings;
-        # kept in the configuration, not the settings table, so no demo choice outlives it.
-        demo_types = connection.default_event_type_uris(simulator.event_types)
-        app.config["CALENDLY_EVENT_TYPES"] = ",".join(demo_types)
         app.config["DEMO_CALENDLY_TOKEN"] = token
         app.config["DEMO_MODE"] = True
     settings.set_setting(DEMO_DATA_KEY, True)
+    if not settings.event_types_chosen():
+        # The demo chooses its info-webinars as an admin would on Settings, where the choice
+        # can be tried and changed; leaving the demo forgets it.
+        connection.save_event_types(connection.default_event_type_uris(simulator.event_types))
     log.info("Demo mode: Calendly simulator on %s", simulator.base_url)
     try:
         run = sync_from_settings(SyncTrigger.DEMO)

@@ -27,9 +27,14 @@ _table = CalendlyEventType.__table__
 _FREE_TEXT = frozenset({"name"})
 
 
+# Stands for "every event type, also those created later" in a selection.
+ALL_TYPES = "*"
+
+
 class EventTypeSelection:
-    """The event types the mirror keeps, chosen by URI or by name (ignoring case); empty means
-    all. The sync, the webhook receiver and the Settings page's checkboxes all ask this one rule.
+    """The event types the mirror keeps, chosen by URI or by name (ignoring case), or ALL_TYPES;
+    an empty selection keeps nothing (a 1:1 appointment is never copied unasked). The sync, the
+    webhook receiver and the Settings page's checkboxes all ask this one rule.
 
     A name stands for the URIs of the types called so in `catalog` (type URI -> name, from the
     cache), so an event is kept by its type whatever the event itself is called. Only an event
@@ -41,7 +46,9 @@ class EventTypeSelection:
     ):
         self.wanted = [item.strip() for item in selection or () if item and item.strip()]
         self.uris = {item for item in self.wanted if "://" in item}
-        self.names = {item.casefold() for item in self.wanted if "://" not in item}
+        self.names = {
+            item.casefold() for item in self.wanted if "://" not in item and item != ALL_TYPES
+        }
         # Every type URI the cache holds -> its name (None when no listing contained it).
         self.catalog = dict(catalog or {})
         self.named_uris = {
@@ -50,8 +57,8 @@ class EventTypeSelection:
 
     @property
     def everything(self) -> bool:
-        """True when nothing is chosen (every type is kept)."""
-        return not self.uris and not self.names
+        """True when every type is kept (ALL_TYPES was chosen)."""
+        return ALL_TYPES in self.wanted
 
     def includes(self, event_type_uri: str | None, name: str | None = None) -> bool:
         """True when events of the type `event_type_uri` (an event called `name`) are kept."""

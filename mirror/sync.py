@@ -67,13 +67,20 @@ class SyncAlreadyRunning(Exception):
     """Another sync holds the lease."""
 
 
+class NoEventTypeChoice(Exception):
+    """Nobody has chosen the event types to sync, so the run copies nothing."""
+
+    run_problem = RunProblem.NO_EVENT_TYPES
+
+
 @dataclass
 class SyncOptions:
     """What one sync run does, and everything it needs that is not Calendly or the database."""
 
     trigger: SyncTrigger
     full: bool = False
-    event_types: Sequence[str] = ()
+    # URIs or names, or [ALL_TYPES]; None (nobody chose) fails the run before any request.
+    event_types: Sequence[str] | None = None
     lookback_days: int = 14
     lease_seconds: float = 90.0
     # The heartbeat renews the lease this often, whatever the run is doing.
@@ -150,6 +157,8 @@ def execute_run(
         with heartbeat:
             try:
                 client = client_factory()
+                if options.event_types is None:
+                    raise NoEventTypeChoice("no event types are chosen")
                 _SyncJob(client, run, options, now or clock.now(), heartbeat).run()
                 status = SyncStatus.SUCCEEDED
             except Exception as exc:

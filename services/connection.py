@@ -16,7 +16,7 @@ from flask import current_app
 from calendly.client import CalendlyClient
 from calendly.errors import AuthenticationError, CalendlyError, PermissionDeniedError
 from calendly.records import EventType
-from mirror.event_types import EventTypeSelection, read_listing, store_listing
+from mirror.event_types import ALL_TYPES, EventTypeSelection, read_listing, store_listing
 from services import settings
 from services.secrets import TokenVaultError
 from store import clock
@@ -24,7 +24,7 @@ from store.database import db, start_write
 
 log = logging.getLogger(__name__)
 
-# The event type preselected for a new account (the seed's info-webinars).
+# The event types demo mode chooses (the seed's info-webinars); a real account gets no default.
 DEFAULT_EVENT_TYPE_MARKER = "infowebinar"
 # An admin waits on these calls (token checks, no-show marks, webhook administration), so fail
 # fast instead of retrying for a minute (writes only ever retry a 429 anyway).
@@ -158,13 +158,12 @@ def current_status() -> TokenCheck:
 
 
 def _remember_account(check: TokenCheck) -> None:
-    # Event types chosen for another account mean nothing for this one: start from the default.
+    # Event types chosen for another account mean nothing for this one: the admin chooses anew.
     previous = settings.account() or {}
     if previous.get("user_uri") != check.user.get("uri"):
         settings.delete_setting(settings.EVENT_TYPES_KEY)
     settings.save_account(check.user)
     if check.event_types_listed:
-        apply_default_event_types(check.event_types)
         _cache_event_types(read_listing(check.event_types))
 
 
@@ -178,7 +177,7 @@ def _cache_event_types(types: list[EventType]) -> None:
 def connect_token(token: str, connected_by: int | None = None) -> TokenCheck:
     """Verify a pasted token and, when Calendly accepts it, store it encrypted.
 
-    A token of another account than before resets the event type choice to the default, and a
+    A token of another account than before forgets the event type choice, and a
     working token ends demo mode. `connected_by` (the admin's account id) goes with the
     `token_connected` signal. The returned check has ``user`` None when it was refused.
     """
@@ -204,29 +203,28 @@ def default_event_type_uris(event_types: list[dict]) -> list[str]:
     ]
 
 
-def apply_default_event_types(event_types: list[dict]) -> None:
-    """Store the default choice when the admin has chosen nothing yet (nothing stored = all)."""
-    if settings.get_setting(settings.EVENT_TYPES_KEY) is not None:
-        return
-    default = default_event_type_uris(event_types)
-    if default:
-        settings.set_setting(settings.EVENT_TYPES_KEY, default)
-
-
-def is_selected(event_type: dict, selection: list[str]) -> bool:
+def is_selected(event_type: dict, selection: list[str] | None) -> bool:
     """True when `selection` (URIs, or names from CALENDLY_EVENT_TYPES) names `event_type`,
     by the rule the sync and the webhook receiver follow (a name stands for its type's URI).
 
-    Unlike the sync, an empty selection ticks no checkbox (it means "all" without naming any).
+    "All types" ticks no single checkbox: it has a checkbox of its own.
     """
     uri = event_type.get("uri")
     catalog = {uri: event_type.get("name")} if isinstance(uri, str) else {}
-    return bool(selection) and EventTypeSelection(selection, catalog).includes(uri)
+    chosen = EventTypeSelection(selection, catalog)
+    return not chosen.everything and chosen.includes(uri)
 
 
-def save_event_types(uris: list[str]) -> None:
-    """Store the event types to sync; an empty list means all of them."""
-    settings.set_setting(settings.EVENT_TYPES_KEY, list(uris))
+def save_event_types(uris: list[str], *, all_types: bool = False) -> bool:
+    """Store the event types to sync (`all_types`: every type, also later ones).
+
+    Returns:
+        True when this was the first choice (nothing was chosen before), so the caller starts
+        the first sync.
+    """
+    first = settings.get_setting(settings.EVENT_TYPES_KEY) is None
+    settings.set_setting(settings.EVENT_TYPES_KEY, [ALL_TYPES] if all_types else list(uris))
+    return first
 
 
 def remove_token() -> None:

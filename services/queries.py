@@ -8,7 +8,7 @@ related rows are loaded in one query each (no N+1).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from store import clock
 from store.database import db
-from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun
+from store.models import CalendlyEvent, CalendlyEventAttendee, CalendlyEventType, SyncRun
 from store.outcomes import RecordStatus, SyncStatus
 
 VIEWS = ("upcoming", "past", "canceled")
@@ -239,15 +239,36 @@ def filtered_attendees(f: WebinarFilter) -> Iterator[tuple[CalendlyEventAttendee
     yield from rows
 
 
-def filtered_answer_lists(f: WebinarFilter) -> Iterator[list | None]:
-    """The raw booking answers of the attendees `filtered_attendees(f)` yields."""
+def filtered_answer_lists(f: WebinarFilter) -> Iterator[tuple[str | None, list | None]]:
+    """(event type URI, raw booking answers) of the attendees `filtered_attendees(f)` yields."""
     where, _order = _webinar_conditions(f, clock.now())
-    yield from db.session.scalars(
-        select(CalendlyEventAttendee.questions_and_answers)
+    yield from db.session.execute(
+        select(CalendlyEvent.event_type_uri, CalendlyEventAttendee.questions_and_answers)
         .join(CalendlyEvent, CalendlyEvent.id == CalendlyEventAttendee.event_id)
         .where(*where)
         .execution_options(yield_per=2000)
     )
+
+
+def event_type_questions(uris: Iterable[str | None]) -> dict[str, tuple[str | None, dict]]:
+    """Event type URI -> (name, {question text: question type}) from the event type cache."""
+    wanted = {uri for uri in uris if uri}
+    if not wanted:
+        return {}
+    rows = db.session.execute(
+        select(
+            CalendlyEventType.uri, CalendlyEventType.name, CalendlyEventType.custom_questions
+        ).where(CalendlyEventType.uri.in_(wanted))
+    )
+    found = {}
+    for uri, name, questions in rows:
+        kinds = {
+            str(item["name"]): str(item.get("type"))
+            for item in questions or ()
+            if isinstance(item, dict) and item.get("name") and item.get("type")
+        }
+        found[uri] = (name, kinds)
+    return found
 
 
 def last_finished_run() -> SyncRun | None:

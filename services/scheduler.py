@@ -195,6 +195,8 @@ def _run_tick(scheduled: datetime, process_owner: str) -> SyncRun:
         return record_skip(process_owner, scheduled, SkipReason.RAN_ELSEWHERE)
     if not _connected():
         return record_skip(process_owner, scheduled, SkipReason.NOT_CONNECTED)
+    if not settings.event_types_chosen():
+        return record_skip(process_owner, scheduled, SkipReason.NO_EVENT_TYPES)
     options = options_from_settings(SyncTrigger.SCHEDULER, tick=scheduled)
     try:
         run = run_sync(build_client, options)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
 
+from mirror.event_types import ALL_TYPES
 from store import clock
 from store.database import db, start_write
 from store.models import Setting
@@ -120,12 +121,22 @@ def account() -> dict | None:
     return get_setting(ACCOUNT_KEY)
 
 
-def sync_event_types() -> list[str]:
-    """Event type URIs or names to sync: CALENDLY_EVENT_TYPES, else the stored choice; [] = all."""
+def sync_event_types() -> list[str] | None:
+    """Event type URIs or names to sync (ALL_TYPES for every type): CALENDLY_EVENT_TYPES, else
+    the stored choice; None while nobody has chosen (then nothing is synced)."""
     env = current_app.config.get("CALENDLY_EVENT_TYPES") or ""
     if env.strip():
         return [part.strip() for part in env.split(",") if part.strip()]
-    return list(get_setting(EVENT_TYPES_KEY, []) or [])
+    stored = get_setting(EVENT_TYPES_KEY)
+    if stored is None:
+        return None
+    # An empty list was stored when an empty choice still meant "all": it was chosen so.
+    return list(stored) or [ALL_TYPES]
+
+
+def event_types_chosen() -> bool:
+    """True when CALENDLY_EVENT_TYPES or a stored choice says which event types to sync."""
+    return sync_event_types() is not None
 
 
 def lookback_days() -> int:

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from flask import Flask, current_app
 
+from mirror.event_types import ALL_TYPES
 from mirror.sync import SyncOptions, begin_run, execute_run, run_sync
 from services import settings
 from services.connection import build_client
@@ -18,14 +19,19 @@ from store.outcomes import SyncTrigger
 
 
 def options_from_settings(
-    trigger: SyncTrigger | str, full: bool = False, *, tick: datetime | None = None
+    trigger: SyncTrigger | str,
+    full: bool = False,
+    *,
+    tick: datetime | None = None,
+    all_types: bool = False,
 ) -> SyncOptions:
-    """Sync options from the configuration and the settings page (needs an app context)."""
+    """Sync options from the configuration and the settings page (needs an app context);
+    `all_types` syncs every event type whatever is chosen."""
     account = settings.account() or {}
     return SyncOptions(
         trigger=SyncTrigger(trigger),
         full=full,
-        event_types=settings.sync_event_types(),
+        event_types=[ALL_TYPES] if all_types else settings.sync_event_types(),
         lookback_days=settings.lookback_days(),
         lease_seconds=current_app.config["SYNC_LEASE_SECONDS"],
         lease_renew_seconds=current_app.config["SYNC_LEASE_RENEW_SECONDS"],
@@ -36,13 +42,15 @@ def options_from_settings(
     )
 
 
-def sync_from_settings(trigger: SyncTrigger | str, full: bool = False) -> SyncRun:
+def sync_from_settings(
+    trigger: SyncTrigger | str, full: bool = False, *, all_types: bool = False
+) -> SyncRun:
     """Run a sync with the app's configuration to the end (needs an app context, not a request).
 
     Raises:
         SyncAlreadyRunning: another sync holds the lease.
     """
-    return run_sync(build_client, options_from_settings(trigger, full))
+    return run_sync(build_client, options_from_settings(trigger, full, all_types=all_types))
 
 
 def start_background_sync(

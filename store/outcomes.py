@@ -29,6 +29,7 @@ class SyncTrigger(StrEnum):
     MANUAL = "manual"
     SCHEDULER = "scheduler"
     DEMO = "demo"
+    CONNECTED = "connected"
 
 
 class RunProblem(StrEnum):
@@ -50,6 +51,8 @@ class RunProblem(StrEnum):
     DATABASE_BUSY = "database_busy"  # params: seconds (how long it waited)
     INTERRUPTED = "interrupted"  # its process ended before the run did
     UNEXPECTED = "unexpected"
+    # No event types are chosen yet: nothing is copied until the admin picks them.
+    NO_EVENT_TYPES = "no_event_types"
     # A row written before outcomes were codes: `text` holds what it said then.
     LEGACY = "legacy"
 
@@ -72,6 +75,7 @@ class SkipReason(StrEnum):
     STILL_RUNNING = "still_running"  # this process was still running the previous tick
     MISSED = "missed"  # this process was too busy to start it in time
     COALESCED = "coalesced"  # merged into the next tick while this process was busy
+    NO_EVENT_TYPES = "no_event_types"  # no event types chosen yet
     LEGACY = "legacy"
 
 

@@ -128,10 +128,18 @@ def database_url(tmp_path, server_database_url):
 
 @pytest.fixture
 def make_app(tmp_path, database_url):
-    """Build apps on the test database; the schema is created once and dropped afterwards."""
+    """Build apps on the test database; the schema is created once and dropped afterwards.
+
+    Nothing is synced before the admin chooses event types, so the first app stores the choice
+    "every type" (as "All event types" on Settings); `event_types` stores another choice, and
+    None removes it (no choice yet).
+    """
+    from mirror.event_types import ALL_TYPES
+    from services import settings
+
     apps = []
 
-    def factory(**overrides):
+    def factory(*, event_types=..., **overrides):
         config = {
             "TESTING": True,
             "SECRET_KEY": "test-secret",
@@ -143,10 +151,16 @@ def make_app(tmp_path, database_url):
         }
         config.update(overrides)
         app = create_app(config)
-        if not apps:
-            with app.app_context():
+        with app.app_context():
+            if not apps:
                 db.drop_all()
                 db.create_all()
+                if event_types is ...:
+                    event_types = [ALL_TYPES]
+            if event_types is None:
+                settings.delete_setting(settings.EVENT_TYPES_KEY)
+            elif event_types is not ...:
+                settings.set_setting(settings.EVENT_TYPES_KEY, list(event_types))
         apps.append(app)
         return app
 

@@ -44,6 +44,26 @@ def test_sync_prints_a_summary(sim_app):
         assert db.session.scalar(select(func.count()).select_from(CalendlyEvent)) > 0
 
 
+def test_sync_without_an_event_type_choice_refuses_and_says_how_to_choose(make_app, calendly_sim):
+    app = make_app(
+        event_types=None, CALENDLY_API_BASE_URL=calendly_sim.base_url, CALENDLY_TOKEN="sim-token"
+    )
+    result = app.test_cli_runner().invoke(args=["calendly", "sync"])
+    assert result.exit_code == 1
+    for hint in ("Settings", "CALENDLY_EVENT_TYPES", "--all-types"):
+        assert hint in result.output
+    assert calendly_sim.request_count == 0
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(CalendlyEvent)) == 0
+
+    result = app.test_cli_runner().invoke(args=["calendly", "sync", "--all-types"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        types = set(db.session.scalars(select(CalendlyEvent.event_type_uri).distinct()))
+        assert len(types) > 1  # every type, not only the info-webinars
+        assert settings.sync_event_types() is None  # a choice for this run only
+
+
 def test_full_sync_exits_non_zero_with_the_error(sim_app, calendly_sim):
     calendly_sim.revoke_token()
     result = sim_app.test_cli_runner().invoke(args=["calendly", "sync", "--full"])

@@ -73,8 +73,10 @@ CASES = {
     "auth.set_language": Case(fields={"lang": "en", "next": "/"}),
     "dashboard.index": Case(query=WEBINAR_FILTER),
     "dashboard.export_csv": Case(query=WEBINAR_FILTER),
+    "dashboard.export_xlsx": Case(query=WEBINAR_FILTER),
     "attendees.webinar": Case(path={"event_id": "1"}),
     "attendees.webinar_csv": Case(path={"event_id": "1"}),
+    "attendees.webinar_xlsx": Case(path={"event_id": "1"}),
     "attendees.search": Case(query={"q": "person"}),
     "attendees.person": Case(path={"email": "someone@example.org"}),
     "attendees.mark_no_show": Case(path={"attendee_id": "1"}),
@@ -118,6 +120,7 @@ FORM_VALUES = {
     "next": "/",
     "token": "not-a-token",
     "event_types": "https://api.calendly.com/event_types/X",
+    "all_types": "",
     "display_timezone": "Europe/Berlin",
     "lookback_days": "14",
     "daily_time": "06:00",
@@ -245,7 +248,8 @@ class Crawler:
             content_type=call.content_type,
             headers=call.headers,
         )
-        text = response.get_data(as_text=True)
+        # A workbook is binary: only a text answer can show a stack trace.
+        text = response.get_data().decode("utf-8", errors="replace")
         if response.status_code >= 500 or "Traceback" in text:
             self.failures.append(f"{response.status_code} {call.label}")
         return response

@@ -174,20 +174,41 @@ def test_expand_link_works_with_and_without_htmx(login, add_webinar):
     assert f'<div id="attendees-{event.id}" class="attendees-slot"></div>' in html
 
 
-def test_empty_state_without_token_points_to_settings(login):
+def test_empty_state_without_token_points_to_settings(login, app):
+    app.extensions["scheduler_next_run"] = lambda: datetime(2030, 1, 2, 5, 0, tzinfo=UTC)
     html = _html(login)
     assert "No webinars yet" in html
     assert "No token yet" in html
     assert 'href="/settings' in html
+    # Nothing to export and no sync that could run.
+    assert "webinars.csv" not in html
+    assert "Next scheduled sync" not in html
 
 
-def test_empty_state_with_token(app, login):
+def test_empty_state_with_token_offers_a_sync(app, login):
+    app.extensions["scheduler_next_run"] = lambda: datetime(2030, 1, 2, 5, 0, tzinfo=UTC)
     with app.app_context():
         settings.save_calendly_token("tok-abcdefghijklmnop")
     html = _html(login)
     assert "No webinars yet" in html
     assert "No token yet" not in html
     assert "tok-abcdefghijklmnop" not in html
+    assert "Next scheduled sync" in html
+    assert "webinars.csv" in html
+    empty = html.split('class="empty-state"', 1)[1]
+    assert '<form method="post" action="/sync"' in empty
+    assert 'hx-post="/sync" hx-target="#sync-panel"' in empty
+    assert 'name="csrf_token"' in empty
+    assert "Start the first sync" in empty
+    assert "/sync/runs" not in empty
+
+
+def test_empty_state_without_an_event_type_choice_asks_for_one(make_app, admin_client):
+    app = make_app(event_types=None, CALENDLY_TOKEN="tok-abcdefghijklmnop")
+    html = _html(admin_client(app))
+    empty = html.split('class="empty-state"', 1)[1]
+    assert 'href="/settings#event-type-choice"' in empty
+    assert "Start the first sync" not in empty
 
 
 def test_empty_tab_offers_another(login, add_webinar):

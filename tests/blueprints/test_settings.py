@@ -3,6 +3,7 @@
 import json
 import logging
 import re
+import time
 
 import pytest
 from werkzeug import Response
@@ -23,8 +24,11 @@ pytestmark = [pytest.mark.sim_account(token=GOOD_TOKEN), pytest.mark.language("e
 
 @pytest.fixture
 def app(make_app, calendly_sim):
-    """An app with no token yet whose Calendly is the simulator (CSRF checked in its own test)."""
-    return make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, WTF_CSRF_ENABLED=False)
+    """An app with no token and no event type choice yet whose Calendly is the simulator (CSRF
+    checked in its own test)."""
+    return make_app(
+        event_types=None, CALENDLY_API_BASE_URL=calendly_sim.base_url, WTF_CSRF_ENABLED=False
+    )
 
 
 def setting(app, key):
@@ -98,12 +102,36 @@ def test_good_token_is_verified_stored_encrypted_and_only_its_last_four_shown(
         assert settings.account()["user_uri"] == calendly_sim.user["uri"]
 
 
-def test_the_infowebinar_types_are_preselected_and_the_choice_is_saved(login, app, calendly_sim):
+def wait_for_runs(app) -> list:
+    """Every sync run, once none is running (each is a background thread of this test)."""
+    from store.models import SyncRun
+
+    for _ in range(600):
+        with app.app_context():
+            runs = db.session.scalars(db.select(SyncRun).order_by(SyncRun.id)).all()
+            if not any(run.is_running for run in runs):
+                return [(run.trigger, run.status, run.outcome) for run in runs]
+        time.sleep(0.05)
+    pytest.fail("the sync did not finish")
+
+
+def test_nothing_is_preselected_and_the_first_choice_starts_the_first_sync(
+    login, app, calendly_sim
+):
     login.post("/settings/token", data={"token": GOOD_TOKEN})
-    infowebinars = {et["uri"] for et in calendly_sim.event_types if "Infowebinar" in et["name"]}
-    assert infowebinars
-    assert checked_uris(login.get("/settings").text) == infowebinars
-    assert set(setting(app, settings.EVENT_TYPES_KEY)) == infowebinars
+    page = login.get("/settings").text
+    assert checked_uris(page) == set()
+    assert 'name="all_types" value="y" checked' not in page
+    assert "Nothing is synced until you save a choice" in page
+    assert setting(app, settings.EVENT_TYPES_KEY) is None
+    with app.app_context():
+        assert settings.sync_event_types() is None
+    assert wait_for_runs(app) == []  # connecting alone copies nothing
+
+    # Nothing ticked is no choice.
+    refused = login.post("/settings/event-types", data={}, headers=HX)
+    assert "Tick at least one event type, or all event types." in refused.text
+    assert setting(app, settings.EVENT_TYPES_KEY) is None
 
     chosen = [
         calendly_sim.event_type_uri("Einzelberatung"),
@@ -111,15 +139,33 @@ def test_the_infowebinar_types_are_preselected_and_the_choice_is_saved(login, ap
     ]
     response = login.post("/settings/event-types", data={"event_types": chosen}, headers=HX)
     assert response.status_code == 200
-    assert "Event type choice saved." in response.text
+    assert "Event type choice saved. The first sync has started" in response.text
     assert checked_uris(response.text) == set(chosen)
     assert setting(app, settings.EVENT_TYPES_KEY) == chosen
     with app.app_context():
         assert settings.sync_event_types() == chosen
+    assert wait_for_runs(app) == [("connected", "succeeded", None)]
 
-    # Nothing ticked means every type.
-    login.post("/settings/event-types", data={})
-    assert setting(app, settings.EVENT_TYPES_KEY) == []
+    # A later change is only saved; the next sync follows it.
+    response = login.post("/settings/event-types", data={"all_types": "y"}, headers=HX)
+    assert "The first sync" not in response.text
+    assert 'name="all_types" value="y" checked' in response.text
+    assert checked_uris(response.text) == set()
+    assert setting(app, settings.EVENT_TYPES_KEY) == ["*"]
+    assert len(wait_for_runs(app)) == 1
+
+
+def test_calendly_event_types_in_the_environment_are_the_choice(make_app, calendly_sim):
+    wanted = calendly_sim.event_type_uri("TLr - Infowebinar")
+    app = make_app(
+        event_types=None,
+        CALENDLY_API_BASE_URL=calendly_sim.base_url,
+        CALENDLY_TOKEN=GOOD_TOKEN,
+        CALENDLY_EVENT_TYPES=wanted,
+    )
+    with app.app_context():
+        assert settings.event_types_chosen()
+        assert settings.sync_event_types() == [wanted]
 
 
 def test_an_unknown_event_type_is_refused(login, app):
@@ -318,23 +364,21 @@ def test_settings_need_a_login(client):
 
 def test_the_page_works_while_a_sync_writes(make_app, calendly_sim, admin_client):
     from mirror.sync import running_run
-    from services.syncing import start_background_sync
 
     app = make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, WTF_CSRF_ENABLED=False)
     admin = admin_client(app)
     admin.post("/settings/token", data={"token": GOOD_TOKEN})
-    admin.post("/settings/event-types", data={})  # all types: a longer sync
 
     def running():
         with app.app_context():
             return running_run() is not None
 
-    with app.app_context():
-        start_background_sync(app, "manual")
+    # The first choice starts the first sync; all types make it a longer one.
+    admin.post("/settings/event-types", data={"all_types": "y"})
     pages = 0
     while running():
         assert admin.get("/settings").status_code == 200
-        assert admin.post("/settings/event-types", data={}).status_code == 303
+        assert admin.post("/settings/event-types", data={"all_types": "y"}).status_code == 303
         pages += 1
     assert pages > 0
 

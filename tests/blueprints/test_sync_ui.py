@@ -168,6 +168,33 @@ def test_sync_now_without_a_token_says_where_to_add_one(make_app, admin_client):
         assert db.session.scalar(select(func.count()).select_from(SyncRun)) == 0
 
 
+def test_sync_now_with_no_event_type_choice_refuses_and_links_to_the_picker(
+    make_app, calendly_sim, admin_client
+):
+    app = make_app(
+        event_types=None,
+        CALENDLY_API_BASE_URL=calendly_sim.base_url,
+        CALENDLY_TOKEN="sim-token",
+        WTF_CSRF_ENABLED=False,
+    )
+    admin = admin_client(app)
+    poll_until_finished(admin, admin.post("/sync", headers=HX))
+    wait_until_idle(app)
+    final = admin.get("/sync", headers=HX).text
+    assert "No event types are chosen yet, so nothing was synced." in final
+    assert 'href="/settings#event-type-choice"' in final
+    assert "Choose event types" in final
+    with app.app_context():
+        run = db.session.scalars(select(SyncRun)).one()
+        assert (run.status, run.outcome, run.api_requests) == ("failed", "no_event_types", 0)
+        assert db.session.scalar(select(func.count()).select_from(CalendlyEvent)) == 0
+    assert calendly_sim.request_count == 0
+    runs = admin.get("/sync/runs").text
+    assert 'href="/settings#event-type-choice"' in runs
+    german = admin.get("/sync", headers={**HX, "Accept-Language": "de"}).text
+    assert "Es sind noch keine Ereignistypen gewählt" in german
+
+
 def test_a_failed_run_shows_its_error(login, app):
     add_runs(app, 1, status="failed", outcome="token_refused", outcome_params={"status": 401})
     html = login.get("/sync").text

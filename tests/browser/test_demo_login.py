@@ -13,6 +13,7 @@ from devtools import demo
 def app(make_app, tmp_path, calendly_sim):
     """Demo mode; calendly_sim plays the real Calendly at the configured address."""
     app = make_app(
+        event_types=None,  # the demo chooses its own, as on a fresh clone
         DEMO_MODE=True,
         DEMO_CREDENTIALS_PATH=str(tmp_path / "demo-credentials.txt"),
         CALENDLY_API_BASE_URL=calendly_sim.base_url,
@@ -38,7 +39,20 @@ def test_a_new_user_leaves_demo_mode_with_their_own_login(strict_page, app, live
     page.wait_for_url(url + "/")
     expect(page.locator(".demo-banner")).to_be_visible()
 
+    # The event type picker can be tried: the demo's choice is ticked, and a change is saved.
     page.goto(url + "/settings")
+    picker = page.locator("#event-type-choice")
+    expect(picker.locator("fieldset")).to_be_enabled()
+    expect(picker).not_to_contain_text("CALENDLY_EVENT_TYPES")
+    expect(picker.get_by_label("TLr - Infowebinar", exact=True)).to_be_checked()
+    expect(picker.get_by_label("Einzelberatung")).not_to_be_checked()
+    picker.get_by_label("Einzelberatung").check()
+    picker.get_by_role("button", name="Auswahl speichern").click()
+    expect(page.locator("#calendly-settings [role=status].flash-success")).to_contain_text(
+        "Auswahl der Ereignistypen gespeichert."
+    )
+    expect(picker.get_by_label("Einzelberatung")).to_be_checked()
+
     page.fill("#token", "sim-token")
     page.get_by_role("button", name="Prüfen und speichern").click()
     page.wait_for_url(url + "/account/claim")

@@ -14,7 +14,11 @@ from devtools import demo
 @pytest.fixture
 def app(make_app, tmp_path):
     """The app in demo mode, as `scripts/run` starts it on a fresh clone."""
-    app = make_app(DEMO_MODE=True, DEMO_CREDENTIALS_PATH=str(tmp_path / "demo-credentials.txt"))
+    app = make_app(
+        event_types=None,  # the demo chooses its info-webinars, as on a fresh clone
+        DEMO_MODE=True,
+        DEMO_CREDENTIALS_PATH=str(tmp_path / "demo-credentials.txt"),
+    )
     assert demo.init_demo(app)
     yield app
     with app.app_context():

@@ -26,17 +26,17 @@ def test_settings_refuse_a_bad_token_then_connect_a_good_one(admin_on, calendly_
     expect(section.locator(".account")).to_contain_text(calendly_sim.user["name"])
     expect(section.locator(".account")).to_contain_text(calendly_sim.user["email"])
     expect(section).not_to_contain_text(calendly_sim.user["current_organization"])
+    # Nothing preselected (one more box: "all event types"), and nothing synced before a choice.
     checkboxes = section.locator("#event-types input[type=checkbox]")
-    expect(checkboxes).to_have_count(len(calendly_sim.event_types))
-    expect(page.get_by_label("TLr - Infowebinar", exact=True)).to_be_checked()
-    expect(page.get_by_label("Einzelberatung")).not_to_be_checked()
+    expect(checkboxes).to_have_count(len(calendly_sim.event_types) + 1)
+    expect(section.locator("#event-types input:checked")).to_have_count(0)
+    expect(section.locator(".no-choice")).to_contain_text("Nothing is synced until you save")
 
     page.get_by_label("Einzelberatung").check()
-    page.get_by_label("TLr - Infowebinar (English)").uncheck()
+    page.get_by_label("TLr - Infowebinar", exact=True).check()
     page.get_by_role("button", name="Save choice").click()
-    # Beside the form that was saved, not at the top of the section.
     expect(section.locator(".event-types-form .flash-success.notice")).to_contain_text(
-        "Event type choice saved."
+        "Event type choice saved. The first sync has started"
     )
 
     page.reload()
@@ -44,6 +44,18 @@ def test_settings_refuse_a_bad_token_then_connect_a_good_one(admin_on, calendly_
     expect(page.get_by_label("TLr - Infowebinar", exact=True)).to_be_checked()
     expect(page.get_by_label("TLr - Infowebinar (English)")).not_to_be_checked()
     assert GOOD_TOKEN not in page.content()
+
+
+def test_the_empty_states_button_starts_the_first_sync(admin_on, calendly_sim):
+    page = admin_on("/", connected=True)
+    rows = page.locator("#webinar-list .webinar-name")
+    expect(rows).to_have_count(0)
+    page.evaluate("window.notReloaded = true")
+    page.locator(".empty-state").get_by_role("button", name="Start the first sync").click()
+    expect(page.locator("#sync-panel .status")).to_have_text("Succeeded", timeout=20_000)
+    expect(rows.first).to_be_visible()
+    expect(page.locator(".empty-state")).to_have_count(0)
+    assert page.evaluate("window.notReloaded") is True  # an htmx POST, not a page load
 
 
 def test_sync_now_shows_progress_and_the_list_refreshes_itself(admin_on, calendly_sim):

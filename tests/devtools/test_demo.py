@@ -21,6 +21,7 @@ from store.models import (
 @pytest.fixture
 def demo_app(make_app, tmp_path):
     app = make_app(
+        event_types=None,  # the demo chooses its own
         DEMO_MODE=True,
         DEMO_CREDENTIALS_PATH=str(tmp_path / "demo-credentials.txt"),
         WTF_CSRF_ENABLED=False,
@@ -77,6 +78,31 @@ def test_demo_mode_boots_populated_with_a_demo_admin(demo_app, tmp_path, capsys)
     assert "demo-banner" in page.text
     assert "TLr - Infowebinar" in page.text
     assert "Succeeded" in page.text
+
+
+def test_the_demo_chooses_its_info_webinars_and_lets_the_admin_change_it(demo_app, tmp_path):
+    assert demo.init_demo(demo_app)
+    simulator = demo_app.extensions["demo"].simulator
+    infowebinars = {t["uri"] for t in simulator.event_types if "Infowebinar" in t["name"]}
+    other = next(t["uri"] for t in simulator.event_types if t["uri"] not in infowebinars)
+    with demo_app.app_context():
+        # An explicit choice, stored as the Settings page stores one; only those types synced.
+        assert set(settings.get_setting(settings.EVENT_TYPES_KEY)) == infowebinars
+        synced = set(db.session.scalars(select(CalendlyEvent.event_type_uri).distinct()))
+        assert synced == infowebinars
+    client = demo_app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    password = _demo_password(tmp_path / CREDS)
+    client.post("/login", data={"email": demo.DEMO_ADMIN_EMAIL, "password": password})
+
+    page = client.get("/settings").text
+    assert "CALENDLY_EVENT_TYPES" not in page  # not locked by a variable nobody set
+    assert re.search(r"<fieldset>\s*<legend>Event types to sync", page)
+    chosen = sorted(infowebinars) + [other]
+    saved = client.post("/settings/event-types", data={"event_types": chosen})
+    assert saved.status_code == 303
+    with demo_app.app_context():
+        assert settings.get_setting(settings.EVENT_TYPES_KEY) == chosen
 
 
 def test_demo_mode_keeps_an_existing_admin(demo_app):
@@ -143,6 +169,7 @@ def test_a_real_token_ends_demo_mode_without_restart(make_app, calendly_sim, tmp
     # calendly_sim plays the real Calendly at the configured URL; the demo runs its own.
     real_url = calendly_sim.base_url
     app = make_app(
+        event_types=None,
         DEMO_MODE=True,
         CALENDLY_API_BASE_URL=real_url,
         DEMO_CREDENTIALS_PATH=str(tmp_path / "creds.txt"),
@@ -182,19 +209,39 @@ def test_a_real_token_ends_demo_mode_without_restart(make_app, calendly_sim, tmp
     assert "demo-banner" not in page
     assert "Demo mode" not in page
     assert "The token works" in page
-    client.post("/sync")
+    # The demo's choice named the simulator's types: the real account's admin chooses anew.
+    assert "Nothing is synced until you save a choice" in page
     with app.app_context():
+        assert not settings.event_types_chosen()
 
         def latest_run():
             return db.session.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
 
-        deadline = 200
-        while latest_run() is None or latest_run().is_running:
-            deadline -= 1
-            assert deadline, "sync did not finish"
-            db.session.remove()
-            __import__("time").sleep(0.05)
-        assert latest_run().status == "succeeded"
+        def finished_run():
+            deadline = 200
+            while latest_run() is None or latest_run().is_running:
+                deadline -= 1
+                assert deadline, "sync did not finish"
+                db.session.remove()
+                __import__("time").sleep(0.05)
+            return latest_run()
+
+    client.post("/sync")
+    with app.app_context():
+        refused = finished_run()
+        assert (refused.status, refused.outcome) == ("failed", "no_event_types")
+        assert count(CalendlyEvent) == 0
+
+    wanted = calendly_sim.event_type_uri("TLr - Infowebinar")
+    response = client.post("/settings/event-types", data={"event_types": [wanted]})
+    assert response.status_code == 303
+    assert "The first sync has started" in client.get("/settings").text
+    with app.app_context():
+        first = finished_run()
+        assert (first.status, first.trigger) == ("succeeded", "connected")
+        assert count(CalendlyEvent) > 0
+        synced = set(db.session.scalars(select(CalendlyEvent.event_type_uri).distinct()))
+        assert synced == {wanted}
 
 
 # -- leaving demo mode ends the demo login -----------------------------------------------------

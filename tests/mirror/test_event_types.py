@@ -179,3 +179,25 @@ def test_a_delivery_for_a_renamed_event_of_a_type_chosen_by_name_is_applied(
 
 def stored_events() -> dict:
     return {row.calendly_id: row for row in db.session.scalars(select(CalendlyEvent))}
+
+
+def test_an_empty_selection_keeps_nothing_and_the_star_keeps_everything():
+    from mirror.event_types import ALL_TYPES, EventTypeSelection
+
+    uri = "https://api.calendly.com/event_types/ANY"
+    nothing = EventTypeSelection([], {uri: "Einzelberatung"})
+    assert not nothing.everything
+    assert not nothing.includes(uri, "Einzelberatung")
+    assert not nothing.includes("https://api.calendly.com/event_types/NEW", "Neu")
+    everything = EventTypeSelection([ALL_TYPES], {uri: "Einzelberatung"})
+    assert everything.everything
+    assert everything.includes(uri) and everything.includes(None, "whatever")
+
+
+def test_a_star_in_calendly_event_types_chooses_every_type(make_app):
+    from services import settings
+
+    app = make_app(event_types=None, CALENDLY_EVENT_TYPES="*")
+    with app.app_context():
+        assert settings.event_types_chosen()
+        assert settings.sync_event_types() == ["*"]

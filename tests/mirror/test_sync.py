@@ -138,7 +138,7 @@ def test_first_sync_mirrors_the_configured_events_and_all_invitees(
     assert db.session.scalar(select(func.min(CalendlyEvent.start_time))) >= start
 
 
-def test_all_event_types_when_none_configured(make_app, calendly_sim):
+def test_all_event_types_when_all_are_chosen(make_app, calendly_sim):
     app = make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, CALENDLY_TOKEN="sim-token")
     with app.app_context():
         start = window_start()

@@ -446,6 +446,15 @@ def test_event_types_that_are_not_synced_are_acknowledged_and_ignored(make_app, 
     assert counts(app) == (0, 0)
 
 
+def test_before_an_event_type_choice_no_delivery_is_copied(make_app, module_sim):
+    app = make_app(event_types=None, CALENDLY_WEBHOOK_SIGNING_KEY=KEY)
+    invitee = book(module_sim, new_webinar(module_sim), 1)
+    response = deliver(app.test_client(), invitee_delivery(module_sim, invitee))
+    assert response.status_code == 200
+    assert response.get_json() == {"outcome": "ignored", "detail": "type_not_synced"}
+    assert counts(app) == (0, 0)
+
+
 def test_unknown_events_are_acknowledged(app, client, caplog, monkeypatch):
     # Alembic's fileConfig() (test_migrations) disables loggers that exist at that moment.
     monkeypatch.setattr(logging.getLogger("mirror.webhooks"), "disabled", False)

@@ -269,6 +269,17 @@ def test_a_tick_without_calendly_connection_is_skipped(make_app, tick):
     assert (run.status, run.outcome) == ("skipped", SkipReason.NOT_CONNECTED)
 
 
+def test_a_tick_without_an_event_type_choice_is_skipped_and_copies_nothing(
+    make_app, calendly_sim, tick
+):
+    app = make_app(
+        event_types=None, CALENDLY_API_BASE_URL=calendly_sim.base_url, CALENDLY_TOKEN="sim-token"
+    )
+    run = jobs.run_tick(app, tick, "host-a:1:aaaa")
+    assert (run.status, run.outcome) == ("skipped", SkipReason.NO_EVENT_TYPES)
+    assert calendly_sim.request_count == 0
+
+
 T0 = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 
 
