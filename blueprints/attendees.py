@@ -22,7 +22,7 @@ from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 
 from blueprints import htmx, waits
-from blueprints.messages import calendly_problem
+from blueprints.messages import calendly_problem, with_html
 from services import export, no_shows, queries
 from store.database import db
 from store.models import CalendlyEvent, CalendlyEventAttendee
@@ -134,8 +134,8 @@ def _no_show_problem(exc: no_shows.NoShowError) -> str:
         return _("Only attendees of a webinar that has started can be marked as no-shows.")
     if exc.reason == "no_uri":
         return _("Calendly's reference for this no-show is missing. Run a sync and try again.")
-    return _(
-        "Nothing was changed here. %(problem)s", problem=calendly_problem(exc.cause, write=True)
+    return with_html(
+        _("Nothing was changed here. %(problem)s"), problem=calendly_problem(exc.cause, write=True)
     )
 
 

@@ -23,7 +23,13 @@ from flask import (
 from flask_babel import gettext as _
 
 from blueprints import htmx, inputs
-from blueprints.messages import calendly_problem, run_outcome, run_summary, skipped_summary
+from blueprints.messages import (
+    calendly_problem,
+    run_outcome,
+    run_summary,
+    skipped_summary,
+    with_html,
+)
 from calendly.errors import CalendlyError
 from mirror.sync import SyncAlreadyRunning, running_run
 from mirror.waits import waiting_since
@@ -81,7 +87,7 @@ def finished_message(run: SyncRun) -> tuple[str, str]:
     if run.status == SyncStatus.RUNNING:
         return _("The sync stopped without finishing."), "error"
     reason = run_outcome(run) or _("unknown error")
-    return _("Sync failed: %(error)s", error=reason), "error"
+    return with_html(_("Sync failed: %(error)s"), error=reason), "error"
 
 
 @bp.get("")

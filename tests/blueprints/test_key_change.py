@@ -11,7 +11,7 @@ from store.database import db
 from store.models import SyncRun
 
 HX = {"HX-Request": "true"}
-GERMAN = "Das gespeicherte Calendly-Token lässt sich nicht entschlüsseln"
+GERMAN = "Der gespeicherte Calendly-Token lässt sich nicht entschlüsseln"
 ENGLISH = "The stored Calendly token cannot be decrypted"
 
 
