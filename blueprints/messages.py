@@ -5,6 +5,9 @@ store/outcomes.py); only this module turns them into words. Never a stack trace.
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
+
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -12,6 +15,8 @@ from markupsafe import Markup
 
 from calendly.errors import TOKEN_PAGE_URL, CalendlyError
 from mirror.problems import problem_of
+from services.queries import MirrorTotals
+from store import clock
 from store.models import SyncRun
 from store.outcomes import RecordSkip, RunProblem, SkipReason, SyncStatus
 
@@ -247,20 +252,65 @@ def run_outcome(run: SyncRun) -> str | Markup:
     return problem_text(run.outcome, params)
 
 
-def run_summary(run: SyncRun) -> str:
-    """What a run did, counted."""
+def run_summary(run: SyncRun, totals: MirrorTotals) -> str:
+    """What the mirror holds now and what the run changed, in two short sentences."""
+    held = _(
+        "Stored: %(webinars)s, %(attendees)s.",
+        webinars=_webinars(totals.webinars),
+        attendees=_attendees(totals.attendees),
+    )
+    return f"{held} {run_changes(run)}"
+
+
+def run_changes(run: SyncRun) -> str:
+    """What a run changed: new, updated or vanished webinars and new or updated attendees."""
+    webinars, attendees = changed_counts(run)
+    if not webinars and not attendees:
+        return _("Nothing changed.")
     return _(
-        "events: %(created)d new, %(updated)d updated, %(unchanged)d unchanged, %(missing)d "
-        "missing upstream; attendees: %(a_created)d new, %(a_updated)d updated, "
-        "%(a_unchanged)d unchanged; %(requests)d API requests",
-        created=run.events_created or 0,
-        updated=run.events_updated or 0,
-        unchanged=run.events_unchanged or 0,
-        missing=run.events_missing or 0,
-        a_created=run.attendees_created or 0,
-        a_updated=run.attendees_updated or 0,
-        a_unchanged=run.attendees_unchanged or 0,
-        requests=run.api_requests or 0,
+        "Changed: %(webinars)s, %(attendees)s.",
+        webinars=_webinars(webinars),
+        attendees=_attendees(attendees),
+    )
+
+
+def changed_counts(run: SyncRun) -> tuple[int, int]:
+    """(webinars, attendees) the run created, updated or found gone from Calendly."""
+    webinars = (run.events_created or 0) + (run.events_updated or 0) + (run.events_missing or 0)
+    return webinars, (run.attendees_created or 0) + (run.attendees_updated or 0)
+
+
+def _webinars(count: int) -> str:
+    return ngettext("%(num)d webinar", "%(num)d webinars", count)
+
+
+def _attendees(count: int) -> str:
+    return ngettext("%(num)d attendee", "%(num)d attendees", count)
+
+
+def retry_text(state: dict | None) -> str:
+    """What the running sync's client is retrying, e.g. "Calendly is not answering – next try
+    in 4 s (attempt 2 of 5)"; "" when it is not retrying."""
+    if not state:
+        return ""
+    try:
+        until = datetime.fromisoformat(state["until"])
+    except (KeyError, TypeError, ValueError):
+        return ""
+    seconds = max(0, math.ceil((until - clock.now()).total_seconds()))
+    reason = state.get("reason")
+    if reason == "rate_limited":
+        why = _("Calendly asks to slow down (rate limit)")
+    elif reason == "network":
+        why = _("Calendly is not answering")
+    else:
+        why = _("Calendly had a problem answering")
+    return _(
+        "%(why)s – next try in %(seconds)d s (attempt %(attempt)d of %(attempts)d).",
+        why=why,
+        seconds=seconds,
+        attempt=state.get("attempt") or 0,
+        attempts=state.get("attempts") or 0,
     )
 
 

@@ -150,6 +150,7 @@ def execute_run(
         with heartbeat:
             try:
                 client = client_factory()
+                client.on_retry = waits.RetryNote(run_id)
                 _SyncJob(client, run, options, now or clock.now(), heartbeat).run()
                 status = SyncStatus.SUCCEEDED
             except Exception as exc:

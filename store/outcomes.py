@@ -29,6 +29,7 @@ class SyncTrigger(StrEnum):
     MANUAL = "manual"
     SCHEDULER = "scheduler"
     DEMO = "demo"
+    CONNECTED = "connected"
 
 
 class RunProblem(StrEnum):

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from mirror.sync import running_run
 from store import clock
 from store.database import db
-from store.models import CalendlyEvent, SyncRun
+from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun
 
 HX = {"HX-Request": "true"}
 POLL = 'hx-trigger="every 1s"'
@@ -119,12 +119,15 @@ def test_sync_now_polls_while_running_then_reports_and_triggers_a_refresh(login,
         assert run.status == "succeeded"
         assert run.events_created > 0
         assert trigger == {"syncFinished": {"run": run.id, "status": "succeeded"}}
+        webinars = db.session.scalar(select(func.count()).select_from(CalendlyEvent))
+        attendees = db.session.scalar(select(func.count()).select_from(CalendlyEventAttendee))
+        assert webinars > 0
         assert (
-            f"Sync finished: events: {run.events_created} new, 0 updated, 0 unchanged, "
-            f"0 missing upstream; attendees: {run.attendees_created} new"
+            f"Sync finished. Stored: {webinars} webinars, {attendees} attendees. "
+            f"Changed: {run.events_created} webinars, {run.attendees_created} attendees."
         ) in final.text
-        assert db.session.scalar(select(func.count()).select_from(CalendlyEvent)) > 0
     assert "Succeeded" in final.text
+    assert "last sync" in final.text and ", manual" in final.text
 
     # A plain reload afterwards shows the outcome but fires nothing.
     again = login.get("/sync", headers=HX)
@@ -199,7 +202,7 @@ def test_runs_list_is_paginated_as_page_and_partial(login, app):
     assert "<html" in page.text
     assert page.text.count('<tr class="run-') == 20
     assert "Calendly could not be reached." in page.text
-    assert "Sync now" in page.text  # the trigger of the failed manual run
+    assert "<td>manual</td>" in page.text  # the trigger of the failed manual run
     assert "1:15" in page.text  # its duration
     assert 'href="/sync/runs?page=2"' in page.text
     assert "Page 1 of 2" in page.text
