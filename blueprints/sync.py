@@ -61,6 +61,8 @@ class SyncPanel:
     retry: dict | None = None
     # What the mirror holds (shown with the last run).
     totals: queries.MirrorTotals | None = None
+    # The message tells how the last run ended, so the panel need not say it twice.
+    message_is_outcome: bool = False
 
 
 def load_sync_panel(message: str | None = None, message_kind: str = "info") -> SyncPanel:
@@ -108,6 +110,7 @@ def status():
         ended = db.session.get(SyncRun, watched)
         if ended is not None:
             panel.message, panel.message_kind = finished_message(ended, panel.totals)
+            panel.message_is_outcome = panel.last is not None and panel.last.id == ended.id
     partial = htmx.is_partial_request()
     template = "sync/_panel.html" if partial else "sync/status.html"
     response = make_response(render_template(template, sync_panel=panel))

@@ -1,0 +1,60 @@
+"""The sync panel in a real browser: compact enough that the first webinar shows without
+scrolling on a laptop and on a phone, and a sync that changed nothing leaves open lists open."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.sim_account("small")
+
+FIRST_WEBINAR_TOP = (
+    "() => document.querySelector('#webinar-list .webinar').getBoundingClientRect().top"
+)
+
+
+def sync_now(page) -> None:
+    page.get_by_role("button", name="Jetzt synchronisieren").click()
+    expect(page.locator("#sync-panel .sync-message")).to_contain_text(
+        "Synchronisierung beendet", timeout=20_000
+    )
+
+
+@pytest.fixture
+def synced_dashboard(admin_page, live_server, calendly_sim):
+    """The German dashboard after one sync from the simulator."""
+    live_server.app.config.update(
+        CALENDLY_API_BASE_URL=calendly_sim.base_url,
+        CALENDLY_TOKEN=calendly_sim.token,
+        CALENDLY_EVENT_TYPES="TLr - Infowebinar",
+    )
+    admin_page.goto(live_server("/"))
+    sync_now(admin_page)
+    expect(admin_page.locator("#webinar-list .webinar").first).to_be_visible()
+    return admin_page
+
+
+@pytest.mark.parametrize("width, height", [(1366, 900), (390, 844)])
+def test_the_first_webinar_shows_without_scrolling_after_a_sync(synced_dashboard, width, height):
+    page = synced_dashboard
+    page.set_viewport_size({"width": width, "height": height})
+    page.evaluate("window.scrollTo(0, 0)")
+    top = page.evaluate(FIRST_WEBINAR_TOP)
+    assert top < page.evaluate("innerHeight"), f"first webinar starts at {top}px"
+
+
+def test_a_sync_that_changed_nothing_leaves_an_open_list_open(synced_dashboard):
+    page = synced_dashboard
+    page.evaluate("window.notReloaded = true")
+    toggle = page.locator("#webinar-list [data-attendees-toggle]").first
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    slot = page.locator("#webinar-list .attendees-slot").first
+    expect(slot.locator(".attendees")).to_be_visible()
+
+    sync_now(page)
+
+    expect(page.locator("#sync-panel .sync-message")).to_contain_text("Nichts geändert.")
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(slot.locator(".attendees")).to_be_visible()
+    assert page.evaluate("window.notReloaded") is True
