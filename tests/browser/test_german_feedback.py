@@ -8,7 +8,6 @@ English sentence of the catalogue and none of the connector's English technical 
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from babel.messages.pofile import read_po
 from cryptography.fernet import Fernet
 from playwright.sync_api import expect
 
-from mirror.sync import running_run
 from services import settings
 from services.secrets import TokenVault
 
@@ -82,22 +80,12 @@ def sync_now(page, server, outcome: str) -> str:
     return message.inner_text()
 
 
-@pytest.fixture
-def german_admin(admin_page, live_server, calendly_sim):
-    """The admin on the German dashboard of an app syncing from the simulator, failing fast."""
+@pytest.fixture(autouse=True)
+def fail_fast(live_server):
+    """One retry, and short waits: the failures below need not take long."""
     live_server.app.config.update(
-        CALENDLY_API_BASE_URL=calendly_sim.base_url,
-        CALENDLY_TOKEN=calendly_sim.token,
-        CALENDLY_EVENT_TYPES="TLr - Infowebinar",
-        CALENDLY_MAX_RETRIES=1,
-        CALENDLY_BACKOFF_BASE=0.01,
-        CALENDLY_BACKOFF_CAP=0.02,
+        CALENDLY_MAX_RETRIES=1, CALENDLY_BACKOFF_BASE=0.01, CALENDLY_BACKOFF_CAP=0.02
     )
-    expect(admin_page.locator("html")).to_have_attribute("lang", "de")
-    yield admin_page
-    with live_server.app.app_context():
-        while running_run() is not None:  # never drop the tables under a running sync
-            time.sleep(0.05)
 
 
 def test_sync_feedback_is_german(german_admin, live_server, calendly_sim):

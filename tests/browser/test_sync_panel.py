@@ -21,17 +21,12 @@ def sync_now(page) -> None:
 
 
 @pytest.fixture
-def synced_dashboard(admin_page, live_server, calendly_sim):
+def synced_dashboard(german_admin, live_server):
     """The German dashboard after one sync from the simulator."""
-    live_server.app.config.update(
-        CALENDLY_API_BASE_URL=calendly_sim.base_url,
-        CALENDLY_TOKEN=calendly_sim.token,
-        CALENDLY_EVENT_TYPES="TLr - Infowebinar",
-    )
-    admin_page.goto(live_server("/"))
-    sync_now(admin_page)
-    expect(admin_page.locator("#webinar-list .webinar").first).to_be_visible()
-    return admin_page
+    german_admin.goto(live_server("/"))
+    sync_now(german_admin)
+    expect(german_admin.locator("#webinar-list .webinar").first).to_be_visible()
+    return german_admin
 
 
 @pytest.mark.parametrize("width, height", [(1366, 900), (390, 844)])
