@@ -59,10 +59,17 @@ class SyncPanel:
     waiting_since: datetime | None = None
     # What the running sync's client is retrying (mirror.waits.retry_state), as data.
     retry: dict | None = None
-    # What the mirror holds (shown with the last run).
-    totals: queries.MirrorTotals | None = None
+    # What the mirror holds, read when shown (with a last run): no read of the events otherwise.
+    _totals: queries.MirrorTotals | None = None
     # The message tells how the last run ended, so the panel need not say it twice.
     message_is_outcome: bool = False
+
+    @property
+    def totals(self) -> queries.MirrorTotals:
+        """What the mirror holds (webinars, attendees), read once."""
+        if self._totals is None:
+            self._totals = queries.mirror_totals()
+        return self._totals
 
 
 def load_sync_panel(message: str | None = None, message_kind: str = "info") -> SyncPanel:
@@ -78,7 +85,6 @@ def load_sync_panel(message: str | None = None, message_kind: str = "info") -> S
         message_kind=message_kind,
         waiting_since=waiting_since(running) if running is not None else None,
         retry=retry_state(running) if running is not None else None,
-        totals=queries.mirror_totals(),
     )
 
 
