@@ -53,3 +53,24 @@ def test_a_sync_that_changed_nothing_leaves_an_open_list_open(synced_dashboard):
     expect(toggle).to_have_attribute("aria-expanded", "true")
     expect(slot.locator(".attendees")).to_be_visible()
     assert page.evaluate("window.notReloaded") is True
+
+
+def test_a_sync_that_changed_something_reopens_the_open_list(
+    synced_dashboard, calendly_sim, pick_event
+):
+    page = synced_dashboard
+    toggle = page.locator("#webinar-list [data-attendees-toggle]").first
+    slot_id = toggle.get_attribute("aria-controls")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    calendly_sim.rename_event(
+        pick_event(calendly_sim, ahead=True, event_type="TLr - Infowebinar"), "Umbenannt"
+    )
+
+    sync_now(page)
+
+    expect(page.locator("#sync-panel .sync-message")).to_contain_text("Geändert: 1 Webinar")
+    expect(page.locator("#webinar-list .webinar-name", has_text="Umbenannt")).to_have_count(1)
+    reopened = page.locator(f'[data-attendees-toggle][aria-controls="{slot_id}"]')
+    expect(reopened).to_have_attribute("aria-expanded", "true")
+    expect(page.locator(f"#{slot_id} .attendees")).to_be_visible()
