@@ -24,7 +24,7 @@ from flask_login import current_user
 
 from blueprints import htmx, waits
 from blueprints.guard import viewer_allowed
-from blueprints.messages import calendly_problem
+from blueprints.messages import calendly_problem, with_html
 from services import export, no_shows, queries
 from store.database import db
 from store.models import CalendlyEvent, CalendlyEventAttendee
@@ -166,8 +166,8 @@ def _no_show_problem(exc: no_shows.NoShowError) -> str:
         return _("Only attendees of a webinar that has started can be marked as no-shows.")
     if exc.reason == "no_uri":
         return _("Calendly's reference for this no-show is missing. Run a sync and try again.")
-    return _(
-        "Nothing was changed here. %(problem)s", problem=calendly_problem(exc.cause, write=True)
+    return with_html(
+        _("Nothing was changed here. %(problem)s"), problem=calendly_problem(exc.cause, write=True)
     )
 
 

@@ -31,11 +31,12 @@ STATUS_LABELS = {
     SyncStatus.FAILED: _l("Failed"),
     SyncStatus.SKIPPED: _l("Skipped"),
 }
+# How a run started, as words in a sentence ("manual", not the button's "Sync now").
 TRIGGER_LABELS = {
-    SyncTrigger.CLI: _l("Command line"),
-    SyncTrigger.MANUAL: _l("Sync now"),
-    SyncTrigger.SCHEDULER: _l("Schedule"),
-    SyncTrigger.DEMO: _l("Demo start"),
+    SyncTrigger.CLI: _l("command line"),
+    SyncTrigger.MANUAL: _l("manual"),
+    SyncTrigger.SCHEDULER: _l("scheduled"),
+    SyncTrigger.DEMO: _l("demo start"),
     SyncTrigger.CONNECTED: _l("after connecting"),
 }
 
@@ -60,6 +61,8 @@ def init_app(app: Flask) -> None:
         sync_trigger_label=sync_trigger_label,
         booking_answers=queries.booking_answers,
         run_outcome=messages.run_outcome,
+        run_summary=messages.run_summary,
+        retry_text=messages.retry_text,
         skipped_summary=messages.skipped_summary,
         skipped_texts=messages.skipped_texts,
         calendly_problem=messages.calendly_problem,

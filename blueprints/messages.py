@@ -5,85 +5,180 @@ store/outcomes.py); only this module turns them into words. Never a stack trace.
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
+
+from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from markupsafe import Markup
 
-from calendly.errors import CalendlyError
+from calendly.errors import TOKEN_PAGE_URL, CalendlyError
 from mirror.problems import problem_of
+from services.queries import MirrorTotals
+from store import clock
 from store.models import SyncRun
 from store.outcomes import RecordSkip, RunProblem, SkipReason, SyncStatus
 
 
-def calendly_problem(exc: BaseException | None, *, write: bool = False) -> str:
-    """A sentence about a failed Calendly call; `write` adds that the outcome may be unknown."""
+def calendly_problem(
+    exc: BaseException | None, *, write: bool = False, on_settings: bool = False
+) -> Markup:
+    """A sentence about a failed Calendly call; `write` adds that the outcome may be unknown,
+    `on_settings` says what to do on the Settings page itself (paste a token here)."""
     if exc is None:
-        return _("Talking to Calendly failed. Try again later.")
+        return Markup.escape(_("Talking to Calendly failed. Try again later."))
     code, params = problem_of(exc)
-    return problem_text(code, params, write=write)
+    return problem_text(code, params, write=write, on_settings=on_settings)
 
 
 def calendly_words(exc: BaseException | None) -> str:
     """What Calendly itself said about a refused call (English), or "" when it said nothing."""
     if not isinstance(exc, CalendlyError) or exc.status is None:
         return ""
-    return _calendly_words({"detail": exc.message})
+    return exc.said or ""
 
 
-def problem_text(code: str, params: dict | None = None, *, write: bool = False) -> str:
-    """The sentence for a RunProblem `code` with its `params`."""
+def problem_text(
+    code: str, params: dict | None = None, *, write: bool = False, on_settings: bool = False
+) -> Markup:
+    """The sentence for a RunProblem `code` with its `params`, as HTML: links are links, and
+    Calendly's own (English) words follow as a detail marked `lang="en"`."""
     params = params or {}
+    text = _problem_sentence(code, params, write, on_settings)
+    words = _calendly_words(code, params)
+    return Markup("{} {}").format(text, calendly_said(words)) if words else text
+
+
+def calendly_said(words: str) -> Markup:
+    """Calendly's own English words as a detail: "Calendly says: „…“", marked lang="en"."""
+    return Markup('<span class="calendly-words">{} „<span lang="en">{}</span>“</span>').format(
+        _("Calendly says:"), words
+    )
+
+
+def with_html(translated: str, **parts) -> Markup:
+    """A translated sentence with HTML `parts` (links, problems) put in; the sentence itself
+    and any plain string part are escaped."""
+    return Markup.escape(translated) % parts
+
+
+def _settings_link() -> Markup:
+    return Markup('<a href="{}">{}</a>').format(
+        url_for("settings.index") + "#calendly-settings", _("Calendly connection")
+    )
+
+
+def _token_page_link() -> Markup:
+    return Markup('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>').format(
+        TOKEN_PAGE_URL, _("Calendly's API page")
+    )
+
+
+def _token_advice(code: str, params: dict, on_settings: bool) -> Markup:
+    """What to do about the token: on Settings "paste it here", elsewhere a link to Settings."""
+    if on_settings:
+        texts = {
+            RunProblem.MISSING_TOKEN: lambda: _("Paste a Personal Access Token here."),
+            RunProblem.TOKEN_UNREADABLE: lambda: _("Paste the token here again."),
+            RunProblem.TOKEN_REFUSED: lambda: with_html(
+                _("Create a new Personal Access Token on %(link)s and paste it here."),
+                link=_token_page_link(),
+            ),
+        }
+        scope_text = with_html(
+            _("Create a Personal Access Token with this scope on %(link)s and paste it here."),
+            link=_token_page_link(),
+        )
+    else:
+        texts = {
+            RunProblem.MISSING_TOKEN: lambda: with_html(
+                _("Save one under %(link)s first."), link=_settings_link()
+            ),
+            RunProblem.TOKEN_UNREADABLE: lambda: with_html(
+                _("Save the token again under %(link)s."), link=_settings_link()
+            ),
+            RunProblem.TOKEN_REFUSED: lambda: with_html(
+                _("Save a new Personal Access Token under %(link)s."), link=_settings_link()
+            ),
+        }
+        scope_text = with_html(
+            _(
+                "Create a Personal Access Token with this scope in Calendly and save it under "
+                "%(link)s."
+            ),
+            link=_settings_link(),
+        )
+    text = texts.get(code)
+    return Markup.escape(text()) if text else scope_text
+
+
+def _problem_sentence(code: str, params: dict, write: bool, on_settings: bool) -> Markup:
     status = params.get("status") or 0
-    if code == RunProblem.MISSING_TOKEN:
-        return _("No Calendly token is configured. Save one under Calendly connection first.")
-    if code == RunProblem.TOKEN_UNREADABLE:
-        return _(
-            "The stored Calendly token cannot be decrypted (the encryption key has changed). "
-            "Save the token again under Calendly connection."
-        )
-    if code == RunProblem.TOKEN_REFUSED:
-        return _(
-            "Calendly did not accept the token (invalid or revoked). Save a new Personal Access "
-            "Token under Calendly connection."
-        )
+    if code in (RunProblem.MISSING_TOKEN, RunProblem.TOKEN_UNREADABLE, RunProblem.TOKEN_REFUSED):
+        first = {
+            RunProblem.MISSING_TOKEN: lambda: _("No Calendly token is configured."),
+            RunProblem.TOKEN_UNREADABLE: lambda: _(
+                "The stored Calendly token cannot be decrypted (the encryption key has changed)."
+            ),
+            RunProblem.TOKEN_REFUSED: lambda: _(
+                "Calendly did not accept the token (invalid or revoked)."
+            ),
+        }[code]()
+        return Markup("{} {}").format(first, _token_advice(code, params, on_settings))
     if code == RunProblem.PERMISSION_DENIED:
-        return _permission_problem(params)
+        return _permission_problem(params, on_settings)
     if code == RunProblem.RATE_LIMITED:
-        return _("Calendly's rate limit is used up for the moment. Try again in a minute.")
+        return _plain(_("Calendly's rate limit is used up for the moment. Try again in a minute."))
     if code == RunProblem.NETWORK:
-        return _with_write_note(_("Calendly could not be reached."), write)
+        return _plain(_with_write_note(_("Calendly could not be reached."), write))
     if code == RunProblem.NOT_FOUND:
-        return _("Calendly does not know this (any more). Run a sync to bring the data up to date.")
+        return _plain(
+            _("Calendly does not know this (any more). Run a sync to bring the data up to date.")
+        )
     if code == RunProblem.MALFORMED_RESPONSE or (
         code == RunProblem.CALENDLY_ERROR and status >= 500
     ):
-        return _with_write_note(_("Calendly had a problem answering. Try again later."), write)
+        return _plain(
+            _with_write_note(_("Calendly had a problem answering. Try again later."), write)
+        )
     if code == RunProblem.CALENDLY_ERROR:
-        return _("Calendly refused the request: %(message)s", message=_calendly_words(params))
+        return _plain(_("Calendly refused the request (HTTP status %(status)d).", status=status))
     if code == RunProblem.MALFORMED_RECORD:
-        return _(
-            "Calendly sent a record the app cannot read (%(detail)s). The next sync tries again.",
-            detail=params.get("detail") or "?",
+        return _plain(
+            _(
+                "Calendly sent a record the app cannot read (%(detail)s). The next sync tries "
+                "again.",
+                detail=params.get("detail") or "?",
+            )
         )
     if code == RunProblem.LEASE_LOST:
-        return _("The sync stalled for too long, and another sync took over.")
+        return _plain(_("The sync stalled for too long, and another sync took over."))
     if code == RunProblem.DATABASE_BUSY:
-        return _(
-            "The database was busy for too long (%(seconds)d s), so the sync gave up. What it "
-            "wrote is complete; the next sync carries on.",
-            seconds=params.get("seconds") or 0,
+        return _plain(
+            _(
+                "The database was busy for too long (%(seconds)d s), so the sync gave up. What "
+                "it wrote is complete; the next sync carries on.",
+                seconds=params.get("seconds") or 0,
+            )
         )
     if code == RunProblem.NO_EVENT_TYPES:
         return _(
             "No event types are chosen yet, so nothing was synced. Choose them under Settings."
         )
     if code == RunProblem.INTERRUPTED:
-        return _("The sync was interrupted before it finished (its process ended).")
+        return _plain(_("The sync was interrupted before it finished (its process ended)."))
     if code == RunProblem.LEGACY:
-        return params.get("text") or ""
-    return _(
-        "Something unexpected went wrong (%(error)s). The server log has the details.",
-        error=params.get("error") or "?",
-    )
+        # Stored in English before outcomes were codes: quoted as it was, marked as English.
+        return Markup('{} <span lang="en">{}</span>').format(
+            _("Recorded before messages were translated:"), params.get("text") or "?"
+        )
+    # Never the exception's type name: it means nothing to an admin (the log names it).
+    return _plain(_("Something unexpected went wrong. The server log has the details."))
+
+
+def _plain(text: str) -> Markup:
+    return Markup.escape(text)
 
 
 def _with_write_note(text: str, write: bool) -> str:
@@ -94,28 +189,36 @@ def _with_write_note(text: str, write: bool) -> str:
     )
 
 
-def _permission_problem(params: dict) -> str:
+def _permission_problem(params: dict, on_settings: bool) -> Markup:
     scopes = params.get("scopes") or []
     if scopes or (params.get("title") or "").lower() == "insufficient scope":
-        return _(
-            "The Calendly token lacks the permission (scope) %(scopes)s. Create a Personal Access "
-            "Token with this scope in Calendly and save it under Calendly connection.",
+        first = _(
+            "The Calendly token lacks the permission (scope) %(scopes)s.",
             scopes=", ".join(scopes) or "?",
         )
-    if "upgrade" in (params.get("detail") or "").lower():
-        return _(
-            "Your Calendly plan does not allow this. Calendly says: %(message)s",
-            message=_calendly_words(params),
+        return Markup("{} {}").format(
+            first, _token_advice(RunProblem.PERMISSION_DENIED, params, on_settings)
         )
-    return _(
-        "Calendly does not allow this for the token's account (for the whole organization only "
-        "owners and admins may). Calendly says: %(message)s",
-        message=_calendly_words(params),
+    if "upgrade" in (params.get("said") or params.get("detail") or "").lower():
+        return _plain(_("Your Calendly plan does not allow this."))
+    return _plain(
+        _(
+            "Calendly does not allow this for the token's account (for the whole organization "
+            "only owners and admins may)."
+        )
     )
 
 
-def _calendly_words(params: dict) -> str:
-    """Calendly's explanation without the client's "Calendly API error (HTTP n): " prefix."""
+def _calendly_words(code: str, params: dict) -> str:
+    """What Calendly said when it refused a request (4xx but 429): `said`, or for a run stored
+    before that, its explanation without the client's "Calendly API error (HTTP n): " prefix."""
+    status = params.get("status") or 0
+    if not 400 <= status < 500 or status == 429 or params.get("scopes"):
+        return ""  # for a missing scope, Calendly's words point at JSON the admin never sees
+    if "said" in params:
+        return params["said"] or ""
+    if code not in (RunProblem.CALENDLY_ERROR, RunProblem.PERMISSION_DENIED):
+        return ""
     text = params.get("detail") or ""
     prefix_end = text.find("): ")
     if text.startswith("Calendly API error") and prefix_end != -1:
@@ -142,30 +245,77 @@ def skip_text(reason: str) -> str:
     return text() if text else str(reason)
 
 
-def run_outcome(run: SyncRun) -> str:
+def run_outcome(run: SyncRun) -> str | Markup:
     """Why a run failed or was skipped; "" for a run that succeeded or still runs."""
     if not run.outcome:
         return ""
     params = run.outcome_params or {}
     if run.status == SyncStatus.SKIPPED:
-        return params.get("text") or skip_text(run.outcome)
+        if params.get("text"):
+            return problem_text(RunProblem.LEGACY, params)
+        return skip_text(run.outcome)
     return problem_text(run.outcome, params)
 
 
-def run_summary(run: SyncRun) -> str:
-    """What a run did, counted."""
+def run_summary(run: SyncRun, totals: MirrorTotals) -> str:
+    """What the mirror holds now and what the run changed, in two short sentences."""
+    held = _(
+        "Stored: %(webinars)s, %(attendees)s.",
+        webinars=_webinars(totals.webinars),
+        attendees=_attendees(totals.attendees),
+    )
+    return f"{held} {run_changes(run)}"
+
+
+def run_changes(run: SyncRun) -> str:
+    """What a run changed: new, updated or vanished webinars and new or updated attendees."""
+    webinars, attendees = changed_counts(run)
+    if not webinars and not attendees:
+        return _("Nothing changed.")
     return _(
-        "events: %(created)d new, %(updated)d updated, %(unchanged)d unchanged, %(missing)d "
-        "missing upstream; attendees: %(a_created)d new, %(a_updated)d updated, "
-        "%(a_unchanged)d unchanged; %(requests)d API requests",
-        created=run.events_created or 0,
-        updated=run.events_updated or 0,
-        unchanged=run.events_unchanged or 0,
-        missing=run.events_missing or 0,
-        a_created=run.attendees_created or 0,
-        a_updated=run.attendees_updated or 0,
-        a_unchanged=run.attendees_unchanged or 0,
-        requests=run.api_requests or 0,
+        "Changed: %(webinars)s, %(attendees)s.",
+        webinars=_webinars(webinars),
+        attendees=_attendees(attendees),
+    )
+
+
+def changed_counts(run: SyncRun) -> tuple[int, int]:
+    """(webinars, attendees) the run created, updated or found gone from Calendly."""
+    webinars = (run.events_created or 0) + (run.events_updated or 0) + (run.events_missing or 0)
+    return webinars, (run.attendees_created or 0) + (run.attendees_updated or 0)
+
+
+def _webinars(count: int) -> str:
+    return ngettext("%(num)d webinar", "%(num)d webinars", count)
+
+
+def _attendees(count: int) -> str:
+    return ngettext("%(num)d attendee", "%(num)d attendees", count)
+
+
+def retry_text(state: dict | None) -> str:
+    """What the running sync's client is retrying, e.g. "Calendly is not answering – next try
+    in 4 s (attempt 2 of 5)"; "" when it is not retrying."""
+    if not state:
+        return ""
+    try:
+        until = datetime.fromisoformat(state["until"])
+    except (KeyError, TypeError, ValueError):
+        return ""
+    seconds = max(0, math.ceil((until - clock.now()).total_seconds()))
+    reason = state.get("reason")
+    if reason == "rate_limited":
+        why = _("Calendly asks to slow down (rate limit)")
+    elif reason == "network":
+        why = _("Calendly is not answering")
+    else:
+        why = _("Calendly had a problem answering")
+    return _(
+        "%(why)s – next try in %(seconds)d s (attempt %(attempt)d of %(attempts)d).",
+        why=why,
+        seconds=seconds,
+        attempt=state.get("attempt") or 0,
+        attempts=state.get("attempts") or 0,
     )
 
 

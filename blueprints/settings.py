@@ -49,7 +49,7 @@ def save_token():
     admin_id = current_user.id  # read now: connecting may change (or remove) the account
     check = connection.connect_token(form.token.data, connected_by=admin_id)
     if check.user is None:
-        problems = [calendly_problem(problem) for problem in check.problems]
+        problems = [calendly_problem(problem, on_settings=True) for problem in check.problems]
         form.token.errors.extend(problems or [_("Calendly did not accept the token.")])
         return _render("calendly", 422, token_form=form, refused=check)
     if accounts.must_set_login(admin_id):

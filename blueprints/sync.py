@@ -3,7 +3,8 @@
 The panel (templates/sync/_panel.html) is included by the dashboard with no context of its own:
 it loads its data through `load_sync_panel()`, a template global registered here. While a run is
 running the panel polls /sync?run=<id> every second and swaps itself; the response after the run
-ends has no poll trigger and carries an HX-Trigger `syncFinished` event for the rest of the page.
+ends has no poll trigger and, when the run changed something, carries an HX-Trigger
+`syncFinished` event for the rest of the page (the webinar list reloads on it).
 """
 
 from __future__ import annotations
@@ -23,10 +24,17 @@ from flask import (
 from flask_babel import gettext as _
 
 from blueprints import htmx, inputs
-from blueprints.messages import calendly_problem, run_outcome, run_summary, skipped_summary
+from blueprints.messages import (
+    calendly_problem,
+    changed_counts,
+    run_outcome,
+    run_summary,
+    skipped_summary,
+    with_html,
+)
 from calendly.errors import CalendlyError
 from mirror.sync import SyncAlreadyRunning, running_run
-from mirror.waits import waiting_since
+from mirror.waits import retry_state, waiting_since
 from services import connection, queries
 from services.secrets import TokenVaultError
 from services.syncing import start_background_sync
@@ -49,6 +57,19 @@ class SyncPanel:
     message_kind: str = "info"
     # Since when the running sync waits for a busy database.
     waiting_since: datetime | None = None
+    # What the running sync's client is retrying (mirror.waits.retry_state), as data.
+    retry: dict | None = None
+    # What the mirror holds, read when shown (with a last run): no read of the events otherwise.
+    _totals: queries.MirrorTotals | None = None
+    # The message tells how the last run ended, so the panel need not say it twice.
+    message_is_outcome: bool = False
+
+    @property
+    def totals(self) -> queries.MirrorTotals:
+        """What the mirror holds (webinars, attendees), read once."""
+        if self._totals is None:
+            self._totals = queries.mirror_totals()
+        return self._totals
 
 
 def load_sync_panel(message: str | None = None, message_kind: str = "info") -> SyncPanel:
@@ -65,6 +86,7 @@ def load_sync_panel(message: str | None = None, message_kind: str = "info") -> S
         message=message,
         message_kind=message_kind,
         waiting_since=waiting_since(running) if running is not None else None,
+        retry=retry_state(running) if running is not None else None,
     )
 
 
@@ -74,16 +96,16 @@ def _next_scheduled_run() -> datetime | None:
     return next_run() if callable(next_run) else None
 
 
-def finished_message(run: SyncRun) -> tuple[str, str]:
+def finished_message(run: SyncRun, totals: queries.MirrorTotals) -> tuple[str, str]:
     """What to tell the admin about a run that has just ended, and how (notice kind)."""
     if run.status == SyncStatus.SUCCEEDED:
-        message = _("Sync finished: %(summary)s.", summary=run_summary(run))
+        message = _("Sync finished. %(summary)s", summary=run_summary(run, totals))
         skipped = skipped_summary(run)
         return (f"{message} {skipped}", "warning") if skipped else (message, "success")
     if run.status == SyncStatus.RUNNING:
         return _("The sync stopped without finishing."), "error"
     reason = run_outcome(run) or _("unknown error")
-    return _("Sync failed: %(error)s", error=reason), "error"
+    return with_html(_("Sync failed: %(error)s"), error=reason), "error"
 
 
 @bp.get("")
@@ -95,11 +117,14 @@ def status():
     if watched and (panel.running is None or panel.running.id != watched):
         ended = db.session.get(SyncRun, watched)
         if ended is not None:
-            panel.message, panel.message_kind = finished_message(ended)
+            panel.message, panel.message_kind = finished_message(ended, panel.totals)
+            panel.message_is_outcome = panel.last is not None and panel.last.id == ended.id
     partial = htmx.is_partial_request()
     template = "sync/_panel.html" if partial else "sync/status.html"
     response = make_response(render_template(template, sync_panel=panel))
-    if ended is not None and partial:
+    # The list reloads only for a run that changed something: a reload would close every
+    # attendee list the admin has open, for nothing.
+    if ended is not None and partial and any(changed_counts(ended)):
         htmx.trigger(response, {"syncFinished": {"run": ended.id, "status": ended.status}})
     return response
 

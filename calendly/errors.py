@@ -19,6 +19,8 @@ class CalendlyError(Exception):
         title: Calendly's error ``title`` (e.g. "Invalid Argument"), or None.
         details: Calendly's ``details`` list (dicts with ``parameter``/``message``), possibly empty.
         retry_after: Seconds Calendly asked us to wait, when it said so (429), else None.
+        said: Calendly's own words (its ``message`` and ``details``), without the client's
+            advice, or None when it said nothing.
     """
 
     def __init__(
@@ -29,8 +31,10 @@ class CalendlyError(Exception):
         title: str | None = None,
         details: list | None = None,
         retry_after: float | None = None,
+        said: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.said = said
         self.message = message
         self.status = status
         self.title = title

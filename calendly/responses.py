@@ -211,6 +211,7 @@ def http_error(
         title=title,
         details=details,
         retry_after=retry_after(response, now),
+        said=redact(" ".join(filter(None, [server_message, detail_text]))) or None,
         **kwargs,
     )
 

@@ -13,6 +13,7 @@ import random
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -51,6 +52,24 @@ _RETRYABLE_NETWORK_ERRORS = (
 )
 
 
+@dataclass(frozen=True)
+class Retry:
+    """A retry about to happen, as told to ``Transport.on_retry``.
+
+    Attributes:
+        reason: ``"network"`` (no answer), ``"rate_limited"`` (429) or ``"server"`` (5xx or a
+            malformed answer).
+        wait: Seconds until the next attempt.
+        retry: Which retry this is, from 1.
+        max_retries: Retries allowed for the call.
+    """
+
+    reason: str
+    wait: float
+    retry: int
+    max_retries: int
+
+
 def system_now() -> datetime:
     """The operating system's wall-clock time, aware UTC (the default ``now`` of a transport)."""
     return datetime.now(UTC)
@@ -66,6 +85,8 @@ class Transport:
         backoff_base: First backoff ceiling in seconds.
         backoff_cap: Largest backoff ceiling in seconds.
         request_count: HTTP requests sent so far, retries included.
+        on_retry: Called with a ``Retry`` before every wait for a retry, and with None once a
+            call that was retried has ended (answered or given up); None: nobody listens.
     """
 
     def __init__(
@@ -127,6 +148,8 @@ class Transport:
         self._session = session if session is not None else requests.Session()
         self._random = random.Random()
         self.request_count = 0
+        self.on_retry: Callable[[Retry | None], None] | None = None
+        self._retried = False
         # Rate-limit state from the latest response; None means "unknown, go ahead".
         self._limit: float | None = None
         self._remaining: float | None = None
@@ -180,6 +203,15 @@ class Transport:
         method = method.upper()
         url = self._url(path)
         query = _clean_params(params)
+        self._retried = False
+        try:
+            return self._send(method, path, url, query, json, expect)
+        finally:
+            if self._retried and self.on_retry is not None:
+                self.on_retry(None)
+
+    def _send(self, method, path, url, query, json, expect) -> Any:
+        """The attempts of one call (see ``request``)."""
         retry_safe = method in _IDEMPOTENT_METHODS
         attempts = retries = malformed_retries = 0
         while True:
@@ -203,7 +235,7 @@ class Transport:
                 log.debug("%s %s -> %s after %.0f ms", method, path, reason, self._ms(started))
                 if retry_safe and retries < self.max_retries:
                     retries += 1
-                    self._backoff(method, path, reason, retries)
+                    self._backoff(method, path, reason, retries, kind="network")
                     continue
                 raise NetworkError(
                     f"Calendly network error: {reason} (after {responses.attempts_text(attempts)})"
@@ -235,6 +267,7 @@ class Transport:
                     retries,
                     self.max_retries,
                 )
+                self._notify(Retry("rate_limited", wait, retries, self.max_retries))
                 self._sleep(wait)
                 # The window has reset by now; the next response tells us the new state.
                 self._remaining = None
@@ -294,7 +327,14 @@ class Transport:
     def _ms(self, started: float) -> float:
         return (self._clock() - started) * 1000
 
-    def _backoff(self, method: str, path: str, reason: str, retry: int) -> None:
+    def _notify(self, retry: Retry) -> None:
+        self._retried = True
+        if self.on_retry is not None:
+            self.on_retry(retry)
+
+    def _backoff(
+        self, method: str, path: str, reason: str, retry: int, kind: str = "server"
+    ) -> None:
         """Sleep a fully jittered exponential delay: spreads retries of many clients apart."""
         ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (retry - 1))
         delay = self._random.uniform(0, ceiling)
@@ -307,6 +347,7 @@ class Transport:
             self.max_retries,
             delay,
         )
+        self._notify(Retry(kind, delay, retry, self.max_retries))
         self._sleep(delay)
 
     def _note_rate_limit(self, response: requests.Response) -> None:

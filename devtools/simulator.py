@@ -687,8 +687,9 @@ class CalendlySimulator:
             self._org_admin = bool(admin)
 
     def set_scopes(self, *, missing: Iterable[str] = ()) -> None:
-        """Scopes the token lacks (e.g. ``scheduled_events:write``): the no-show and webhook
-        endpoints needing one answer 403 Insufficient scope. ``missing=()`` grants all."""
+        """Scopes the token lacks (e.g. ``scheduled_events:write``): the endpoints needing one
+        (event types, scheduled events, no-shows, webhooks) answer 403 Insufficient scope.
+        ``missing=()`` grants all."""
         with self._lock:
             self._missing_scopes = set(missing)
 
@@ -1067,6 +1068,11 @@ class CalendlySimulator:
             return _json(404, ERR_NOT_FOUND)
         parts = [p for p in path.split("/") if p]
         n = len(parts)
+        scope = f"{parts[0]}:read" if parts else ""
+        if scope in ("event_types:read", "scheduled_events:read") and (
+            refusal := self._scoped(scope)
+        ):
+            return refusal
         if n == 2 and parts[0] == "users":
             if parts[1] in ("me", sd.uuid_of(self.user["uri"])):
                 return _json(200, {"resource": self.user})

@@ -71,7 +71,8 @@ def _calendly_problem(exc: CalendlyError) -> tuple[RunProblem, dict]:
         (code for kind, code in _CALENDLY_CODES if isinstance(exc, kind)),
         RunProblem.CALENDLY_ERROR,
     )
-    params = {"status": exc.status, "title": exc.title, "detail": exc.message}
+    # `detail` is the client's English message (logs), `said` Calendly's own words (shown aside).
+    params = {"status": exc.status, "title": exc.title, "detail": exc.message, "said": exc.said}
     if isinstance(exc, PermissionDeniedError) and exc.required_scopes:
         params["scopes"] = list(exc.required_scopes)
     if isinstance(exc, RateLimitedError) and exc.reset is not None:

@@ -159,6 +159,7 @@ def execute_run(
                 client = client_factory()
                 if options.event_types is None:
                     raise NoEventTypeChoice("no event types are chosen")
+                client.on_retry = waits.RetryNote(run_id)
                 _SyncJob(client, run, options, now or clock.now(), heartbeat).run()
                 status = SyncStatus.SUCCEEDED
             except Exception as exc:

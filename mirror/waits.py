@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from store import clock
 from store.database import busy_reason, db, wait_limits, write_connection
 from store.models import SyncRun
+from store.outcomes import SyncStatus
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,49 @@ def note_waiting(run_id: int, since: datetime | None, *, record: bool = True) ->
             conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(waiting_since=since))
     except DBAPIError as exc:
         log.info("could not note the wait of sync #%s: %s", run_id, type(exc.orig).__name__)
+
+
+class RetryNote:
+    """A client's `on_retry` for run `run_id`: keeps in the run's row, while it runs, that
+    Calendly is being retried (why, which retry, until when) or no more, for the panel of any
+    process. The state is data (`outcome_params["retry"]`); the end of the run replaces it
+    with the outcome's parameters."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self._engine = db.engine  # called from the download thread, which has no app context
+
+    def __call__(self, retry) -> None:
+        state = None
+        if retry is not None:
+            until = clock.now() + timedelta(seconds=retry.wait)
+            state = {
+                "retry": {
+                    "reason": retry.reason,
+                    "until": until.isoformat(),
+                    "attempt": retry.retry + 1,
+                    "attempts": retry.max_retries + 1,
+                }
+            }
+        try:
+            with (
+                wait_limits(lock_seconds=0.5),
+                write_connection(self._engine) as conn,
+                conn.begin(),
+            ):
+                conn.execute(
+                    update(SyncRun)
+                    .where(SyncRun.id == self.run_id, SyncRun.status == SyncStatus.RUNNING)
+                    .values(outcome_params=state)
+                )
+        except DBAPIError as exc:
+            log.info("could not note a retry of sync #%s: %s", self.run_id, type(exc.orig).__name__)
+
+
+def retry_state(run: SyncRun) -> dict | None:
+    """What a running run's client is retrying ({reason, until, attempt, attempts}), or None."""
+    state = (run.outcome_params or {}).get("retry") if run.is_running else None
+    return state if isinstance(state, dict) else None
 
 
 class DatabaseBusy(Exception):

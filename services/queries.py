@@ -271,6 +271,25 @@ def event_type_questions(uris: Iterable[str | None]) -> dict[str, tuple[str | No
     return found
 
 
+@dataclass(frozen=True)
+class MirrorTotals:
+    """What the mirror holds: webinars, and attendees by the events' own counters."""
+
+    webinars: int
+    attendees: int
+
+
+def mirror_totals() -> MirrorTotals:
+    """How many webinars and attendees the mirror holds, summed from the per-event counters
+    (Calendly's invitee total of each event) without reading the attendee table."""
+    webinars, attendees = db.session.execute(
+        select(
+            func.count(CalendlyEvent.id), func.coalesce(func.sum(CalendlyEvent.invitees_total), 0)
+        )
+    ).one()
+    return MirrorTotals(webinars=webinars, attendees=attendees)
+
+
 def last_finished_run() -> SyncRun | None:
     """The newest sync run that succeeded or failed (running and skipped ones do not count)."""
     return db.session.scalars(

@@ -43,6 +43,32 @@
     toggle.setAttribute("aria-expanded", open ? "true" : "false");
   });
 
+  // A sync that changed something reloads the webinar list; the attendee lists the admin had
+  // open are opened again in the fresh list (a sync that changed nothing reloads nothing).
+  let reopen = [];
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    const list = evt.detail.target;
+    const cause = evt.detail.requestConfig && evt.detail.requestConfig.triggeringEvent;
+    if (list.id !== "webinar-list" || !cause || cause.type !== "syncFinished") {
+      return;
+    }
+    reopen = Array.from(
+      list.querySelectorAll('[data-attendees-toggle][aria-expanded="true"]'),
+      function (toggle) { return toggle.getAttribute("aria-controls"); }
+    );
+  });
+
+  document.addEventListener("htmx:afterSettle", function () {
+    const ids = reopen;
+    reopen = [];
+    ids.forEach(function (id) {
+      const toggle = document.querySelector('[data-attendees-toggle][aria-controls="' + id + '"]');
+      if (toggle && toggle.getAttribute("aria-expanded") !== "true") {
+        htmx.trigger(toggle, "click");
+      }
+    });
+  });
+
   // htmx does not swap error responses; say that something went wrong instead of doing nothing.
   let toastTimer = null;
   function showToast(message) {

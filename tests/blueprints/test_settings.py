@@ -55,11 +55,16 @@ def test_bad_token_is_refused_with_calendlys_message_and_advice(login, app):
     response = login.post("/settings/token", data={"token": "not-a-valid-token-9999"})
     assert response.status_code == 422
     html = response.text
-    assert "The access token is invalid" in html
+    # Calendly's words only as an English detail; the advice is to paste a new token here,
+    # with the token page as a real link, not to go to Settings (this page).
+    assert '<span lang="en">The access token is invalid</span>' in html
     assert (
-        "Create a new Personal Access Token at https://calendly.com/integrations/api_webhooks"
-        in html
-    )
+        'Create a new Personal Access Token on <a href="https://calendly.com/integrations/'
+        'api_webhooks" target="_blank" rel="noopener noreferrer">Calendly&#39;s API page</a> '
+        "and paste it here."
+    ) in html
+    assert "save it in Settings" not in html and "Calendly connection</a>" not in html
+    assert "Calendly API error" not in html
     assert "not-a-valid-token-9999" not in html
     assert setting(app, settings.TOKEN_KEY) is None
 
@@ -261,7 +266,8 @@ def test_insufficient_scope_lists_the_missing_scopes(make_app, scoped_calendly, 
     admin = admin_client(app)
     admin.post("/settings/token", data={"token": GOOD_TOKEN})
     page = admin.get("/settings").text
-    assert "Insufficient scope" in page
+    assert "The Calendly token lacks the permission (scope) event_types:read." in page
+    assert "required_scopes" not in page  # Calendly's words point at JSON nobody sees
     assert '<code class="scope">event_types:read</code>' in page
     assert '<code class="scope">scheduled_events:read</code>' in page
     assert "The token works" not in page

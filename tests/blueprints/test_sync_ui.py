@@ -6,12 +6,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from mirror.sync import running_run
 from store import clock
 from store.database import db
-from store.models import CalendlyEvent, SyncRun
+from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun
+from store.outcomes import SyncTrigger
 
 HX = {"HX-Request": "true"}
 POLL = 'hx-trigger="every 1s"'
@@ -120,12 +121,15 @@ def test_sync_now_polls_while_running_then_reports_and_triggers_a_refresh(login,
         assert run.status == "succeeded"
         assert run.events_created > 0
         assert trigger == {"syncFinished": {"run": run.id, "status": "succeeded"}}
+        webinars = db.session.scalar(select(func.count()).select_from(CalendlyEvent))
+        attendees = db.session.scalar(select(func.count()).select_from(CalendlyEventAttendee))
+        assert webinars > 0
         assert (
-            f"Sync finished: events: {run.events_created} new, 0 updated, 0 unchanged, "
-            f"0 missing upstream; attendees: {run.attendees_created} new"
+            f"Sync finished. Stored: {webinars} webinars, {attendees} attendees. "
+            f"Changed: {run.events_created} webinars, {run.attendees_created} attendees."
         ) in final.text
-        assert db.session.scalar(select(func.count()).select_from(CalendlyEvent)) > 0
     assert "Succeeded" in final.text
+    assert "last sync" in final.text and ", manual" in final.text
 
     # A plain reload afterwards shows the outcome but fires nothing.
     again = login.get("/sync", headers=HX)
@@ -227,7 +231,7 @@ def test_runs_list_is_paginated_as_page_and_partial(login, app):
     assert "<html" in page.text
     assert page.text.count('<tr class="run-') == 20
     assert "Calendly could not be reached." in page.text
-    assert "Sync now" in page.text  # the trigger of the failed manual run
+    assert "<td>manual</td>" in page.text  # the trigger of the failed manual run
     assert "1:15" in page.text  # its duration
     assert 'href="/sync/runs?page=2"' in page.text
     assert "Page 1 of 2" in page.text
@@ -267,3 +271,116 @@ def test_runs_show_labelled_figures_with_each_cell_named(login, app):
         "Skipped records",
         "Error",
     ]
+
+
+# -- the panel in German: what the mirror holds and what a run changed, every trigger in words,
+# the button disabled while a run goes, retries in words, and a list reload only after a change.
+
+german = pytest.mark.language("de")
+
+
+def sync(client):
+    """Run "Sync now" to its end through the panel's polling; the last panel response."""
+    return poll_until_finished(client, client.post("/sync", headers=HX))[-1]
+
+
+def words(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&nbsp;", " ")
+
+
+@german
+def test_after_a_sync_without_changes_the_panel_says_what_is_stored_and_nothing_changed(login, app):
+    first = sync(login)
+    assert "HX-Trigger" in first.headers  # the first run brought everything
+    with app.app_context():
+        webinars = db.session.scalar(select(func.count()).select_from(CalendlyEvent))
+        attendees = db.session.scalar(select(func.count()).select_from(CalendlyEventAttendee))
+
+    again = sync(login)
+
+    text = words(again.text)
+    assert (
+        f"Synchronisierung beendet. Gespeichert: {webinars} Webinare, {attendees} Teilnehmende. "
+        "Nichts geändert."
+    ) in text
+    assert "0 neu" not in text and "unverändert" not in text
+    # Nothing changed, so the webinar list is not reloaded (open attendee lists stay open).
+    assert "HX-Trigger" not in again.headers
+
+    # The totals come from the events' own counters, not from counting attendee rows.
+    with app.app_context():
+        db.session.execute(
+            update(CalendlyEvent)
+            .where(CalendlyEvent.id == db.session.scalar(select(func.min(CalendlyEvent.id))))
+            .values(invitees_total=CalendlyEvent.invitees_total + 1000)
+        )
+        db.session.commit()
+    panel = words(login.get("/sync", headers=HX).text)
+    assert f"Gespeichert: {webinars} Webinare, {attendees + 1000} Teilnehmende." in panel
+
+
+@german
+def test_a_run_that_changed_something_reloads_the_list(login, app, calendly_sim, pick_event):
+    sync(login)
+    calendly_sim.rename_event(
+        pick_event(calendly_sim, ahead=True, event_type="TLr - Infowebinar"), "Neu"
+    )
+    changed = sync(login)
+    assert "Geändert: 1 Webinar, " in words(changed.text)
+    assert json.loads(changed.headers["HX-Trigger"])["syncFinished"]["status"] == "succeeded"
+
+
+@german
+@pytest.mark.parametrize(
+    "trigger, label",
+    [
+        (SyncTrigger.CLI, "Befehlszeile"),
+        (SyncTrigger.MANUAL, "manuell"),
+        (SyncTrigger.SCHEDULER, "geplant"),
+        (SyncTrigger.DEMO, "Demo-Start"),
+        (SyncTrigger.CONNECTED, "nach dem Verbinden"),
+    ],
+)
+def test_every_trigger_is_named_in_words(login, app, trigger, label):
+    add_runs(app, 1, trigger=trigger)
+    panel = words(login.get("/sync", headers=HX).text)
+    assert f", {label}" in panel
+    assert "(Jetzt synchronisieren)" not in panel
+    assert re.search(f"<td[^>]*>{label}</td>", login.get("/sync/runs").text)
+
+
+@german
+def test_the_button_is_disabled_while_a_run_goes(login, calendly_sim):
+    calendly_sim.inject("slow", times=3, delay=0.4)
+    started = login.post("/sync", headers=HX)
+    assert POLL in started.text
+    assert re.search(r"<button type=\"submit\" disabled[^>]*>Jetzt synchronisieren", started.text)
+    final = poll_until_finished(login, started)[-1]
+    assert re.search(r"<button type=\"submit\">Jetzt synchronisieren", final.text)
+
+
+@german
+def test_retries_are_said_in_words_while_they_last(login, app, calendly_sim):
+    # Calendly asks to wait 3 s (a 429 with its reset), then answers again.
+    calendly_sim.inject("429", times=1, reset=3.0)
+    started = login.post("/sync", headers=HX)
+    seen, deadline = [], time.monotonic() + 20
+    response = started
+    while POLL in response.text and time.monotonic() < deadline:
+        text = words(response.text)
+        if "neuer Versuch in" in text:
+            seen.append(text)
+        time.sleep(0.2)
+        url = response.text.split('hx-get="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+        response = login.get(url, headers=HX)
+    assert seen, "the panel never said that Calendly was retried"
+    assert re.search(
+        r"Calendly bremst \(Anfragelimit erreicht\) – neuer Versuch in [0-3] s "
+        r"\(Versuch 2 von \d\)\.",
+        seen[0],
+    ), seen[0]
+    assert "Verarbeitet" not in seen[0]
+    with app.app_context():
+        run = db.session.scalars(select(SyncRun)).one()
+        assert run.status == "succeeded"
+        assert run.outcome_params is None  # the retry note ends with the run

@@ -133,6 +133,24 @@ def admin_on(strict_page, live_server, calendly_sim, sign_in):
             time.sleep(0.05)
 
 
+@pytest.fixture
+def german_admin(admin_page, live_server, calendly_sim):
+    """The admin on the German dashboard of an app that syncs the info-webinars from the
+    simulator (its token in CALENDLY_TOKEN)."""
+    live_server.app.config.update(
+        CALENDLY_API_BASE_URL=calendly_sim.base_url,
+        CALENDLY_TOKEN=calendly_sim.token,
+        CALENDLY_EVENT_TYPES="TLr - Infowebinar",
+    )
+    expect(admin_page.locator("html")).to_have_attribute("lang", "de")
+    yield admin_page
+    with live_server.app.app_context():
+        from mirror.sync import running_run
+
+        while running_run() is not None:  # never drop the tables under a running sync
+            time.sleep(0.05)
+
+
 QUESTIONS = (
     "Welches Fach möchten Sie unterrichten?",
     "In welchem Bundesland?",

@@ -661,3 +661,24 @@ def test_time_filters_keep_microseconds_in_utc():
     moment = datetime(2030, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
     assert _time_filter(moment, "t") == "2030-05-06T07:08:09.123456Z"
     assert _time_filter(" 2030-05-06T07:08:09Z ", "t") == "2030-05-06T07:08:09Z"
+
+
+def test_on_retry_hears_every_retry_as_data_and_the_end_of_retrying(server, make_client, waits):
+    answers = [
+        Response("", 503),
+        Response("", 429, {"Retry-After": "4"}),
+        json_response({"resource": {"uri": USER_URI}}),
+    ]
+    server.route("/users/me", lambda r: answers.pop(0))
+    client = make_client(server.base, max_retries=3)
+    heard = []
+    client.on_retry = heard.append
+
+    assert client.get_current_user() == {"uri": USER_URI}
+
+    assert [(r.reason, r.retry, r.max_retries) for r in heard[:2]] == [
+        ("server", 1, 3),
+        ("rate_limited", 2, 3),
+    ]
+    assert heard[1].wait == 4.0 and heard[0].wait == waits[0]
+    assert heard[2:] == [None]  # retrying is over
