@@ -46,4 +46,4 @@ def test_plain_words_for_exports_and_missing_events():
     assert "Teilnehmende als CSV" in texts
     assert "CSV dieser Teilnehmenden" not in texts
     assert "fehlend" not in texts
-    assert "bei Calendly nicht mehr vorhanden" in texts
+    assert "nicht mehr in Calendly" in texts

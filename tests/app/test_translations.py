@@ -29,11 +29,11 @@ def _method_map() -> list[tuple[str, str]]:
     return sections
 
 
-def _source_messages() -> set[str]:
-    """Every msgid in the source (plural messages by their singular)."""
+def _source_messages() -> set[tuple[str, str | None]]:
+    """Every (msgid, context) in the source (plural messages by their singular)."""
     found = set()
     dirs_ignored = (".venv", "node_modules", "tests", "bench")
-    for _filename, _lineno, message, _comments, _context in extract_from_dir(
+    for _filename, _lineno, message, _comments, context in extract_from_dir(
         str(ROOT),
         method_map=_method_map(),
         keywords=KEYWORDS,
@@ -42,7 +42,7 @@ def _source_messages() -> set[str]:
             not Path(path).name.startswith(".") and Path(path).name not in dirs_ignored
         ),
     ):
-        found.add(message[0] if isinstance(message, tuple) else message)
+        found.add((message[0] if isinstance(message, tuple) else message, context))
     return found
 
 
@@ -56,8 +56,8 @@ def test_every_message_in_the_source_has_a_german_translation(german_po):
     messages = _source_messages()
     assert len(messages) > 300, "extraction found too little; is babel.cfg read?"
     missing, fuzzy = [], []
-    for msgid in sorted(messages):
-        entry = german_po.get(msgid)
+    for msgid, context in sorted(messages, key=lambda item: (item[0], item[1] or "")):
+        entry = german_po.get(msgid, context=context)
         strings = entry.string if entry is not None else None
         if not strings or (isinstance(strings, tuple) and not all(strings)):
             missing.append(msgid)
