@@ -58,7 +58,12 @@
     );
   });
 
-  document.addEventListener("htmx:afterSettle", function () {
+  // Only the list's own settle: by then htmx has processed the fresh toggles (another swap,
+  // like the panel's poll, can settle in between and would click toggles htmx does not know yet).
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    if (!evt.detail.target || evt.detail.target.id !== "webinar-list") {
+      return;
+    }
     const ids = reopen;
     reopen = [];
     ids.forEach(function (id) {
