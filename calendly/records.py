@@ -64,10 +64,11 @@ class MalformedRecordError(ValueError):
         """What is stored about it: record, fields and errors (no values, no personal data)."""
         return {"record": self.record, "fields": self.fields, "errors": self.errors}
 
-    def within(self, record: str, prefix: str) -> MalformedRecordError:
-        """The same faults as part of an enclosing `record`, whose field `prefix` held this one."""
+    def within(self, record: str, prefix: str, uri: str | None = None) -> MalformedRecordError:
+        """The same faults as part of an enclosing `record` (of `uri`), whose field `prefix`
+        held this one."""
         fields = [f"{prefix}.{name}" for name in self.fields]
-        return MalformedRecordError(record, fields, self.errors)
+        return MalformedRecordError(record, fields, self.errors, uri)
 
 
 # -- field types ----------------------------------------------------------------------------------
@@ -183,6 +184,14 @@ def _location(value):
     return {"type": "custom", "location": value} if isinstance(value, str) else value
 
 
+class EventMembership(Record):
+    """A host of a scheduled event: the Calendly user, with name and email when given."""
+
+    user: Text
+    user_email: Text | None = None
+    user_name: Text | None = None
+
+
 class ScheduledEvent(Record):
     """A scheduled event (``GET /scheduled_events``, or embedded in a webhook's invitee)."""
 
@@ -199,6 +208,9 @@ class ScheduledEvent(Record):
     created_at: Time | None = None
     updated_at: Time | None = None
     cancellation: Cancellation | None = None
+    event_memberships: Annotated[list[EventMembership], _none_as(list)] = Field(
+        default_factory=list
+    )
 
 
 class QuestionAndAnswer(Record):

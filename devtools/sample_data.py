@@ -11,6 +11,7 @@ import html
 import random
 import unicodedata
 import uuid
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +23,15 @@ API_BASE = "https://api.calendly.com"
 HOST_NAME = "Katrin Böhm"
 HOST_EMAIL = "katrin.boehm@tlr-akademie.de"
 HOST_SLUG = "katrin-boehm"
+# A colleague who co-hosts some group webinars with the host (a collective event, two members).
+CO_HOST = {
+    "uri": f"{API_BASE}/users/JONASALBRECHT01",
+    "name": "Jonas Albrecht",
+    "email": "jonas.albrecht@tlr-akademie.de",
+}
+# One in this many group events is co-hosted; chosen by the event's UUID, never by the shared
+# random generator, so that every other value of a seeded account stays as it was.
+CO_HOSTED_ONE_IN = 4
 
 MAIN_EVENT_TYPE = "TLr - Infowebinar"
 
@@ -742,6 +752,12 @@ def build_event_type(
     }
 
 
+def event_hosts(user: dict, spec: EventTypeSpec, event_uuid: str) -> list[dict]:
+    """Who hosts an event: the user, and for some group events the co-host as well."""
+    co_hosted = spec.kind == "group" and zlib.crc32(event_uuid.encode()) % CO_HOSTED_ONE_IN == 0
+    return [user, CO_HOST] if co_hosted else [user]
+
+
 def build_event(
     rng: random.Random,
     *,
@@ -785,12 +801,13 @@ def build_event(
         "updated_at": created_at,
         "event_memberships": [
             {
-                "user": user["uri"],
-                "user_email": user["email"],
-                "user_name": user["name"],
+                "user": host["uri"],
+                "user_email": host["email"],
+                "user_name": host["name"],
                 "buffered_start_time": fmt_time(start - timedelta(minutes=spec.buffer_before)),
                 "buffered_end_time": fmt_time(end + timedelta(minutes=spec.buffer_after)),
             }
+            for host in event_hosts(user, spec, event_uuid)
         ],
         "event_guests": [],
         "calendar_event": {

@@ -618,6 +618,18 @@ class CalendlySimulator:
             event["updated_at"] = self._stamp()
             return event
 
+    def set_hosts(self, event_uuid: str, hosts: list[dict]) -> dict:
+        """Make `hosts` (dicts with uri, name, email) an event's members; returns the event.
+
+        Its `updated_at` stays: the mirror must see a change of hosts by the hosts alone."""
+        with self._lock:
+            event = self._event(event_uuid)
+            event["event_memberships"] = [
+                {"user": host["uri"], "user_email": host["email"], "user_name": host["name"]}
+                for host in hosts
+            ]
+            return event
+
     def remove_event(self, event_uuid: str) -> None:
         """Make an event vanish upstream (404, absent from every list)."""
         with self._lock:

@@ -19,6 +19,7 @@ NUL = "\x00"
 # Column -> the Calendly field it comes from, for the fields an error names.
 CALENDLY_FIELDS = {
     "calendly_id": "uri",
+    "user_uri": "user",
     "event_type_uri": "event_type",
     "old_invitee_uri": "old_invitee",
     "new_invitee_uri": "new_invitee",

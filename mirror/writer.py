@@ -12,21 +12,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from calendly.client import uuid_from_uri
 from calendly.locations import parse_location
-from calendly.records import Cancellation, Invitee, ScheduledEvent
+from calendly.records import (
+    Cancellation,
+    EventMembership,
+    Invitee,
+    MalformedRecordError,
+    ScheduledEvent,
+)
 from mirror.columns import fit, free_text
 from store.database import db
-from store.models import CalendlyEvent, CalendlyEventAttendee, attendee_search_text
+from store.models import CalendlyEvent, CalendlyEventAttendee, EventHost, attendee_search_text
 
 EVENT_FIELDS = (
     "uri", "name", "status", "start_time", "end_time", "event_type_uri", "location_type",
     "location", "location_status", "location_info", "invitees_active", "invitees_total",
     "invitees_limit", "cancel_reason", "canceled_by", "canceler_type", "canceled_at",
-    "calendly_created_at", "calendly_updated_at", "missing_upstream",
+    "calendly_created_at", "calendly_updated_at", "missing_upstream", "hosts",
 )  # fmt: skip
 ATTENDEE_FIELDS = (
     "event_id", "uri", "name", "first_name", "last_name", "email", "search_text", "status",
@@ -48,6 +54,27 @@ def _cancellation(cancellation: Cancellation | None) -> dict:
         "canceler_type": cancellation.canceler_type,
         "canceled_at": cancellation.created_at,
     }
+
+
+def event_hosts(memberships: list[EventMembership], uri: str) -> list[dict] | None:
+    """The hosts stored for the memberships of the event `uri`: [{uri, name, email}, ...] in
+    Calendly's order, each user once, fitted to the host columns; None when there are none.
+
+    Raises:
+        MalformedRecordError: a host's URI or email does not fit its column.
+    """
+    hosts: dict[str, dict] = {}
+    for position, member in enumerate(memberships):
+        values = {"user_uri": member.user, "name": member.user_name, "email": member.user_email}
+        try:
+            fit(EventHost.__table__, values, "event_membership", frozenset({"name"}))
+        except MalformedRecordError as exc:
+            raise exc.within("scheduled_event", f"event_memberships.{position}", uri) from None
+        hosts.setdefault(
+            values["user_uri"],
+            {"uri": values["user_uri"], "name": values["name"], "email": values["email"]},
+        )
+    return list(hosts.values()) or None
 
 
 def event_values(event: ScheduledEvent) -> dict:
@@ -79,6 +106,7 @@ def event_values(event: ScheduledEvent) -> dict:
         "missing_upstream": False,
     }
     values.update(_cancellation(event.cancellation))
+    values["hosts"] = event_hosts(event.event_memberships, event.uri)
     return fit(CalendlyEvent.__table__, values, "scheduled_event", EVENT_FREE_TEXT)
 
 
@@ -233,6 +261,7 @@ def write_events(
     )
     results: dict[str, tuple[int, str]] = {}
     outcomes: dict[str, str] = {}
+    outcomes_values: dict[str, dict] = {}
     writes: dict[bool, list[dict]] = {False: [], True: []}
     mark_complete = []
     for values in values_list:
@@ -246,11 +275,15 @@ def write_events(
                 mark_complete.append(row.id)
             continue
         outcomes[calendly_id] = outcome
+        outcomes_values[calendly_id] = values
         writes[complete].append(dict(values, attendees_synced_at=now) if complete else values)
     for complete, rows in writes.items():
         fields = (*EVENT_FIELDS, "attendees_synced_at") if complete else EVENT_FIELDS
         for row in _upsert(CalendlyEvent, rows, fields, now):
             results[row.calendly_id] = (row.id, outcomes[row.calendly_id])
+    # Only the rows the upserts wrote: a row the guard kept keeps its hosts too.
+    written = {cid: values for cid, values in outcomes_values.items() if cid in results}
+    _write_hosts({results[cid][0]: values["hosts"] for cid, values in written.items()})
     # An upsert the guard skipped (a newer copy was stored meanwhile) returns no row.
     skipped = [calendly_id for calendly_id in outcomes if calendly_id not in results]
     for calendly_id, row in _stored_rows(table, skipped).items():
@@ -265,6 +298,30 @@ def write_events(
             update(table).where(table.c.id.in_(incomplete)).values(attendees_synced_at=None)
         )
     return results
+
+
+def _write_hosts(hosts_by_event: dict[int, list[dict] | None]) -> None:
+    """Replace the EventHost rows of the events just written with their `hosts`."""
+    if not hosts_by_event:
+        return
+    connection = db.session.connection()
+    table = EventHost.__table__
+    ids = list(hosts_by_event)
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        chunk = ids[start : start + LOOKUP_CHUNK]
+        connection.execute(delete(table).where(table.c.event_id.in_(chunk)))
+    rows = [
+        {
+            "event_id": event_id,
+            "user_uri": host["uri"],
+            "name": host["name"],
+            "email": host["email"],
+        }
+        for event_id, hosts in hosts_by_event.items()
+        for host in hosts or ()
+    ]
+    if rows:
+        connection.execute(insert(table), rows)
 
 
 def upsert_event(values: dict, now: datetime) -> tuple[int, str]:

@@ -305,3 +305,50 @@ def test_roles_migrate_both_ways(make_app):
         db.drop_all()
         with db.engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE alembic_version")
+
+
+def test_event_hosts_migrate_both_ways(make_app):
+    from datetime import datetime
+
+    from sqlalchemy import inspect, text
+
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        upgrade(revision="f2b3c4d5e6a7")
+        now = datetime(2026, 1, 1, 6)
+        with db.engine.begin() as conn:
+            event_id = _add_event(conn, now)
+            conn.execute(
+                text(
+                    "INSERT INTO calendly_event_attendees (event_id, calendly_id, uri, status,"
+                    " rescheduled, no_show, synced_at)"
+                    " VALUES (:e, 'I1', 'u', 'active', false, false, :t)"
+                ),
+                {"e": event_id, "t": now},
+            )
+        upgrade()
+        with db.engine.begin() as conn:
+            # An existing webinar has no hosts until the next sync brings them.
+            assert conn.scalar(text("SELECT hosts FROM calendly_events")) is None
+            event_id = conn.scalar(text("SELECT id FROM calendly_events"))
+            conn.execute(
+                text(
+                    "INSERT INTO calendly_event_hosts (event_id, user_uri, name, email)"
+                    " VALUES (:e, 'https://api.calendly.com/users/U1', 'Ute', 'ute@example.de')"
+                ),
+                {"e": event_id},
+            )
+        downgrade(revision="f2b3c4d5e6a7")
+        inspector = inspect(db.engine)
+        assert "calendly_event_hosts" not in inspector.get_table_names()
+        assert "hosts" not in {c["name"] for c in inspector.get_columns("calendly_events")}
+        with db.engine.connect() as conn:
+            assert conn.scalar(text("SELECT calendly_id FROM calendly_events")) == "E1"
+            # The webinar's attendees survive (a rebuilt table would have cascaded to them).
+            assert conn.scalar(text("SELECT calendly_id FROM calendly_event_attendees")) == "I1"
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE alembic_version")

@@ -129,6 +129,15 @@ CASES = [
     malformed("300-character event_type", "event", "event_type", "https://x/" + "t" * 290),
     malformed("NUL in an email", "invitee", "email", "a\x00b@example.org"),
     malformed("NUL in a status", "invitee", "status", "act\x00ive"),
+    malformed("memberships as an object", "event", "event_memberships", {"user": "u"}),
+    malformed("member without a user", "event", "event_memberships.0.user", None),
+    malformed(
+        "300-character host email",
+        "event",
+        "event_memberships.0.user_email",
+        "e" * 290 + "@example.org",
+        at="event_memberships.0.email",
+    ),
     # Free text is fitted to its column: cut, and without NUL characters.
     fitted("300-character name", "invitee", "name", LONG, "name", LONG[:255]),
     fitted("300-character first name", "invitee", "first_name", LONG, "first_name", LONG[:255]),
@@ -136,6 +145,14 @@ CASES = [
     fitted("300-character event name", "event", "name", LONG, "name", LONG[:255]),
     fitted("NUL in a name", "invitee", "name", "Anna\x00 Schmidt", "name", "Anna Schmidt"),
     fitted("NUL in an event name", "event", "name", "Info\x00webinar", "name", "Infowebinar"),
+    fitted(
+        "300-character host name",
+        "event",
+        "event_memberships",
+        [{"user": "https://api.calendly.com/users/U1", "user_name": LONG, "user_email": None}],
+        "hosts",
+        [{"uri": "https://api.calendly.com/users/U1", "name": LONG[:255], "email": None}],
+    ),
     fitted(
         "NUL in a cancel reason",
         "invitee",

@@ -20,7 +20,7 @@ from mirror.sync import SyncAlreadyRunning
 from services.syncing import sync_from_settings
 from store import clock
 from store.database import db
-from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun
+from store.models import CalendlyEvent, CalendlyEventAttendee, EventHost, SyncRun
 from store.outcomes import RunProblem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +64,25 @@ def expected_events(sim, type_uris, start):
     }
 
 
+def hosts_of(event: dict) -> list[dict]:
+    """What the mirror stores as the hosts of a simulated event."""
+    return [
+        {"uri": m["user"], "name": m["user_name"], "email": m["user_email"]}
+        for m in event["event_memberships"]
+    ]
+
+
+def stored_hosts(calendly_id: str) -> set[str]:
+    """The user URIs the host filter finds for an event."""
+    return set(
+        db.session.scalars(
+            select(EventHost.user_uri)
+            .join(CalendlyEvent, CalendlyEvent.id == EventHost.event_id)
+            .where(CalendlyEvent.calendly_id == calendly_id)
+        )
+    )
+
+
 def assert_mirror_matches(sim, type_uris, start):
     """The database holds exactly the simulator's events and invitees, field by field."""
     expected = expected_events(sim, type_uris, start)
@@ -95,6 +114,7 @@ def assert_mirror_matches(sim, type_uris, start):
             counter["limit"],
         )
         assert row.cancel_reason == (event.get("cancellation") or {}).get("reason")
+        assert row.hosts == hosts_of(event)
 
         invitees = {inv["uri"].rsplit("/", 1)[1]: inv for inv in sim.invitees.get(uuid, [])}
         stored = {a.calendly_id: a for a in row.attendees}
@@ -199,6 +219,33 @@ def test_one_sync_converges_after_bookings_cancellations_reschedules_and_renames
         select(CalendlyEventAttendee).where(CalendlyEventAttendee.uri == booked["uri"])
     )
     assert old.status == "canceled" and old.rescheduled and old.new_invitee_uri == moved["uri"]
+
+
+def test_a_change_of_hosts_alone_updates_the_event_and_equal_hosts_leave_it_unchanged(
+    ctx, calendly_sim, infowebinar_uri, pick_event
+):
+    from devtools.sample_data import CO_HOST
+
+    sim = calendly_sim
+    assert sync_from_settings("cli").status == "succeeded"
+    webinar = pick_event(sim, event_type=infowebinar_uri, ahead=True)
+    colleague = {"uri": f"{sim.user['uri']}-x", "name": "Ute Brandt", "email": "ute@example.de"}
+    owner = {"uri": sim.user["uri"], "name": sim.user["name"], "email": sim.user["email"]}
+    sim.set_hosts(webinar, [colleague, CO_HOST])
+
+    run = sync_from_settings("cli")
+
+    assert (run.events_updated, run.events_created) == (1, 0)
+    assert stored_hosts(webinar) == {colleague["uri"], CO_HOST["uri"]}
+    row = db.session.scalar(select(CalendlyEvent).where(CalendlyEvent.calendly_id == webinar))
+    assert row.hosts == [colleague, CO_HOST]  # in Calendly's order
+
+    sim.set_hosts(webinar, [owner])
+    assert sync_from_settings("cli").events_updated == 1
+    assert stored_hosts(webinar) == {owner["uri"]}
+    again = sync_from_settings("cli")
+    assert (again.events_updated, again.events_created) == (0, 0)
+    assert stored_hosts(webinar) == {owner["uri"]}
 
 
 def test_event_that_disappears_upstream_is_flagged_not_deleted(

@@ -24,7 +24,13 @@ from services import settings
 from services.syncing import sync_from_settings
 from store import clock
 from store.database import db
-from store.models import CalendlyEvent, CalendlyEventAttendee, SyncRun, WebhookDelivery
+from store.models import (
+    CalendlyEvent,
+    CalendlyEventAttendee,
+    EventHost,
+    SyncRun,
+    WebhookDelivery,
+)
 
 KEY = "whsec-test-0f1e2d3c4b5a"
 PATH = "/api/infowebinar/webhook"
@@ -292,6 +298,21 @@ def test_invitee_created_mirrors_event_and_attendee(app, client, module_sim):
     assert record.invitee_uri == invitee["uri"]
     assert record.signature_valid and record.outcome == "applied"
     assert record.payload_created_at == parse_time(invitee["updated_at"])
+
+
+def test_a_delivery_brings_the_hosts_of_its_event(app, client, module_sim):
+    from devtools.sample_data import CO_HOST
+
+    event = new_webinar(module_sim)
+    owner = {"uri": module_sim.user["uri"], "name": "Katrin Böhm", "email": "k@example.de"}
+    module_sim.set_hosts(uuid_of(event), [owner, CO_HOST])
+    invitee = book(module_sim, event, 1)
+    assert deliver(client, invitee_delivery(module_sim, invitee)).status_code == 200
+    with app.app_context():
+        stored = db.session.scalars(select(CalendlyEvent)).one()
+        assert stored.hosts == [owner, CO_HOST]
+        hosts = db.session.scalars(select(EventHost.user_uri).order_by(EventHost.user_uri))
+        assert set(hosts) == {owner["uri"], CO_HOST["uri"]}
 
 
 def test_a_delivery_for_a_synced_event_sends_it_back_to_the_next_full_fetch(
