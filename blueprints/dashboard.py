@@ -1,4 +1,5 @@
-"""The webinar dashboard: tabs, an event-type filter, pages, and the CSV of the filtered list."""
+"""The webinar dashboard: tabs, event-type and host filters, pages, and the exports of the
+filtered list."""
 
 from flask import Blueprint, render_template, request
 
@@ -22,6 +23,7 @@ def index():
         "filter": webinar_filter,
         "page": page,
         "event_types": queries.event_types(),
+        "hosts": queries.hosts(),
         "never_synced": never_synced,
         "has_token": has_token,
         "types_chosen": settings.event_types_chosen() if never_synced and has_token else True,

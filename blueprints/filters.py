@@ -52,6 +52,7 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.filters.update(
         mailto=mailto,
+        host_names=queries.host_names,
         http_url=http_url,
         admin_datetime=admin_datetime,
         weekday_datetime=weekday_datetime,

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from flask_babel import pgettext
 
-from services.queries import UNPOSITIONED, event_type_questions, ranked_answers
+from services.queries import UNPOSITIONED, event_type_questions, host_names, ranked_answers
 from store.models import CalendlyEvent, CalendlyEventAttendee
 from store.outcomes import RecordStatus
 
@@ -206,6 +206,7 @@ def columns(questions: list[QuestionColumn], timezone: str) -> list[Column]:
     fixed = [
         Column(_("Webinar"), lambda row, _a: row[1].name),
         Column(_("Webinar start (%(tz)s)", tz=timezone), lambda row, _a: row[1].start_time),
+        Column(_("Host"), lambda row, _a: host_names(row[1].hosts)),
         Column(_("Name"), lambda row, _a: row[0].name),
         Column(_("Email"), lambda row, _a: row[0].email),
         Column(_("Status"), lambda row, _a: _status(row[0])),

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from store import clock
 from store.database import db
-from store.models import CalendlyEvent, CalendlyEventAttendee, CalendlyEventType, SyncRun
+from store.models import CalendlyEvent, CalendlyEventAttendee, CalendlyEventType, EventHost, SyncRun
 from store.outcomes import RecordStatus, SyncStatus
 
 VIEWS = ("upcoming", "past", "canceled")
@@ -31,15 +31,18 @@ RUNS_PER_PAGE = 20
 
 @dataclass(frozen=True)
 class WebinarFilter:
-    """Which webinars the dashboard lists: a tab, an optional event type and a page number."""
+    """Which webinars the dashboard lists: a tab, an optional event type, an optional host (a
+    Calendly user URI) and a page number."""
 
     view: str = "upcoming"
     event_type: str | None = None
     page: int = 1
+    host: str | None = None
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> WebinarFilter:
-        """Read `view`, `type` and `page` from query arguments, ignoring anything malformed."""
+        """Read `view`, `type`, `host` and `page` from query arguments, ignoring anything
+        malformed."""
         view = args.get("view", "upcoming")
         try:
             page = int(args.get("page", 1))
@@ -49,6 +52,7 @@ class WebinarFilter:
             view=view if view in VIEWS else "upcoming",
             event_type=(args.get("type") or "").strip()[:255] or None,
             page=min(max(page, 1), MAX_PAGE),
+            host=(args.get("host") or "").strip()[:255] or None,
         )
 
     def args(self, **changes) -> dict:
@@ -59,6 +63,8 @@ class WebinarFilter:
             out["view"] = other.view
         if other.event_type:
             out["type"] = other.event_type
+        if other.host:
+            out["host"] = other.host
         if other.page and other.page > 1:
             out["page"] = other.page
         return out
@@ -126,6 +132,10 @@ def _webinar_conditions(f: WebinarFilter, now: datetime) -> tuple[list, list]:
         order = [ev.start_time, ev.id]
     if f.event_type:
         where.append(ev.event_type_uri == f.event_type)
+    if f.host:
+        # Through the (user URI, event) index: never reads the events' JSON.
+        hosted = select(EventHost.event_id).where(EventHost.user_uri == f.host)
+        where.append(ev.id.in_(hosted))
     return where, order
 
 
@@ -148,6 +158,25 @@ def event_types() -> list[tuple[str, str]]:
         .group_by(CalendlyEvent.event_type_uri)
     ).all()
     return sorted(((uri, name or uri) for uri, name in rows), key=lambda row: row[1].casefold())
+
+
+def hosts() -> list[tuple[str, str]]:
+    """(user URI, name) of everyone who hosts a mirrored webinar, by name."""
+    rows = db.session.execute(
+        select(EventHost.user_uri, func.max(EventHost.name), func.max(EventHost.email)).group_by(
+            EventHost.user_uri
+        )
+    ).all()
+    named = ((uri, name or email or uri) for uri, name, email in rows)
+    return sorted(named, key=lambda row: row[1].casefold())
+
+
+def host_names(hosts: list | None) -> str:
+    """The names of a webinar's stored hosts, in Calendly's order ("" when none is known)."""
+    if not isinstance(hosts, list):
+        return ""
+    names = (host.get("name") or host.get("email") for host in hosts if isinstance(host, dict))
+    return ", ".join(name for name in names if name)
 
 
 def webinar_attendees(event_id: int) -> list[CalendlyEventAttendee]:

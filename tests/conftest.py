@@ -490,10 +490,11 @@ def _insert(app, row):
 
 @pytest.fixture
 def add_webinar(app):
-    """`add_webinar(**fields)`: insert a CalendlyEvent (an upcoming Zoom webinar by default)."""
+    """`add_webinar(**fields)`: insert a CalendlyEvent (an upcoming Zoom webinar by default);
+    `hosts=[{uri, name, email}, ...]` fills the host filter's table too, as the writer does."""
     import itertools
 
-    from store.models import CalendlyEvent
+    from store.models import CalendlyEvent, EventHost
 
     counter = itertools.count(1)
 
@@ -515,7 +516,11 @@ def add_webinar(app):
             "invitees_limit": 50,
         }
         values.update(fields)
-        return _insert(app, CalendlyEvent(**values))
+        event = _insert(app, CalendlyEvent(**values))
+        for host in values.get("hosts") or ():
+            _insert(app, EventHost(event_id=event.id, user_uri=host["uri"], name=host["name"],
+                                   email=host["email"]))  # fmt: skip
+        return event
 
     return add
 
