@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 
 from store import clock
 from store.database import db
-from store.models import CalendlyEvent, CalendlyEventAttendee
+from store.models import CalendlyEvent, CalendlyEventAttendee, EventHost
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -174,6 +174,18 @@ PLANS = [
     ("Infowebinar Grundschule", 11, 17, "microsoft_teams_conference", TEAMS_URL, 50),
     ("Infowebinar Quereinstieg Lehramt", 13, 17, "zoom", "https://zoom.us/j/81234567891", 25),
 ]
+KATRIN = {
+    "uri": "https://api.calendly.com/users/KATRIN",
+    "name": "Katrin Böhm",
+    "email": "katrin.boehm@tlr-akademie.de",
+}
+JONAS = {
+    "uri": "https://api.calendly.com/users/JONAS",
+    "name": "Jonas Albrecht",
+    "email": "jonas.albrecht@tlr-akademie.de",
+}
+# Who hosts each of PLANS: mostly Katrin, one webinar the two together, one Jonas alone.
+HOSTS = [[KATRIN], [KATRIN, JONAS], [KATRIN], [JONAS], [KATRIN], [KATRIN]]
 HOSTILE_QA = [{"question": "<img src=x onerror=alert(2)>", "answer": "=1+2", "position": 0}]
 
 
@@ -206,9 +218,19 @@ def _seed_webinars(app: Flask, hostile: bool = False) -> list[int]:
                 invitees_limit=12 if n == 2 else limit,
                 missing_upstream=n == 4,
                 cancel_reason="Referentin erkrankt" if n == 5 else None,
+                hosts=HOSTS[n],
             )
             db.session.add(event)
             db.session.flush()
+            for host in HOSTS[n]:
+                db.session.add(
+                    EventHost(
+                        event_id=event.id,
+                        user_uri=host["uri"],
+                        name=host["name"],
+                        email=host["email"],
+                    )
+                )
             for index, (person, email, answers) in enumerate(people):
                 db.session.add(
                     CalendlyEventAttendee(
