@@ -17,6 +17,19 @@
     toggle.setAttribute("aria-expanded", "false");
   });
 
+  // The list's filters leave out what is not chosen ("all event types", "all hosts"), so that
+  // the address they push names only the filters in use.
+  document.addEventListener("htmx:configRequest", function (evt) {
+    if (!evt.detail.elt.matches || !evt.detail.elt.matches("form.filters")) {
+      return;
+    }
+    for (const name of ["type", "host"]) {
+      if (evt.detail.parameters[name] === "") {
+        delete evt.detail.parameters[name];
+      }
+    }
+  });
+
   document.addEventListener("htmx:afterSwap", function (evt) {
     const slot = evt.detail.target;
     if (!slot.classList || !slot.classList.contains("attendees-slot")) {

@@ -45,5 +45,6 @@ def test_the_host_filter_and_the_host_column_in_german_and_english(
         ["Hosts: Katrin Böhm, Jonas Albrecht", "Host: Jonas Albrecht"]
     )
     host_filter.select_option(label="All hosts")
+    expect(page).to_have_url(live_server("/"))  # no filter left in the address
     expect(rows).to_have_count(5)
     expect(rows.first.locator(".hosts")).to_have_text("Host: Katrin Böhm")
