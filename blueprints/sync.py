@@ -115,7 +115,13 @@ def status():
     watched = inputs.int_arg("run")
     ended = None
     if watched and (panel.running is None or panel.running.id != watched):
-        ended = db.session.get(SyncRun, watched)
+        # The run may have ended between reading the runs and reading the lease (which uses a
+        # connection of its own): read again in a fresh transaction, so that its end is seen
+        # and not this request's older snapshot (or the session's cached row).
+        db.session.rollback()
+        panel = load_sync_panel()
+        still_running = panel.running is not None and panel.running.id == watched
+        ended = None if still_running else db.session.get(SyncRun, watched, populate_existing=True)
         if ended is not None:
             panel.message, panel.message_kind = finished_message(ended, panel.totals)
             panel.message_is_outcome = panel.last is not None and panel.last.id == ended.id
