@@ -183,6 +183,14 @@ def _location(value):
     return {"type": "custom", "location": value} if isinstance(value, str) else value
 
 
+class EventMembership(Record):
+    """A host of a scheduled event: the Calendly user, with name and email when given."""
+
+    user: Text
+    user_email: Text | None = None
+    user_name: Text | None = None
+
+
 class ScheduledEvent(Record):
     """A scheduled event (``GET /scheduled_events``, or embedded in a webhook's invitee)."""
 
@@ -199,6 +207,9 @@ class ScheduledEvent(Record):
     created_at: Time | None = None
     updated_at: Time | None = None
     cancellation: Cancellation | None = None
+    event_memberships: Annotated[list[EventMembership], _none_as(list)] = Field(
+        default_factory=list
+    )
 
 
 class QuestionAndAnswer(Record):
