@@ -121,3 +121,12 @@ def test_narrowing_asks_how_many_then_removes_and_widening_brings_them_back(
     sync(scope_app)
     assert stored_ids(scope_app) == everything
     assert counts(scope_app) == before  # back, and nothing twice
+
+
+def test_the_picker_lists_the_organizations_types_and_whose_they_are(scope_app, admin_client):
+    page = re.sub(r"\s+", " ", admin_client(scope_app).get("/settings").get_data(as_text=True))
+    # The collective type is hosted by two colleagues, not by the token's user.
+    assert "TLr - Infowebinar (English)" in page
+    assert "collective of TLr Onboarding" in page
+    assert "round robin of TLr Onboarding" in page
+    assert 'Einzelberatung <span class="hint event-type-owner">of Katrin Böhm</span>' in page

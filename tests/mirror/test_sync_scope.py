@@ -199,3 +199,25 @@ def test_a_webhook_outside_the_scope_stores_nothing(scoped_app, calendly_sim):
     body, headers = delivery_for(calendly_sim, inside)
     assert client.post("/api/infowebinar/webhook", data=body, headers=headers).status_code == 200
     assert set(stored(app)) == {inside["uri"].rsplit("/", 1)[1]}
+
+
+def test_type_names_resolve_across_the_organization(make_app, calendly_sim):
+    """The collective type is no type of the token's user: its name still finds its events,
+    also one renamed at Calendly, through the organization's listing."""
+    collective = [
+        uuid
+        for uuid, event in calendly_sim.events.items()
+        if event["name"] == "TLr - Infowebinar (English)"
+    ]
+    calendly_sim.rename_event(collective[0], "Info evening (renamed)")
+    app = make_app(
+        CALENDLY_API_BASE_URL=calendly_sim.base_url,
+        CALENDLY_TOKEN=calendly_sim.token,
+        CALENDLY_EVENT_TYPES="tlr - infowebinar (english)",
+        CALENDLY_SCOPE="organization",
+        SYNC_LOOKBACK_DAYS=14,
+    )
+    assert sync(app)[0] == SyncStatus.SUCCEEDED
+    assert set(stored(app)) == set(collective)
+    listed = [r.query for r in calendly_sim.request_log if r.path == "/event_types"]
+    assert listed and all(query.get("organization") for query in listed)
