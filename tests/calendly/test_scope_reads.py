@@ -3,6 +3,8 @@ real HTTP: memberships, the three scopes' reads, Calendly's 403 for a member tok
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from calendly.client import CalendlyClient
@@ -71,3 +73,24 @@ def test_a_member_token_reads_only_its_own(module_sim, client):
             list(client.iter_scheduled_events(**read))
     with pytest.raises(PermissionDeniedError):
         list(client.iter_event_types(organization=org))
+
+
+def test_pacing_counts_one_rate_limit_for_every_host_read(module_sim):
+    """Calendly's limit is per token: reading three hosts one after another shares one budget,
+    so the reads are paced together and never meet a 429."""
+    module_sim.set_rate_limit(3, 0.5)
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    hosts = [member["uri"] for member in module_sim.members]
+    reads = reads_for(HOSTS, user=None, organization=module_sim.organization_uri, hosts=hosts)
+    with CalendlyClient(
+        "sim-token", base_url=module_sim.base_url, timeout=(2.0, 5.0), sleep=sleep
+    ) as client:
+        events = list(client.iter_scope_events(reads, count=10))
+        assert client.request_count > 3 * len(hosts) / 2
+    assert len(events) == len(module_sim.events)
+    assert module_sim.responses_429 == 0 and slept
