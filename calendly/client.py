@@ -127,10 +127,7 @@ class CalendlyClient(Transport):
             ValueError: when neither ``user`` nor ``organization`` is given.
             CalendlyError: on any API failure while iterating.
         """
-        _require_user_or_organization(user, organization)
-        params = {"user": user, "organization": organization, "active": active}
-        params["count"] = MAX_PAGE_SIZE
-        return iter_collection(self, "/event_types", params)
+        return self._iter_owned("/event_types", user, organization, active=active)
 
     def iter_scheduled_events(
         self,
@@ -204,10 +201,13 @@ class CalendlyClient(Transport):
             ValueError: when neither ``user`` nor ``organization`` is given.
             CalendlyError: on any API failure while iterating.
         """
+        return self._iter_owned("/organization_memberships", user, organization, email=email)
+
+    def _iter_owned(self, path: str, user, organization, **params: Any) -> Iterator[dict]:
+        """Full pages of a collection that Calendly lists per user or organization."""
         _require_user_or_organization(user, organization)
-        params = {"organization": organization, "user": user, "email": email}
-        params["count"] = MAX_PAGE_SIZE
-        return iter_collection(self, "/organization_memberships", params)
+        query = {"user": user, "organization": organization, **params, "count": MAX_PAGE_SIZE}
+        return iter_collection(self, path, query)
 
     def iter_scope_events(self, reads: Sequence[dict], **filters: Any) -> Iterator[dict]:
         """Yield the scheduled events of every read of a scope (``calendly.scope.reads_for``),
