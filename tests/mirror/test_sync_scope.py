@@ -221,3 +221,9 @@ def test_type_names_resolve_across_the_organization(make_app, calendly_sim):
     assert set(stored(app)) == set(collective)
     listed = [r.query for r in calendly_sim.request_log if r.path == "/event_types"]
     assert listed and all(query.get("organization") for query in listed)
+
+
+@pytest.mark.parametrize(("scope", "hosts"), [("everyone", ""), ("hosts", ""), ("hosts", " , ")])
+def test_an_unusable_scope_in_the_environment_stops_the_start(make_app, scope, hosts):
+    with pytest.raises(ValueError, match="CALENDLY_SCOPE"):
+        make_app(CALENDLY_SCOPE=scope, CALENDLY_SCOPE_HOSTS=hosts)
