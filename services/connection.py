@@ -189,6 +189,9 @@ def _remember_account(check: TokenCheck) -> None:
     previous = settings.account() or {}
     if previous.get("user_uri") != check.user.get("uri"):
         settings.delete_setting(settings.EVENT_TYPES_KEY)
+        # Hosts and scope chosen in another organization mean nothing here either.
+        settings.delete_setting(settings.SCOPE_KEY)
+        settings.delete_setting(settings.MEMBERS_KEY)
     settings.save_account(check.user)
     settings.save_token_role(check.user.get("uri"), check.role)
     if check.members:
