@@ -108,7 +108,9 @@ def save_scope():
         return _render("calendly", 422, scope_form=form, notice_at="scope")
     hosts = tuple(form.hosts.data or ()) if form.mode.data == HOSTS else ()
     new = Scope(form.mode.data, hosts)
-    confirmed = int(form.confirm.data) if (form.confirm.data or "").isdigit() else None
+    confirm = form.confirm.data or ""
+    # A count the page itself put there: a few digits (anything else confirms nothing).
+    confirmed = int(confirm) if confirm.isdigit() and len(confirm) <= 9 else None
     try:
         pending = sync_scope.change_scope(new, confirmed)
     except sync_scope.ScopeRefused as refused:

@@ -129,4 +129,4 @@ def test_the_picker_lists_the_organizations_types_and_whose_they_are(scope_app, 
     assert "TLr - Infowebinar (English)" in page
     assert "collective of TLr Onboarding" in page
     assert "round robin of TLr Onboarding" in page
-    assert 'Einzelberatung <span class="hint event-type-owner">of Katrin Böhm</span>' in page
+    assert '<span class="hint event-type-owner">of Katrin Böhm</span>' in page
