@@ -8,6 +8,7 @@ from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import is_running_from_reloader
 
+from calendly.scope import MODES as SCOPE_MODES
 from config import ENV_SETTINGS, DefaultConfig
 from mirror.problems import log_failure
 from services.secrets import TokenVault, secret_key, token_encryption_key
@@ -32,6 +33,8 @@ def load_config(app: Flask, config: dict | None) -> None:
     if config:
         app.config.from_mapping(config)
 
+    _check_scope(app.config)
+
     if "SQLALCHEMY_DATABASE_URI" not in (config or {}):
         default_db = "sqlite:///" + os.path.join(app.instance_path, "webinar_sync.db")
         url = app.config.get("DATABASE_URL") or default_db
@@ -40,6 +43,16 @@ def load_config(app: Flask, config: dict | None) -> None:
         app.config["SECRET_KEY"] = secret_key(app.instance_path)
     if not app.config.get("TOKEN_ENCRYPTION_KEY"):
         app.config["TOKEN_ENCRYPTION_KEY"] = token_encryption_key(app.instance_path)
+
+
+def _check_scope(config) -> None:
+    """Refuse to start with a CALENDLY_SCOPE no sync could follow (said once, at start)."""
+    scope = (config.get("CALENDLY_SCOPE") or "").strip().lower()
+    if scope and scope not in SCOPE_MODES:
+        raise ValueError(f"CALENDLY_SCOPE must be one of {', '.join(SCOPE_MODES)}, not {scope!r}")
+    hosts = [part for part in (config.get("CALENDLY_SCOPE_HOSTS") or "").split(",") if part.strip()]
+    if scope == "hosts" and not hosts:
+        raise ValueError("CALENDLY_SCOPE=hosts needs CALENDLY_SCOPE_HOSTS (emails or user URIs)")
 
 
 class WebinarSync(Flask):

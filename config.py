@@ -7,6 +7,8 @@ ENV_SETTINGS = {
     "CALENDLY_API_BASE_URL": str,
     "CALENDLY_TOKEN": str,
     "CALENDLY_EVENT_TYPES": str,
+    "CALENDLY_SCOPE": str,
+    "CALENDLY_SCOPE_HOSTS": str,
     "SYNC_LOOKBACK_DAYS": int,
     "TOKEN_ENCRYPTION_KEY": str,
     "SCHEDULER_ENABLED": bool,
@@ -32,6 +34,10 @@ class DefaultConfig:
     CALENDLY_API_BASE_URL = "https://api.calendly.com"
     CALENDLY_TOKEN = ""
     CALENDLY_EVENT_TYPES = ""
+    # Whose webinars are synced: me | organization | hosts (then CALENDLY_SCOPE_HOSTS: emails
+    # or user URIs, comma-separated). Empty: the Settings page's choice.
+    CALENDLY_SCOPE = ""
+    CALENDLY_SCOPE_HOSTS = ""
     # (connect, read) seconds for every Calendly call.
     CALENDLY_TIMEOUT = (5.0, 30.0)
     CALENDLY_MAX_RETRIES = 4

@@ -88,6 +88,20 @@ class EventTypesForm(FlaskForm):
             raise ValidationError(_l("Tick at least one event type, or all event types."))
 
 
+class ScopeForm(FlaskForm):
+    """Whose webinars the sync mirrors (the view offers only what the token may read)."""
+
+    mode = SelectField(_l("Webinars to sync"), choices=[], validate_choice=False)
+    hosts = MultiCheckboxField(_l("Hosts"), choices=[], validate_choice=False)
+    # The number of webinars the admin agreed to remove when narrowing; empty until asked.
+    confirm = HiddenField()
+
+    def validate_hosts(self, field) -> None:
+        """ "These hosts" without a host would mirror nothing."""
+        if self.mode.data == "hosts" and not field.data:
+            raise ValidationError(_l("Tick at least one host."))
+
+
 class PreferencesForm(FlaskForm):
     """Display time zone, sync look-back and the automatic sync schedule."""
 

@@ -168,6 +168,16 @@ def _problem_sentence(code: str, params: dict, write: bool, on_settings: bool) -
         )
     if code == RunProblem.INTERRUPTED:
         return _plain(_("The sync was interrupted before it finished (its process ended)."))
+    if code == RunProblem.SCOPE_NOT_ALLOWED:
+        return _plain(_scope_refusal(params.get("scope")))
+    if code == RunProblem.SCOPE_HOST_UNKNOWN:
+        return _plain(
+            _(
+                "%(host)s is not a member of the Calendly organization, so the sync did not "
+                "run. Nothing was changed. Check the chosen hosts under Settings.",
+                host=params.get("host") or "?",
+            )
+        )
     if code == RunProblem.LEGACY:
         # Stored in English before outcomes were codes: quoted as it was, marked as English.
         return Markup('{} <span lang="en">{}</span>').format(
@@ -175,6 +185,21 @@ def _problem_sentence(code: str, params: dict, write: bool, on_settings: bool) -
         )
     # Never the exception's type name: it means nothing to an admin (the log names it).
     return _plain(_("Something unexpected went wrong. The server log has the details."))
+
+
+def _scope_refusal(scope: str | None) -> str:
+    """Why a member's token may not read the scope asked for, and that nothing changed."""
+    if scope == "hosts":
+        return _(
+            "Calendly lets this token read only its own webinars, not those of other hosts: that "
+            "needs the token of an owner or admin of the Calendly organization. Nothing was "
+            "changed. Choose “My events” under Settings, or connect an admin's token."
+        )
+    return _(
+        "Calendly lets this token read only its own webinars, not those of the whole "
+        "organization: that needs the token of an owner or admin of the Calendly organization. "
+        "Nothing was changed. Choose “My events” under Settings, or connect an admin's token."
+    )
 
 
 def _plain(text: str) -> Markup:

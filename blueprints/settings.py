@@ -14,12 +14,19 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from blueprints import htmx, sessions
-from blueprints.forms import EventTypesForm, PreferencesForm, TokenForm, timezone_names
+from blueprints.forms import (
+    EventTypesForm,
+    PreferencesForm,
+    ScopeForm,
+    TokenForm,
+    timezone_names,
+)
 from blueprints.messages import calendly_problem
 from calendly.errors import TOKEN_PAGE_URL, CalendlyError
 from mirror.event_types import ALL_TYPES
+from mirror.scope import HOSTS, ME, MODES, ORGANIZATION, Scope
 from mirror.sync import SyncAlreadyRunning
-from services import accounts, connection, scheduler, settings
+from services import accounts, connection, scheduler, settings, sync_scope
 from services.secrets import TokenVaultError
 from services.syncing import start_background_sync
 from store.outcomes import SyncTrigger
@@ -87,6 +94,70 @@ def save_event_types():
     if first:
         message = f"{message} {_first_sync()}"
     return _done("calendly", message, check=check, notice_at="event_types")
+
+
+@bp.post("/scope")
+def save_scope():
+    """Store whose webinars the sync mirrors. Narrowing first asks to confirm how many stored
+    webinars it removes; a scope the token may not read is refused and nothing changes."""
+    if settings.scope_from_environment():
+        message = _("The sync scope comes from the CALENDLY_SCOPE environment variable.")
+        return _render("calendly", 409, message=message, message_kind="error", notice_at="scope")
+    form = _scope_form()
+    if not form.validate_on_submit() or form.mode.data not in MODES:
+        return _render("calendly", 422, scope_form=form, notice_at="scope")
+    hosts = tuple(form.hosts.data or ()) if form.mode.data == HOSTS else ()
+    new = Scope(form.mode.data, hosts)
+    confirm = form.confirm.data or ""
+    # A count the page itself put there: a few digits (anything else confirms nothing).
+    confirmed = int(confirm) if confirm.isdigit() and len(confirm) <= 9 else None
+    try:
+        pending = sync_scope.change_scope(new, confirmed)
+    except sync_scope.ScopeRefused as refused:
+        return _render(
+            "calendly",
+            403,
+            message=_scope_refusal(refused.mode),
+            message_kind="error",
+            scope_form=form,
+            notice_at="scope",
+        )
+    except (TokenVaultError, CalendlyError) as exc:
+        message = calendly_problem(exc)
+        return _render("calendly", 502, message=message, message_kind="error", notice_at="scope")
+    if pending is not None:
+        form.confirm.data = str(pending.events)
+        return _render("calendly", 200, scope_form=form, narrowing=pending, notice_at="scope")
+    return _done("calendly", _("Sync scope saved."), notice_at="scope")
+
+
+def _scope_refusal(mode: str) -> str:
+    what = {
+        ORGANIZATION: _("the whole organization's webinars"),
+        HOSTS: _("other hosts' webinars"),
+    }.get(mode, mode)
+    return _(
+        "This Calendly token may not read %(what)s: only an owner or admin of the Calendly "
+        "organization may. Nothing was changed.",
+        what=what,
+    )
+
+
+def _scope_form(form: ScopeForm | None = None) -> ScopeForm:
+    """The scope form with the choices the token may read and the members to pick from."""
+    if form is None:
+        form = ScopeForm()
+    labels = {
+        ME: _("My events (the token's own webinars)"),
+        ORGANIZATION: _("The whole organization"),
+        HOSTS: _("These hosts"),
+    }
+    form.mode.choices = [(mode, labels[mode]) for mode in sync_scope.offered_modes()]
+    form.hosts.choices = [
+        (member["uri"], member.get("name") or member.get("email") or member["uri"])
+        for member in settings.org_members()
+    ]
+    return form
 
 
 def _first_sync() -> str:
@@ -173,7 +244,15 @@ def _render(what: str, status: int = 200, message=None, message_kind="info", **p
     return render_template("settings/index.html", **context), status
 
 
-def _calendly_context(token_form=None, types_form=None, check=None, refused=None, **_ignored):
+def _calendly_context(
+    token_form=None,
+    types_form=None,
+    check=None,
+    refused=None,
+    scope_form=None,
+    narrowing=None,
+    **_ignored,
+):
     """What the Calendly section shows: the token, its health and the event types."""
     env_token = settings.token_from_environment()
     hint = settings.token_hint()
@@ -200,6 +279,20 @@ def _calendly_context(token_form=None, types_form=None, check=None, refused=None
         "is_selected": connection.is_selected,
         "event_types_from_env": _event_types_from_env(),
         "token_page_url": TOKEN_PAGE_URL,
+        **_scope_context(scope_form, narrowing),
+    }
+
+
+def _scope_context(form: ScopeForm | None, narrowing) -> dict:
+    """The sync scope form, filled from the stored scope unless it was just submitted."""
+    scope = settings.sync_scope()
+    if form is None:
+        form = _scope_form(ScopeForm(formdata=None, mode=scope.mode, hosts=list(scope.hosts)))
+    return {
+        "scope_form": _scope_form(form),
+        "scope": scope,
+        "scope_from_env": settings.scope_from_environment(),
+        "narrowing": narrowing,
     }
 
 

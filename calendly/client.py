@@ -127,10 +127,7 @@ class CalendlyClient(Transport):
             ValueError: when neither ``user`` nor ``organization`` is given.
             CalendlyError: on any API failure while iterating.
         """
-        _require_user_or_organization(user, organization)
-        params = {"user": user, "organization": organization, "active": active}
-        params["count"] = MAX_PAGE_SIZE
-        return iter_collection(self, "/event_types", params)
+        return self._iter_owned("/event_types", user, organization, active=active)
 
     def iter_scheduled_events(
         self,
@@ -180,6 +177,58 @@ class CalendlyClient(Transport):
             "count": _check_count(count),
         }
         return walk_scheduled_events(self, params)
+
+    def iter_organization_memberships(
+        self,
+        *,
+        organization: str | None = None,
+        user: str | None = None,
+        email: str | None = None,
+    ) -> Iterator[dict]:
+        """Yield the memberships of an organization, or a user's (``GET
+        /organization_memberships``), paged.
+
+        Args:
+            organization: Organization URI: its members.
+            user: User URI: that user's membership (with its ``role``).
+            email: Only the member with this email.
+
+        Returns:
+            An iterator of OrganizationMembership dicts (``uri``, ``role``, ``user`` with
+            ``uri``/``name``/``email``, ``organization``); requests are sent as it is consumed.
+
+        Raises:
+            ValueError: when neither ``user`` nor ``organization`` is given.
+            CalendlyError: on any API failure while iterating.
+        """
+        return self._iter_owned("/organization_memberships", user, organization, email=email)
+
+    def _iter_owned(self, path: str, user, organization, **params: Any) -> Iterator[dict]:
+        """Full pages of a collection that Calendly lists per user or organization."""
+        _require_user_or_organization(user, organization)
+        query = {"user": user, "organization": organization, **params, "count": MAX_PAGE_SIZE}
+        return iter_collection(self, path, query)
+
+    def iter_scope_events(self, reads: Sequence[dict], **filters: Any) -> Iterator[dict]:
+        """Yield the scheduled events of every read of a scope (``calendly.scope.reads_for``),
+        each event once: a collective event seen through several hosts comes once.
+
+        Args:
+            reads: ``user``/``organization`` arguments, one dict per read.
+            filters: further arguments of ``iter_scheduled_events`` (times, status, sort).
+
+        Raises:
+            CalendlyError: as ``iter_scheduled_events``.
+        """
+        seen: set[str] = set()
+        for read in reads:
+            for event in self.iter_scheduled_events(**read, **filters):
+                uri = event.get("uri") if isinstance(event, dict) else None
+                if isinstance(uri, str):
+                    if uri in seen:
+                        continue
+                    seen.add(uri)
+                yield event
 
     def get_scheduled_event(self, uuid: str) -> dict:
         """Fetch one scheduled event (``GET /scheduled_events/{uuid}``).

@@ -939,6 +939,11 @@ class SampleData:
     invitees: dict[str, list[dict]]
     specs: dict[str, EventTypeSpec]  # event type uri -> spec
     now: datetime
+    # The organization's members (User resources, the token's user first) and their roles.
+    members: list[dict] = field(default_factory=list)
+    roles: dict[str, str] = field(default_factory=dict)  # user uri -> owner | admin | user
+    # Team event types: type uri -> the users who host it (a type not named: its owner alone).
+    type_hosts: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _between(rng: random.Random, lo: datetime, hi: datetime) -> datetime:
@@ -1035,7 +1040,69 @@ def generate(
     _ensure_location_variants(rng, events)
     for ev_uuid, event in events.items():
         _finalize(event, invitees[ev_uuid])
-    return SampleData(user, org_uri, event_types, events, invitees, specs, now)
+    return SampleData(
+        user, org_uri, event_types, events, invitees, specs, now, [user], {user["uri"]: "owner"}
+    )
+
+
+# -- a team: an organization with several hosts ------------------------------------------------
+
+TEAM_NAME = "TLr Onboarding"
+# (name, email, slug, role) of the colleagues a team account adds to the token's user.
+TEAM_MEMBERS = (
+    ("Jonas Weber", "jonas.weber@tlr-akademie.de", "jonas-weber", "admin"),
+    ("Mira Schulz", "mira.schulz@tlr-akademie.de", "mira-schulz", "user"),
+)
+# The collective type: every event is hosted by both colleagues together.
+COLLECTIVE_EVENT_TYPE = "TLr - Infowebinar (English)"
+
+
+def membership_of(user: dict) -> dict:
+    """An entry of an event's `event_memberships` for `user`."""
+    return {"user": user["uri"], "user_email": user["email"], "user_name": user["name"]}
+
+
+def add_team(data: SampleData, seed: int) -> SampleData:
+    """Turn `data` into a team account: two colleagues join the organization, the main
+    Infowebinar becomes a round-robin team type shared by all three (its events take turns),
+    and the English Infowebinar a collective type the two colleagues host together.
+
+    The token's user keeps its solo types; uses its own random stream so that the single-host
+    account stays what it was.
+    """
+    rng = random.Random(f"team:{seed}")
+    owner = data.user
+    members = [owner]
+    for name, email, slug, role in TEAM_MEMBERS:
+        member = dict(owner, uri=f"{API_BASE}/users/{new_uuid(rng)}", name=name, email=email)
+        member.update(slug=slug, scheduling_url=f"https://calendly.com/{slug}")
+        members.append(member)
+        data.roles[member["uri"]] = role
+    data.members = members
+    team_uri = f"{API_BASE}/teams/{new_uuid(rng)}"
+    by_name = {et["name"]: et for et in data.event_types}
+    pools = {
+        MAIN_EVENT_TYPE: ("round_robin", members),
+        COLLECTIVE_EVENT_TYPE: ("collective", members[1:]),
+    }
+    for type_name, (pooling, hosts) in pools.items():
+        et = by_name[type_name]
+        et["pooling_type"] = pooling
+        et["profile"] = {"type": "Team", "name": TEAM_NAME, "owner": team_uri}
+        data.type_hosts[et["uri"]] = [host["uri"] for host in hosts]
+    turn = 0
+    for event in sorted(data.events.values(), key=lambda e: (e["start_time"], e["uri"])):
+        et = next((et for et in data.event_types if et["uri"] == event["event_type"]), None)
+        if et is None or et["uri"] not in data.type_hosts:
+            continue
+        template = event["event_memberships"][0]
+        if et["pooling_type"] == "round_robin":
+            hosts = [members[turn % len(members)]]
+            turn += 1
+        else:
+            hosts = members[1:]
+        event["event_memberships"] = [dict(template, **membership_of(host)) for host in hosts]
+    return data
 
 
 def _fill_event(

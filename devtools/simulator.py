@@ -244,6 +244,12 @@ class CalendlySimulator:
         self.port: int | None = None
 
         self.user: dict = {}
+        # The organization: its members (User resources, the token's user first), their roles
+        # and the hosts of team event types (see sample_data.add_team).
+        self.members: list[dict] = []
+        self.roles: dict[str, str] = {}
+        self.type_hosts: dict[str, list[str]] = {}
+        self._membership_uris: dict[str, str] = {}
         self.organization_uri = ""
         self.event_types: list[dict] = []
         self.events: dict[str, dict] = {}
@@ -333,17 +339,30 @@ class CalendlySimulator:
         past_days: int = 60,
         future_days: int = 120,
         exact_invitees: bool = False,
+        team: bool = False,
     ) -> None:
         """Replace all data with a deterministic (by seed and now) realistic account.
 
         ``exact_invitees=True`` gives every event exactly ``max_invitees`` invitees (benchmarks).
+        ``team=True`` makes it an organization of three hosts with a round-robin and a
+        collective team type (``sample_data.add_team``).
         """
         now = self.fixed_now if self.fixed_now is not None else clock.now()
         data = sd.generate(
             self.seed, now, n_events, max_invitees, past_days, future_days, exact_invitees
         )
+        if team:
+            data = sd.add_team(data, self.seed)
         with self._lock:
             self.user = data.user
+            self.members = data.members
+            self.roles = data.roles
+            self.type_hosts = data.type_hosts
+            self._membership_uris = {
+                member["uri"]: f"{API_BASE}/organization_memberships/"
+                + sd.new_uuid(random.Random(f"membership:{member['uri']}"))
+                for member in data.members
+            }
             self.organization_uri = data.organization_uri
             self.event_types = data.event_types
             self.events = data.events
@@ -464,8 +483,10 @@ class CalendlySimulator:
         name: str | None = None,
         location=...,
         status: str = "active",
+        hosts: Iterable[dict] | None = None,
     ) -> dict:
-        """Create a scheduled event (default: the Infowebinar type, the next free future slot)."""
+        """Create a scheduled event (default: the Infowebinar type, the next free future slot,
+        hosted by the token's user; `hosts`: members who host it instead)."""
         if status not in ("active", "canceled"):
             raise ValueError("status must be 'active' or 'canceled'")
         with self._lock:
@@ -488,6 +509,11 @@ class CalendlySimulator:
             if status == "canceled":
                 event["status"] = "canceled"
                 event["cancellation"] = sd.cancellation(self.user["name"], None, "host", stamp)
+            if hosts is not None:
+                template = event["event_memberships"][0]
+                event["event_memberships"] = [
+                    dict(template, **sd.membership_of(host)) for host in hosts
+                ]
             ev_uuid = sd.uuid_of(event["uri"])
             self.events[ev_uuid] = event
             self.invitees[ev_uuid] = []
@@ -693,10 +719,53 @@ class CalendlySimulator:
             self._plan_allows_webhooks = bool(allowed)
 
     def set_org_admin(self, admin: bool) -> None:
-        """False: the token's user is a plain member, so organization-scope webhook
-        subscriptions answer 403 (user scope still works)."""
+        """False: the token's user is a plain member (role "user"), so organization-scope
+        webhook subscriptions and reading the organization's or colleagues' events and event
+        types answer Calendly's 403 (the user's own still work)."""
         with self._lock:
             self._org_admin = bool(admin)
+
+    def role_of(self, user_uri: str) -> str | None:
+        """The member's role in the organization (the token's user: "owner", or "user" after
+        ``set_org_admin(False)``); None for a stranger."""
+        if user_uri == self.user.get("uri"):
+            return "owner" if self._org_admin else "user"
+        return self.roles.get(user_uri)
+
+    def member(self, email_or_name: str) -> dict:
+        """The member (User resource) with this email or name."""
+        for member in self.members:
+            if email_or_name in (member["email"], member["name"]):
+                return member
+        raise KeyError(f"no member {email_or_name!r}")
+
+    def events_of(self, user_uri: str) -> list[dict]:
+        """The scheduled events `user_uri` hosts (is among the event_memberships of)."""
+        return [event for event in self.events.values() if _hosted_by(event, user_uri)]
+
+    def _membership(self, member: dict) -> dict:
+        stamp = member.get("created_at")
+        return {
+            "uri": self._membership_uris[member["uri"]],
+            "role": self.role_of(member["uri"]),
+            "user": {
+                key: member.get(key)
+                for key in (
+                    "uri",
+                    "name",
+                    "slug",
+                    "email",
+                    "scheduling_url",
+                    "timezone",
+                    "avatar_url",
+                    "created_at",
+                    "updated_at",
+                )
+            },  # fmt: skip
+            "organization": self.organization_uri,
+            "updated_at": member.get("updated_at") or stamp,
+            "created_at": stamp,
+        }
 
     def set_scopes(self, *, missing: Iterable[str] = ()) -> None:
         """Scopes the token lacks (e.g. ``scheduled_events:write``): the endpoints needing one
@@ -807,7 +876,11 @@ class CalendlySimulator:
             return
         envelope = self._envelope(event_name, payload, created_at)
         pending = self._pending_deliveries()
+        event = payload.get("scheduled_event") if isinstance(payload, dict) else None
         for uuid, sub in self.webhook_subscriptions.items():
+            # A user-scope subscription hears only of the events its user hosts.
+            if sub["scope"] == "user" and event and not _hosted_by(event, sub["user"]):
+                continue
             if sub["state"] == "active" and event_name in sub["events"]:
                 pending.append((uuid, event_name, envelope))
 
@@ -1086,8 +1159,17 @@ class CalendlySimulator:
         ):
             return refusal
         if n == 2 and parts[0] == "users":
-            if parts[1] in ("me", sd.uuid_of(self.user["uri"])):
+            if parts[1] == "me":
                 return _json(200, {"resource": self.user})
+            for member in self.members:
+                if parts[1] == sd.uuid_of(member["uri"]):
+                    return _json(200, {"resource": member})
+        elif parts and parts[0] == "organization_memberships":
+            if n == 1:
+                return self._list_memberships(query)
+            for member in self.members if n == 2 else ():
+                if self._membership_uris[member["uri"]].endswith(f"/{parts[1]}"):
+                    return _json(200, {"resource": self._membership(member)})
         elif parts and parts[0] == "event_types":
             if n == 1:
                 return self._list_event_types(query)
@@ -1099,7 +1181,7 @@ class CalendlySimulator:
             if n == 1:
                 return self._list_events(query)
             event = self.events.get(parts[1]) if n >= 2 else None
-            if event is not None:
+            if event is not None and (self._org_admin or _hosted_by(event, self.user["uri"])):
                 if n == 2:
                     return _json(200, {"resource": event})
                 if n == 3 and parts[2] == "invitees":
@@ -1298,9 +1380,14 @@ class CalendlySimulator:
         )
         if details:
             return _json(400, invalid_argument(details))
-        if (user and user != self.user["uri"]) or (org and org != self.organization_uri):
-            return _json(403, ERR_PERMISSION)
-        items = [et for et in self.event_types if not active or et["active"] == (active == "true")]
+        if refusal := self._reader_refusal(user, org):
+            return refusal
+        items = [
+            et
+            for et in self.event_types
+            if (not active or et["active"] == (active == "true"))
+            and (not user or user in self.type_hosts.get(et["uri"], [self.user["uri"]]))
+        ]
         items.sort(
             key=lambda et: (et[sort_field] is None, et[sort_field] or "", et["uri"]),
             reverse=descending,
@@ -1320,8 +1407,8 @@ class CalendlySimulator:
             details += [{"parameter": p, "message": msg} for p in ("organization", "group", "user")]
         if details:
             return _json(400, invalid_argument(details))
-        if (user and user != self.user["uri"]) or (org and org != self.organization_uri):
-            return _json(403, ERR_PERMISSION)
+        if refusal := self._reader_refusal(user, org):
+            return refusal
         if group:
             return _json(403, ERR_PERMISSION)  # the simulated account has no groups
 
@@ -1330,6 +1417,8 @@ class CalendlySimulator:
         for ev_uuid, event in self.events.items():
             start = event["start_time"]
             if status and event["status"] != status:
+                continue
+            if user and not _hosted_by(event, user):
                 continue
             if min_start and start < min_start:
                 continue
@@ -1342,6 +1431,37 @@ class CalendlySimulator:
             items.append(event)
         items.sort(key=lambda e: (e["start_time"], e["uri"]), reverse=descending)
         return self._page("/scheduled_events", query, items, count)
+
+    def _reader_refusal(self, user: str | None, org: str | None) -> _Response | None:
+        """Calendly's 403 unless the token may read `user`'s (or, without a user, the whole
+        `org`'s) records: `user=` alone only for the token's own, everything else for owners
+        and admins of the organization."""
+        if org and org != self.organization_uri:
+            return _json(403, ERR_PERMISSION)
+        if user == self.user["uri"]:
+            return None
+        if user and (not org or user not in self._membership_uris):
+            return _json(403, ERR_PERMISSION)
+        return None if self._org_admin else _json(403, ERR_PERMISSION)
+
+    def _list_memberships(self, query) -> _Response:
+        details: list[dict] = []
+        count = _count(query, details)
+        user, org, email = query.get("user"), query.get("organization"), query.get("email")
+        if not user and not org:
+            msg = "At least one of organization or user must be filled"
+            details += [{"parameter": p, "message": msg} for p in ("organization", "user")]
+        if details:
+            return _json(400, invalid_argument(details))
+        if (org and org != self.organization_uri) or (user and user not in self._membership_uris):
+            return _json(403, ERR_PERMISSION)
+        items = [
+            self._membership(member)
+            for member in self.members
+            if (not user or member["uri"] == user)
+            and (not email or member["email"].lower() == email.strip().lower())
+        ]
+        return self._page("/organization_memberships", query, items, count)
 
     def _list_invitees(self, event_uuid, query) -> _Response:
         details: list[dict] = []
@@ -1398,6 +1518,10 @@ class CalendlySimulator:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def _hosted_by(event: dict, user_uri: str) -> bool:
+    return any(member.get("user") == user_uri for member in event.get("event_memberships") or ())
 
 
 def _no_show_resource(inv: dict) -> dict:

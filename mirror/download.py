@@ -17,6 +17,7 @@ from calendly.client import CalendlyClient, uuid_from_uri
 from calendly.errors import PermissionDeniedError
 from calendly.records import EventType, Invitee, MalformedRecordError, ScheduledEvent
 from mirror.event_types import EventTypeSelection, catalog_of, read_listing
+from mirror.scope import Scope, ScopeNotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class Downloader:
         full: bool,
         known: dict[str, tuple],
         wanted: EventTypeSelection,
+        scope: Scope | None = None,
+        type_owner: dict | None = None,
     ):
         self.client = client
         self.window_start = window_start
@@ -64,12 +67,17 @@ class Downloader:
         # The selection; it learns the types listed during the walk (read it after the walk).
         self.wanted = wanted
         self.types_listed = False
+        self.scope = scope or Scope()
+        # Whose event types are listed: {"user": ...}, or {"organization": ...} for a scope
+        # wider than the token's own events (team types included).
+        self.type_owner = type_owner or {}
 
-    def run(self, user_uri: str, pipe: queue.Queue, stop: threading.Event) -> None:
-        """Walk the events into `pipe`, then DONE; an exception is handed over instead."""
+    def run(self, reads: list[dict], pipe: queue.Queue, stop: threading.Event) -> None:
+        """Walk the events of every read of the scope (``calendly.scope.reads_for``) into
+        `pipe`, each event once, then DONE; an exception is handed over instead."""
         try:
-            events = self.client.iter_scheduled_events(
-                user=user_uri, min_start_time=self.window_start, sort="start_time:asc"
+            events = self.client.iter_scope_events(
+                reads, min_start_time=self.window_start, sort="start_time:asc"
             )
             for position, raw in enumerate(events, 1):
                 if stop.is_set():
@@ -80,7 +88,7 @@ class Downloader:
                     if self._may_be_wanted(raw):
                         put(pipe, stop, Fetched(position, None, fault=fault))
                     continue
-                self._learn_type(event.event_type, user_uri, pipe, stop)
+                self._learn_type(event.event_type, pipe, stop)
                 if not self.wanted.includes(event.event_type, event.name):
                     continue
                 invitees = None
@@ -89,6 +97,12 @@ class Downloader:
                     invitees = [read_invitee(invitee) for invitee in listed]
                 put(pipe, stop, Fetched(position, event, invitees))
             put(pipe, stop, DONE)
+        except PermissionDeniedError as exc:
+            if self.scope.needs_admin and not exc.required_scopes:
+                # Calendly's 403 for a member's token asking for colleagues' events.
+                put(pipe, stop, ScopeNotAllowed(self.scope.mode))
+            else:
+                put(pipe, stop, exc)
         except BaseException as exc:  # handed to the writer, which raises it
             put(pipe, stop, exc)
 
@@ -115,7 +129,7 @@ class Downloader:
             return True
         return self.wanted.includes(event_type, name if isinstance(name, str) else None)
 
-    def _learn_type(self, type_uri: str | None, user_uri: str, pipe, stop) -> None:
+    def _learn_type(self, type_uri: str | None, pipe, stop) -> None:
         """List the event types (once a run) when an event names a type the cache lacks."""
         if self.wanted.knows(type_uri):
             return
@@ -125,7 +139,7 @@ class Downloader:
             return
         self.types_listed = True
         try:
-            types = read_listing(self.client.iter_event_types(user=user_uri))
+            types = read_listing(self.client.iter_event_types(**self.type_owner))
         except PermissionDeniedError as exc:  # a token without event_types:read still syncs
             log.warning("event types cannot be listed (%s); names match events' names", exc)
             self.wanted = self.wanted.learn({type_uri: None})

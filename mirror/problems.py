@@ -62,7 +62,7 @@ def problem_of(exc: BaseException | None) -> tuple[RunProblem, dict]:
         return RunProblem.DATABASE_BUSY, {"seconds": round(exc.waited_seconds)}
     own = getattr(exc, "run_problem", None)
     if isinstance(own, RunProblem):
-        return own, {}
+        return own, dict(getattr(exc, "run_params", None) or {})
     return RunProblem.UNEXPECTED, {"error": type(exc).__name__}
 
 

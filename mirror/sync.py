@@ -32,8 +32,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
 from calendly.client import CalendlyClient, uuid_from_uri
-from calendly.errors import MalformedResponseError
+from calendly.errors import MalformedResponseError, NotFoundError
 from calendly.records import MalformedRecordError
+from calendly.scope import reads_for
 from mirror import leases, waits
 from mirror.download import Downloader, Fetched, Listing, next_batch
 from mirror.event_types import (
@@ -43,6 +44,7 @@ from mirror.event_types import (
     store_unlisted,
 )
 from mirror.problems import log_failure, problem_of
+from mirror.scope import HOSTS, ORGANIZATION, Scope, ScopeHostUnknown, ScopeNotAllowed
 from mirror.waits import DatabaseBusy, Patience
 from mirror.writer import WriteCounts, attendee_values, event_values, write_attendees, write_events
 from store import clock
@@ -94,6 +96,15 @@ class SyncOptions:
     on_user: Callable[[dict], None] | None = None
     # The scheduled time a scheduler run belongs to.
     tick: datetime | None = None
+    # Whose events are read (mirror/scope.py), the organization they belong to (asked of
+    # /users/me when unknown) and the token's role there (None: not probed yet).
+    scope: Scope = field(default_factory=Scope)
+    organization_uri: str | None = None
+    role: str | None = None
+    # The organization's members as last listed: email (case-folded) -> user URI.
+    members: dict[str, str] = field(default_factory=dict)
+    # Told what /organization_memberships said when the sync had to ask.
+    on_members: Callable[[list[dict]], None] | None = None
 
 
 def begin_run(options: SyncOptions) -> SyncRun:
@@ -277,7 +288,14 @@ class _SyncJob:
         self._last_progress = 0.0
 
     def run(self) -> None:
-        user_uri = self._user_uri()
+        scope = self.options.scope
+        # Refused before any request when the probe already said so: nothing changes.
+        if not scope.allowed_for(self.options.role):
+            raise ScopeNotAllowed(scope.mode)
+        user_uri, org_uri = self._account()
+        reads = reads_for(
+            scope.mode, user=user_uri, organization=org_uri, hosts=self._host_uris(org_uri)
+        )
         wanted = selection_from_cache(self.options.event_types)
         self.known = self.patience.run(self._known_events)
         downloader = Downloader(
@@ -286,12 +304,14 @@ class _SyncJob:
             full=self.options.full,
             known=self.known,
             wanted=wanted,
+            scope=scope,
+            type_owner={"organization": org_uri} if scope.needs_admin else {"user": user_uri},
         )
         # A producer thread downloads while this thread writes, so that the database work
         # hides behind the network wait instead of adding to it.
         pipe: queue.Queue = queue.Queue(maxsize=PIPELINE_DEPTH)
         stop = threading.Event()
-        producer = threading.Thread(target=downloader.run, args=(user_uri, pipe, stop), daemon=True)
+        producer = threading.Thread(target=downloader.run, args=(reads, pipe, stop), daemon=True)
         producer.start()
         try:
             done = False
@@ -312,18 +332,48 @@ class _SyncJob:
                 except queue.Empty:
                     producer.join(0.05)
         # The selection as the walk left it: knowing every type it listed.
-        self.patience.run(functools.partial(self._flag_missing, downloader.wanted))
+        candidates = self.patience.run(functools.partial(self._unseen, downloader.wanted))
+        missing = self._gone_upstream(candidates, scope)
+        self.patience.run(functools.partial(self._flag_missing, missing))
         self.patience.run(lambda: self._save_progress(force=True))
 
-    def _user_uri(self) -> str:
-        if self.options.user_uri:
-            return self.options.user_uri
+    def _account(self) -> tuple[str, str | None]:
+        """The token's user URI and its organization's, asking /users/me only when unknown."""
+        user_uri, org_uri = self.options.user_uri, self.options.organization_uri
+        if user_uri and (org_uri or not self.options.scope.needs_admin):
+            return user_uri, org_uri
         user = self.client.get_current_user()
         if self.options.on_user is not None:
             self.options.on_user(user)
         if not user.get("uri"):
             raise MalformedResponseError("/users/me answered without a user URI")
-        return user["uri"]
+        if self.options.scope.needs_admin and not user.get("current_organization"):
+            raise MalformedResponseError("/users/me answered without an organization URI")
+        return user["uri"], user.get("current_organization")
+
+    def _host_uris(self, org_uri: str | None) -> list[str]:
+        """The chosen hosts as user URIs; emails resolve through the members as last listed,
+        and /organization_memberships is asked only when one is unknown."""
+        scope = self.options.scope
+        if scope.mode != HOSTS:
+            return []
+        members = dict(self.options.members)
+        if any("://" not in host and host.casefold() not in members for host in scope.hosts):
+            listed = list(self.client.iter_organization_memberships(organization=org_uri))
+            if self.options.on_members is not None:
+                self.options.on_members(listed)
+            members = {
+                (item.get("user") or {}).get("email", "").casefold(): item["user"]["uri"]
+                for item in listed
+                if (item.get("user") or {}).get("uri")
+            }
+        uris = []
+        for host in scope.hosts:
+            uri = host if "://" in host else members.get(host.casefold())
+            if uri is None:
+                raise ScopeHostUnknown(host)
+            uris.append(uri)
+        return uris
 
     def _known_events(self) -> dict[str, tuple]:
         query = select(
@@ -436,23 +486,44 @@ class _SyncJob:
             entry["event"] = event
         self.skipped.append(dict(entry, fields=fault.fields, errors=fault.errors))
 
-    def _flag_missing(self, wanted: EventTypeSelection) -> None:
-        """Flag stored events in the window that Calendly no longer returns (never delete)."""
+    def _unseen(self, wanted: EventTypeSelection) -> list[tuple[int, str]]:
+        """(id, calendly_id) of stored events of the chosen types in the window that the
+        scope's reads did not return."""
         if self.unreadable_event:
             log.warning("an event without a readable URI was skipped: none is flagged missing")
-            return
+            return []
         columns = (CalendlyEvent.id, CalendlyEvent.calendly_id, CalendlyEvent.event_type_uri)
         query = select(*columns, CalendlyEvent.name).where(
             CalendlyEvent.missing_upstream.is_(False)
         )
         if self.window_start is not None:
             query = query.where(CalendlyEvent.start_time >= self.window_start)
-        start_write(db.session)
-        missing = [
-            row.id
+        unseen = [
+            (row.id, row.calendly_id)
             for row in db.session.execute(query)
             if row.calendly_id not in self.seen and wanted.includes(row.event_type_uri, row.name)
         ]
+        db.session.commit()  # no snapshot held while Calendly is asked below
+        return unseen
+
+    def _gone_upstream(self, unseen: list[tuple[int, str]], scope: Scope) -> list[int]:
+        """The unseen events that Calendly no longer has. The organization scope reads every
+        event, so unseen means gone; a narrower one does not see an event whose host left
+        the scope, so each unseen event is looked up (only these cost a request)."""
+        if scope.mode == ORGANIZATION:
+            return [event_id for event_id, _ in unseen]
+        gone = []
+        for event_id, calendly_id in unseen:
+            self.heartbeat.check()
+            try:
+                self.client.get_scheduled_event(calendly_id)
+            except NotFoundError:
+                gone.append(event_id)
+        return gone
+
+    def _flag_missing(self, missing: list[int]) -> None:
+        """Flag stored events in the window that Calendly no longer has (never delete)."""
+        start_write(db.session)
         for start in range(0, len(missing), 500):
             db.session.execute(
                 update(CalendlyEvent)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -89,6 +90,10 @@ def describe(reason: str, params: dict | None) -> str:
     return f"{reason} ({', '.join(f'{key}={value}' for key, value in params.items())})"
 
 
+# Whether a delivery's event lies in the sync scope (mirror.scope.Scope.includes, bound).
+InScope = Callable[[ScheduledEvent], bool]
+
+
 @dataclass(frozen=True)
 class DeliveryResult:
     """The answer for Calendly: HTTP status plus what is safe to tell the sender."""
@@ -117,6 +122,7 @@ def receive_delivery(
     selection: EventTypeSelection,
     received_at: datetime | None = None,
     now: float | None = None,
+    within: InScope | None = None,
 ) -> DeliveryResult:
     """Verify, apply and record one delivery; never raises. Needs an app context.
 
@@ -126,6 +132,7 @@ def receive_delivery(
         signing_key: the key Calendly signs deliveries with.
         selection: the event types the mirror keeps.
         received_at: when the delivery arrived (default: now).
+        within: whether an event lies in the sync scope (default: every event does).
         now: the current Unix time for the signature's tolerance (default: the clock).
 
     Returns:
@@ -152,7 +159,9 @@ def receive_delivery(
     event = payload.get("event") if isinstance(payload, dict) else None
     event = event if isinstance(event, str) else None
     try:
-        outcome = handle_delivery(payload, selection=selection, received_at=received_at)
+        outcome = handle_delivery(
+            payload, selection=selection, received_at=received_at, within=within
+        )
     except MalformedRecordError as exc:
         log.warning("webhook %s rejected: %s", event, exc)
         return refuse(
@@ -246,7 +255,11 @@ def _record_alone(received_at, *, signature_valid, outcome, reason, params=None,
 
 
 def handle_delivery(
-    payload, *, selection: EventTypeSelection, received_at: datetime | None = None
+    payload,
+    *,
+    selection: EventTypeSelection,
+    received_at: datetime | None = None,
+    within: InScope | None = None,
 ) -> Outcome:
     """Apply one authentic, parsed delivery to the mirror and record it, in one transaction.
 
@@ -266,7 +279,7 @@ def handle_delivery(
     for attempt in range(1, ATTEMPTS + 1):
         try:
             start_write(db.session)
-            outcome = _apply(delivery, selection)
+            outcome = _apply(delivery, selection, within)
             db.session.add(
                 WebhookDelivery(
                     received_at=received_at,
@@ -315,9 +328,9 @@ def _read_envelope(payload) -> _Delivery:
     return _Delivery(envelope.event, envelope.created_at, record, invitee_uri)
 
 
-def _apply(delivery: _Delivery, selection: EventTypeSelection) -> Outcome:
+def _apply(delivery: _Delivery, selection: EventTypeSelection, within: InScope | None) -> Outcome:
     if delivery.event in INVITEE_EVENTS:
-        return _apply_invitee(delivery, selection)
+        return _apply_invitee(delivery, selection, within)
     if delivery.event in NO_SHOW_EVENTS:
         return _apply_no_show(delivery, on=delivery.event == "invitee_no_show.created")
     log.info("webhook event %r is not handled; acknowledged and ignored", delivery.event)
@@ -326,7 +339,9 @@ def _apply(delivery: _Delivery, selection: EventTypeSelection) -> Outcome:
     )
 
 
-def _apply_invitee(delivery: _Delivery, selection: EventTypeSelection) -> Outcome:
+def _apply_invitee(
+    delivery: _Delivery, selection: EventTypeSelection, within: InScope | None
+) -> Outcome:
     """invitee.created / invitee.canceled: upsert the embedded event, then the invitee."""
     invitee, now = delivery.payload, clock.now()
     scheduled_event = invitee.scheduled_event
@@ -334,6 +349,9 @@ def _apply_invitee(delivery: _Delivery, selection: EventTypeSelection) -> Outcom
     if scheduled_event is not None:
         if not selection.includes(scheduled_event.event_type, scheduled_event.name):
             return _ignored(DeliveryReason.TYPE_NOT_SYNCED)
+        # The sync would never see it (nor vouch that it still exists): store nothing.
+        if within is not None and not within(scheduled_event):
+            return _ignored(DeliveryReason.OUTSIDE_SCOPE)
         event_id, event_outcome = upsert_event(_embedded_event_values(scheduled_event), now)
         if event_outcome != "unchanged":
             # A delivery never vouches for the whole invitee list (others may be missing or

@@ -16,6 +16,7 @@ from flask import current_app
 from calendly.client import CalendlyClient
 from calendly.errors import AuthenticationError, CalendlyError, PermissionDeniedError
 from calendly.records import EventType
+from calendly.scope import ADMIN_ROLES, allowed_modes
 from mirror.event_types import ALL_TYPES, EventTypeSelection, read_listing, store_listing
 from services import settings
 from services.secrets import TokenVaultError
@@ -46,6 +47,15 @@ class TokenCheck:
     problems: list[Exception] = field(default_factory=list)
     missing_scopes: list[str] = field(default_factory=list)
     token_rejected: bool = False
+    # The token's role in its organization (owner, admin, user); None when it could not be read.
+    role: str | None = None
+    # The organization's members, listed when the role may read them ([] otherwise).
+    members: list[dict] = field(default_factory=list)
+
+    @property
+    def scopes_allowed(self) -> tuple[str, ...]:
+        """The sync scopes this token may read."""
+        return allowed_modes(self.role)
 
     @property
     def ok(self) -> bool:
@@ -135,8 +145,12 @@ def check_token(token: str | None = None) -> TokenCheck:
         with client:
             check.user = client.get_current_user()
             user_uri = check.user.get("uri")
+            _probe_access(client, check)
+            # An owner or admin picks from the whole organization's types, team types included.
+            org = check.user.get("current_organization")
+            owner = {"organization": org} if check.role in ADMIN_ROLES and org else {}
             try:
-                check.event_types = list(client.iter_event_types(user=user_uri))
+                check.event_types = list(client.iter_event_types(**(owner or {"user": user_uri})))
                 check.event_types_listed = True
             except PermissionDeniedError as exc:
                 check.note(exc)
@@ -147,6 +161,19 @@ def check_token(token: str | None = None) -> TokenCheck:
     except (CalendlyError, ValueError) as exc:  # ValueError: a user without a URI
         check.note(exc)
     return check
+
+
+def _probe_access(client: CalendlyClient, check: TokenCheck) -> None:
+    """What the token may read: its membership's role (one small request), and for an owner
+    or admin the members a "these hosts" scope picks from. A refusal only narrows the choice."""
+    try:
+        mine = client.iter_organization_memberships(user=check.user.get("uri"))
+        check.role = next((item.get("role") for item in mine if isinstance(item, dict)), None)
+        org = check.user.get("current_organization")
+        if check.role in ADMIN_ROLES and org:
+            check.members = list(client.iter_organization_memberships(organization=org))
+    except CalendlyError as exc:  # the token still syncs its own events
+        log.info("the token's organization role cannot be read (%s)", exc)
 
 
 def current_status() -> TokenCheck:
@@ -162,7 +189,13 @@ def _remember_account(check: TokenCheck) -> None:
     previous = settings.account() or {}
     if previous.get("user_uri") != check.user.get("uri"):
         settings.delete_setting(settings.EVENT_TYPES_KEY)
+        # Hosts and scope chosen in another organization mean nothing here either.
+        settings.delete_setting(settings.SCOPE_KEY)
+        settings.delete_setting(settings.MEMBERS_KEY)
     settings.save_account(check.user)
+    settings.save_token_role(check.user.get("uri"), check.role)
+    if check.members:
+        settings.save_org_members(check.members)
     if check.event_types_listed:
         _cache_event_types(read_listing(check.event_types))
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from mirror import webhooks
 from mirror.event_types import selection_from_cache
 from mirror.problems import log_failure
+from mirror.scope import ME
 from services import settings
 from services.secrets import TokenVaultError
 from store import clock
@@ -33,6 +34,12 @@ def receive_delivery(body: bytes, signature_header: str | None) -> webhooks.Deli
     try:
         key = settings.webhook_signing_key()
         selection = selection_from_cache(settings.sync_event_types())
+        scope = settings.sync_scope()
+        user_uri = (settings.account() or {}).get("user_uri")
+
+        def within(event):
+            return scope.includes(event, user_uri)
+
     except TokenVaultError:
         log.error("webhook refused: the stored signing key cannot be decrypted")
         return webhooks.refuse(403, DeliveryReason.SIGNING_KEY_UNREADABLE, received_at)
@@ -44,5 +51,10 @@ def receive_delivery(body: bytes, signature_header: str | None) -> webhooks.Deli
         log.warning("webhook refused: no signing key is configured")
         return webhooks.refuse(403, DeliveryReason.NO_SIGNING_KEY, received_at)
     return webhooks.receive_delivery(
-        body, signature_header, signing_key=key, selection=selection, received_at=received_at
+        body,
+        signature_header,
+        signing_key=key,
+        selection=selection,
+        received_at=received_at,
+        within=None if user_uri is None and scope.mode == ME else within,
     )

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import current_app
 
 from mirror.event_types import ALL_TYPES
+from mirror.scope import ME, Scope
 from store import clock
 from store.database import db, start_write
 from store.models import Setting
@@ -23,6 +24,11 @@ EVENT_TYPES_KEY = "sync_event_types"
 TIMEZONE_KEY = "display_timezone"
 LOOKBACK_KEY = "sync_lookback_days"
 SCHEDULE_KEY = "sync_schedule"
+SCOPE_KEY = "sync_scope"
+# What the token may read, as the last probe found: {"user_uri", "role", "checked_at"}.
+ACCESS_KEY = "calendly_access"
+# The organization's members as last listed: [{"uri", "name", "email", "role"}, ...].
+MEMBERS_KEY = "calendly_members"
 
 
 def get_setting(key: str, default=None):
@@ -90,6 +96,7 @@ def clear_calendly_token() -> None:
     """Forget the stored token and the account it belonged to."""
     delete_setting(TOKEN_KEY)
     delete_setting(ACCOUNT_KEY)
+    delete_setting(ACCESS_KEY)
 
 
 def token_hint() -> str | None:
@@ -137,6 +144,74 @@ def sync_event_types() -> list[str] | None:
 def event_types_chosen() -> bool:
     """True when CALENDLY_EVENT_TYPES or a stored choice says which event types to sync."""
     return sync_event_types() is not None
+
+
+def scope_from_environment() -> bool:
+    """True when CALENDLY_SCOPE chooses the sync scope (the Settings page cannot change it)."""
+    return bool((current_app.config.get("CALENDLY_SCOPE") or "").strip())
+
+
+def sync_scope() -> Scope:
+    """Whose webinars are synced: CALENDLY_SCOPE (+ CALENDLY_SCOPE_HOSTS), else the stored
+    choice, else the token's own events.
+
+    Raises:
+        ValueError: CALENDLY_SCOPE names no scope (me, organization, hosts).
+    """
+    if scope_from_environment():
+        hosts = current_app.config.get("CALENDLY_SCOPE_HOSTS") or ""
+        return Scope(
+            current_app.config["CALENDLY_SCOPE"].strip().lower(),
+            tuple(part.strip() for part in hosts.split(",") if part.strip()),
+        )
+    stored = get_setting(SCOPE_KEY) or {}
+    try:
+        return Scope(stored.get("mode") or ME, tuple(stored.get("hosts") or ()))
+    except ValueError:
+        log.warning("stored sync scope %r is unknown; reading the token's own events", stored)
+        return Scope()
+
+
+def save_sync_scope(scope: Scope) -> None:
+    """Store the Settings page's sync scope."""
+    set_setting(SCOPE_KEY, {"mode": scope.mode, "hosts": list(scope.hosts)})
+
+
+def token_role() -> str | None:
+    """The token's role in its organization (owner, admin, user) as last probed, for the
+    account it belongs to now; None when not known."""
+    access = get_setting(ACCESS_KEY) or {}
+    user_uri = (account() or {}).get("user_uri")
+    return access.get("role") if access.get("user_uri") == user_uri else None
+
+
+def save_token_role(user_uri: str | None, role: str | None) -> None:
+    """Remember what the probe found the token's role to be."""
+    set_setting(
+        ACCESS_KEY, {"user_uri": user_uri, "role": role, "checked_at": clock.now().isoformat()}
+    )
+
+
+def org_members() -> list[dict]:
+    """The organization's members as last listed ([] before the first listing)."""
+    return list(get_setting(MEMBERS_KEY) or [])
+
+
+def save_org_members(memberships: list[dict]) -> None:
+    """Remember the members of a /organization_memberships listing."""
+    members = []
+    for item in memberships:
+        user = item.get("user") if isinstance(item, dict) else None
+        if isinstance(user, dict) and isinstance(user.get("uri"), str):
+            members.append(
+                {
+                    "uri": user["uri"],
+                    "name": user.get("name"),
+                    "email": user.get("email"),
+                    "role": item.get("role"),
+                }
+            )
+    set_setting(MEMBERS_KEY, members)
 
 
 def lookback_days() -> int:

@@ -28,6 +28,11 @@ def options_from_settings(
     """Sync options from the configuration and the settings page (needs an app context);
     `all_types` syncs every event type whatever is chosen."""
     account = settings.account() or {}
+    members = {
+        (member.get("email") or "").casefold(): member["uri"]
+        for member in settings.org_members()
+        if member.get("email")
+    }
     return SyncOptions(
         trigger=SyncTrigger(trigger),
         full=full,
@@ -39,6 +44,11 @@ def options_from_settings(
         user_uri=account.get("user_uri"),
         on_user=settings.save_account,
         tick=tick,
+        scope=settings.sync_scope(),
+        organization_uri=account.get("organization_uri"),
+        role=settings.token_role(),
+        members=members,
+        on_members=settings.save_org_members,
     )
 
 

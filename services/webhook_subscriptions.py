@@ -289,6 +289,10 @@ def create_subscription(base_url: str) -> Subscription:
     org, user = _account()
     if not org:
         raise WebhookAdminError("not_connected")
+    # The subscription covers the sync scope: colleagues' webinars reach only an organization
+    # subscription; the receiver keeps only the deliveries within the scope anyway.
+    if settings.sync_scope().needs_admin:
+        return _create(url, org, user, "organization", member_fallback=False)
     scope = "user" if (health() or {}).get("scope") == "user" and user else "organization"
     return _create(url, org, user, scope)
 
@@ -378,7 +382,9 @@ def _delete(client: CalendlyClient, uuid: str) -> None:
         log.info("webhook subscription %s was already gone", uuid)
 
 
-def _create(url: str, org: str, user: str | None, scope: str) -> Subscription:
+def _create(
+    url: str, org: str, user: str | None, scope: str, *, member_fallback: bool = True
+) -> Subscription:
     configured = settings.configured_webhook_signing_key()
     key = configured or secrets.token_urlsafe(32)
 
@@ -390,7 +396,13 @@ def _create(url: str, org: str, user: str | None, scope: str) -> Subscription:
             )
         except PermissionDeniedError as exc:
             # Only owners and admins may subscribe the organization; members subscribe themselves.
-            if scope != "organization" or is_plan_refusal(exc) or exc.required_scopes or not user:
+            if (
+                scope != "organization"
+                or not member_fallback
+                or is_plan_refusal(exc)
+                or exc.required_scopes
+                or not user
+            ):
                 raise
             return client.create_webhook_subscription(scope="user", user=user, **arguments)
 

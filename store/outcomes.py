@@ -53,6 +53,10 @@ class RunProblem(StrEnum):
     UNEXPECTED = "unexpected"
     # No event types are chosen yet: nothing is copied until the admin picks them.
     NO_EVENT_TYPES = "no_event_types"
+    # The token may not read the sync scope asked for (params: scope); nothing was changed.
+    SCOPE_NOT_ALLOWED = "scope_not_allowed"
+    # A host chosen for the scope is no member of the organization (params: host).
+    SCOPE_HOST_UNKNOWN = "scope_host_unknown"
     # A row written before outcomes were codes: `text` holds what it said then.
     LEGACY = "legacy"
 
@@ -97,6 +101,7 @@ class DeliveryReason(StrEnum):
     # ignored
     EVENT_NOT_HANDLED = "event_not_handled"  # params: event
     TYPE_NOT_SYNCED = "type_not_synced"
+    OUTSIDE_SCOPE = "outside_scope"  # a webinar none of the scope's hosts hosts
     EVENT_NOT_MIRRORED = "event_not_mirrored"
     INVITEE_NOT_MIRRORED = "invitee_not_mirrored"
     STALE = "stale"  # older than the stored invitee

@@ -211,14 +211,19 @@ def runner(app):
 # Every one runs on the session's clock (`now=clock.now()`), so app and simulator agree on what
 # is past and what lies ahead, also under --at. The account is the generator's default (300
 # events from 60 days back to 120 ahead) unless a module or test asks for another with
-# `@pytest.mark.sim_account("small")` (SMALL_ACCOUNT) and/or `sim_account(token=..., n_events=...,
-# max_invitees=..., past_days=..., future_days=...)`. Tests never rely on where an event sits in
-# the generated data: they pick events by what they need with `pick_event` / `pick_invitee`.
+# `@pytest.mark.sim_account("small")` (SMALL_ACCOUNT), `sim_account("team")` (TEAM_ACCOUNT)
+# and/or `sim_account(token=..., n_events=..., max_invitees=..., past_days=..., future_days=...)`.
+# Tests never rely on where an event sits in the generated data: they pick events by what they
+# need with `pick_event` / `pick_invitee`.
 
 # Every event inside the sync's 14-day look-back. Large enough that every seed at every instant
 # has started and coming webinars with active invitees (checked for 10,000 seeds and instants;
 # at 8 to 16 events some had none).
 SMALL_ACCOUNT = {"n_events": 30, "max_invitees": 5, "past_days": 10, "future_days": 20}
+# An organization of three hosts (sample_data.add_team): the token's user, an admin and a
+# member; "TLr - Infowebinar" is a round-robin team type, the English one a collective type.
+# Every event inside the look-back, like SMALL_ACCOUNT, with enough for each host.
+TEAM_ACCOUNT = {**SMALL_ACCOUNT, "n_events": 60, "team": True}
 
 
 def _sim_account(request) -> tuple[str, dict]:
@@ -226,7 +231,8 @@ def _sim_account(request) -> tuple[str, dict]:
     marker = request.node.get_closest_marker("sim_account")
     if marker is None:
         return "sim-token", {}
-    account = dict(SMALL_ACCOUNT) if marker.args == ("small",) else {}
+    named = {("small",): SMALL_ACCOUNT, ("team",): TEAM_ACCOUNT}
+    account = dict(named.get(marker.args, {}))
     account.update(marker.kwargs)
     return account.pop("token", "sim-token"), account
 

@@ -85,6 +85,7 @@ CASES = {
     "settings.save_token": Case(form=forms.TokenForm),
     "settings.remove_token": Case(),
     "settings.save_event_types": Case(form=forms.EventTypesForm),
+    "settings.save_scope": Case(form=forms.ScopeForm),
     "settings.save_preferences": Case(form=forms.PreferencesForm),
     "sync.status": Case(query={"run": "1"}),
     "sync.start": Case(),
@@ -128,6 +129,8 @@ FORM_VALUES = {
     "base_url": "https://webinare.example.org",
     "code": "123456",
     "role": "viewer",
+    "mode": "me",
+    "hosts": "https://api.calendly.com/users/X",
 }
 SIGNING_KEY = "crawl-signing-key"
 BLUEPRINTS = (

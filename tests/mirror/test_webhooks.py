@@ -616,8 +616,8 @@ def test_a_failure_answers_500_so_calendly_retries_and_keeps_nothing_half_done(
     invitee = book(module_sim, new_webinar(module_sim), 1)
     real_apply = webhooks._apply
 
-    def apply_then_fail(delivery, selection):
-        real_apply(delivery, selection)  # the event and attendee are written ...
+    def apply_then_fail(delivery, selection, within):
+        real_apply(delivery, selection, within)  # the event and attendee are written ...
         raise RuntimeError("disk on fire: person1@example.org")  # ... then it breaks
 
     monkeypatch.setattr(webhooks, "_apply", apply_then_fail)
@@ -645,9 +645,9 @@ def test_a_deadlock_is_retried(app, client, module_sim, monkeypatch):
     invitee = book(module_sim, new_webinar(module_sim), 1)
     real_apply, calls = webhooks._apply, []
 
-    def deadlock_once(delivery, selection):
+    def deadlock_once(delivery, selection, within):
         calls.append(1)
-        outcome = real_apply(delivery, selection)
+        outcome = real_apply(delivery, selection, within)
         if len(calls) == 1:
             raise OperationalError("UPDATE ...", {}, _Deadlock())
         return outcome

@@ -498,3 +498,24 @@ def test_silent_deliveries_while_syncs_find_changes_are_flagged(app, module_sim,
         )
         db.session.commit()
     assert "No webhook deliveries lately." not in text(login.get("/"))
+
+
+def test_a_wider_sync_scope_subscribes_the_organization_without_falling_back(make_app, module_sim):
+    """Colleagues' webinars reach only an organization subscription: with the organization
+    or chosen hosts as the sync scope, a member's token gets a refusal, not a user-scope
+    subscription that would miss them."""
+    module_sim.set_org_admin(False)
+    app = make_app(
+        CALENDLY_API_BASE_URL=module_sim.base_url,
+        CALENDLY_TOKEN=module_sim.token,
+        CALENDLY_SCOPE="organization",
+    )
+    with app.app_context():
+        settings.save_account(module_sim.user)
+        with pytest.raises(hooks.WebhookAdminError):
+            hooks.create_subscription(BASE)
+    assert module_sim.webhook_subscriptions == {}
+    module_sim.set_org_admin(True)
+    with app.app_context():
+        created = hooks.create_subscription(BASE)
+    assert created.scope == "organization"
