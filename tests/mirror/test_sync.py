@@ -233,14 +233,15 @@ def test_a_change_of_hosts_alone_updates_the_event_and_equal_hosts_leave_it_unch
     webinar = pick_event(sim, event_type=infowebinar_uri, ahead=True)
     colleague = {"uri": f"{sim.user['uri']}-x", "name": "Ute Brandt", "email": "ute@example.de"}
     owner = {"uri": sim.user["uri"], "name": sim.user["name"], "email": sim.user["email"]}
-    sim.set_hosts(webinar, [colleague, CO_HOST])
+    # The owner stays a host: "my events" reads only the events the token's owner hosts.
+    sim.set_hosts(webinar, [colleague, owner, CO_HOST])
 
     run = sync_from_settings("cli")
 
     assert (run.events_updated, run.events_created) == (1, 0)
-    assert stored_hosts(webinar) == {colleague["uri"], CO_HOST["uri"]}
+    assert stored_hosts(webinar) == {colleague["uri"], owner["uri"], CO_HOST["uri"]}
     row = db.session.scalar(select(CalendlyEvent).where(CalendlyEvent.calendly_id == webinar))
-    assert row.hosts == [colleague, CO_HOST]  # in Calendly's order
+    assert row.hosts == [colleague, owner, CO_HOST]  # in Calendly's order
 
     sim.set_hosts(webinar, [owner])
     assert sync_from_settings("cli").events_updated == 1
