@@ -6,7 +6,6 @@ The tests scale the defaults (a 90 s lease renewed every 20 s) down to a 2 s lea
 every 0.25 s.
 """
 
-import threading
 import time
 from datetime import timedelta
 
@@ -21,6 +20,7 @@ from store import clock
 from store.database import db
 from store.models import CalendlyEvent, Lease, SyncRun
 from store.outcomes import RunProblem, SyncStatus
+from tests.mirror.background import stalled, start_sync, wait_for
 
 THIEF = "other-host:4242:thief"
 SHORT_LEASE = {"SYNC_LEASE_SECONDS": 2, "SYNC_LEASE_RENEW_SECONDS": 0.25}
@@ -34,31 +34,6 @@ def make_sync_app(make_app, calendly_sim):
         )
 
     return factory
-
-
-def start_sync(app):
-    result = {}
-
-    def work():
-        with app.app_context():
-            run = sync_from_settings("cli")
-            result.update(status=run.status, outcome=run.outcome, params=run.outcome_params)
-            db.session.remove()
-
-    thread = threading.Thread(target=work, name="test-sync", daemon=True)
-    thread.start()
-    return thread, result
-
-
-def wait_for(condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
-def stalled(sim) -> bool:
-    return any(r.fault == "slow" and r.status is None for r in list(sim.request_log))
 
 
 def test_a_live_sync_stalled_longer_than_its_lease_is_never_robbed(make_sync_app, calendly_sim):

@@ -5,7 +5,6 @@ PostgreSQL: another connection holds `LOCK TABLE calendly_events IN ACCESS EXCLU
 SQLite: another connection holds the database's write lock (BEGIN IMMEDIATE).
 """
 
-import threading
 import time
 from datetime import timedelta
 
@@ -18,6 +17,7 @@ from store import clock
 from store.database import db
 from store.models import CalendlyEvent
 from store.outcomes import SyncStatus
+from tests.mirror.background import stalled, start_sync, wait_for
 
 LOOKBACK_DAYS = 14
 
@@ -33,36 +33,6 @@ def make_sync_app(make_app, calendly_sim):
         )
 
     return factory
-
-
-def start_sync(app):
-    """Run a sync in a thread, as the CLI would; the outcome lands in the returned dict."""
-    result = {}
-
-    def work():
-        with app.app_context():
-            run = sync_from_settings("cli")
-            result.update(status=run.status, outcome=run.outcome, params=run.outcome_params)
-            db.session.remove()
-
-    thread = threading.Thread(target=work, name="test-sync", daemon=True)
-    thread.start()
-    return thread, result
-
-
-def wait_for(condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-def stalled(sim) -> bool:
-    """True while a request that the simulator was told to answer slowly is in flight."""
-    return any(r.fault == "slow" and r.status is None for r in list(sim.request_log))
 
 
 def expected_ids(sim) -> set[str]:
