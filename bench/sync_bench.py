@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 from cryptography.fernet import Fernet  # noqa: E402
 
 from app import create_app  # noqa: E402
-from blueprints.extensions import db  # noqa: E402
 from calendly.client import CalendlyClient, uuid_from_uri  # noqa: E402
 from services.syncing import sync_from_settings  # noqa: E402
+from store.database import db  # noqa: E402
 
 SIMULATOR = """
 import sys, time
@@ -83,7 +83,7 @@ def make_app(base_url: str, db_path: str, lookback_days: int = 14):
             "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "CALENDLY_API_BASE_URL": base_url,
             "CALENDLY_TOKEN": "bench-token",
-            "CALENDLY_EVENT_TYPES": "",
+            "CALENDLY_EVENT_TYPES": "*",  # every type: a bench has no Settings page to choose on
             "SYNC_LOOKBACK_DAYS": lookback_days,
         }
     )
