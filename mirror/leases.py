@@ -108,6 +108,12 @@ def release(name: str, owner: str) -> None:
         conn.execute(delete(_table).where(and_(_table.c.name == name, _table.c.owner == owner)))
 
 
+def release_in(session, name: str, owner: str) -> None:
+    """Give up `owner`'s lease inside `session`'s transaction: it is free exactly when what
+    that transaction records (a run's end) is committed, never a moment later."""
+    session.execute(delete(_table).where(and_(_table.c.name == name, _table.c.owner == owner)))
+
+
 def current_holder(name: str) -> str | None:
     """The owner of an unexpired lease `name`, or None."""
     with db.engine.connect() as conn:
@@ -141,6 +147,8 @@ class Heartbeat:
         self.name, self.owner = name, owner
         self.ttl, self.every = ttl_seconds, every_seconds
         self.lost = threading.Event()
+        # Set by the holder before it commits the lease's release (`release_in`).
+        self._releasing = threading.Event()
         self._engine = db.engine  # the thread has no app context of its own
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"lease-{name}", daemon=True)
@@ -152,6 +160,11 @@ class Heartbeat:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+    def releasing(self) -> None:
+        """The holder is about to release the lease: a renewal that finds it gone then ends
+        the beat quietly instead of reporting it lost."""
+        self._releasing.set()
 
     def check(self) -> None:
         """Raise LeaseLost once the lease has gone to someone else."""
@@ -169,6 +182,8 @@ class Heartbeat:
                 log.warning("could not renew lease %s (%s); trying again", self.name, reason)
                 continue
             if not mine:
+                if self._releasing.is_set():
+                    return
                 log.warning("lease %s of %s was taken over by someone else", self.name, self.owner)
                 self.lost.set()
                 return

@@ -160,6 +160,7 @@ def execute_run(
     """
     run_id, trigger = run.id, run.trigger
     client = None
+    released = False
     status, problem, params = SyncStatus.FAILED, None, None
     heartbeat = leases.Heartbeat(
         SYNC_LEASE, options.owner, options.lease_seconds, options.lease_renew_seconds
@@ -182,16 +183,22 @@ def execute_run(
             finally:
                 waits.note_waiting(run_id, None, record=False)
             api_requests = client.request_count if client is not None else None
-            _record_end(run, options, status, problem, params, api_requests)
+            released = _record_end(run, options, heartbeat, status, problem, params, api_requests)
     finally:
         if client is not None:
             client.close()
-        _release(options.owner)  # only if still its own
+        if not released:
+            _release(options.owner)  # only if still its own
     return run
 
 
-def _record_end(run, options, status, problem, params, api_requests) -> None:
-    """Store the run's outcome, waiting for a busy database as the run did (bounded)."""
+def _record_end(run, options, heartbeat, status, problem, params, api_requests) -> bool:
+    """Store the run's outcome and release the lease in one transaction, waiting for a busy
+    database as the run did (bounded); False when that never happened.
+
+    Together, because whoever sees the run ended may start the next one at once ("Sync now"
+    right after the panel said it finished): a lease released a moment later refused it.
+    """
 
     def record():
         # A fresh write transaction: loading `run`'s expired attributes in a read transaction
@@ -205,6 +212,8 @@ def _record_end(run, options, status, problem, params, api_requests) -> None:
             run.api_requests = api_requests
         if status == SyncStatus.SUCCEEDED:  # before the commit expires what the log line reads
             log.info("sync #%s (%s) succeeded: %s", run.id, run.trigger, counts_line(run))
+        heartbeat.releasing()
+        leases.release_in(db.session, SYNC_LEASE, options.owner)  # only if still its own
         db.session.commit()
 
     try:
@@ -212,6 +221,8 @@ def _record_end(run, options, status, problem, params, api_requests) -> None:
     except DatabaseBusy:
         # Its row says "running" until the lease runs out; the next run marks it interrupted.
         log.error("could not record the end of sync #%s: the database stayed busy", run.id)
+        return False
+    return True
 
 
 def _release(owner: str) -> None:
