@@ -1,6 +1,5 @@
 """The application factory."""
 
-import logging
 import os
 
 import click
@@ -12,7 +11,7 @@ from calendly.scope import MODES as SCOPE_MODES
 from config import ENV_SETTINGS, DefaultConfig
 from mirror.problems import log_failure
 from services.secrets import TokenVault, secret_key, token_encryption_key
-from store import database
+from store import database, log_context
 from store.database import db, migrate
 
 
@@ -34,6 +33,8 @@ def load_config(app: Flask, config: dict | None) -> None:
         app.config.from_mapping(config)
 
     _check_scope(app.config)
+    # Said once, at start, like a scope no sync could follow.
+    app.config["LOG_FORMAT"] = log_context.checked_format(app.config.get("LOG_FORMAT"))
 
     if "SQLALCHEMY_DATABASE_URI" not in (config or {}):
         default_db = "sqlite:///" + os.path.join(app.instance_path, "webinar_sync.db")
@@ -55,6 +56,16 @@ def _check_scope(config) -> None:
         raise ValueError("CALENDLY_SCOPE=hosts needs CALENDLY_SCOPE_HOSTS (emails or user URIs)")
 
 
+def configure_logging(app: Flask) -> None:
+    """Human-readable lines (as ever), or one JSON object per line with LOG_FORMAT=json, also
+    under gunicorn, whose own loggers do not reach the root logger (tests leave it to pytest)."""
+    if app.testing:
+        return
+    # The debugger's server keeps Flask's and Werkzeug's own lines, unless JSON is asked for.
+    if app.config["LOG_FORMAT"] == "json" or not app.debug:
+        log_context.configure(app.config["LOG_FORMAT"])
+
+
 class WebinarSync(Flask):
     """Flask, with a crash logged by endpoint and kind: the path and the exception's text may
     hold attendee data (the person page's address is an email)."""
@@ -69,10 +80,7 @@ def create_app(config: dict | None = None) -> Flask:
     app = WebinarSync(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     load_config(app, config)
-    if not app.debug and not app.testing:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    configure_logging(app)
 
     if app.config["TRUSTED_PROXIES"]:
         # Behind N reverse proxies: take the client address and scheme from their headers.

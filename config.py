@@ -27,6 +27,7 @@ ENV_SETTINGS = {
     "SYNC_DB_WAIT_SECONDS": float,
     "SYNC_LEASE_SECONDS": float,
     "SYNC_LEASE_RENEW_SECONDS": float,
+    "LOG_FORMAT": str,
 }
 
 
@@ -64,8 +65,11 @@ class DefaultConfig:
     # Tests only: tick every N seconds instead of the settings' schedule.
     SCHEDULER_TEST_INTERVAL_SECONDS = None
     DEMO_MODE = False
-    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0 = none).
+    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0 = none);
+    # from 1 on, an X-Request-ID header they send becomes the request's id in the logs.
     TRUSTED_PROXIES = 0
+    # "text": human-readable lines; "json": one JSON object per line (store/log_context.py).
+    LOG_FORMAT = "text"
     # Skipped scheduler runs and webhook deliveries older than this are deleted.
     PRUNE_AFTER_DAYS = 30
     # Set by demo mode to the bundled simulator's token and address; the token is used only when

@@ -15,6 +15,7 @@ from blueprints import (
     guard,
     i18n,
     inputs,
+    request_ids,
     settings,
     sync,
     waits,
@@ -35,10 +36,12 @@ BLUEPRINTS = (
 
 
 def register(app: Flask) -> None:
-    """Wire the input checks and database waits, CSRF, languages, the login guard, every
-    blueprint, filters and error pages."""
-    # First: the int converter must be in place before any rule is added, and hostile input
-    # and the request's database limits come before anything that may query.
+    """Wire request ids, the input checks and database waits, CSRF, languages, the login guard,
+    every blueprint, filters and error pages."""
+    # First: every request's lines carry its id, also those of a request refused at once.
+    request_ids.init_app(app)
+    # The int converter must be in place before any rule is added, and hostile input and the
+    # request's database limits come before anything that may query.
     inputs.init_app(app)
     waits.init_app(app)
     csrf.init_app(app)

@@ -18,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from store import clock
+from store import clock, log_context
 from store.database import busy_reason, db, wait_limits, write_connection
 from store.models import Lease
 
@@ -151,9 +151,13 @@ class Heartbeat:
         self._releasing = threading.Event()
         self._engine = db.engine  # the thread has no app context of its own
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{name}", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Heartbeat:
+        # Started here, so that its lines carry the ids of the run that holds the lease.
+        self._thread = threading.Thread(
+            target=log_context.carried(self._beat), name=f"lease-{self.name}", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -47,7 +47,7 @@ from mirror.problems import log_failure, problem_of
 from mirror.scope import HOSTS, ORGANIZATION, Scope, ScopeHostUnknown, ScopeNotAllowed
 from mirror.waits import DatabaseBusy, Patience
 from mirror.writer import WriteCounts, attendee_values, event_values, write_attendees, write_events
-from store import clock
+from store import clock, log_context
 from store.database import db, start_write
 from store.models import CalendlyEvent, SyncRun
 from store.outcomes import RecordSkip, RunProblem, SyncStatus, SyncTrigger
@@ -157,7 +157,13 @@ def execute_run(
     """Do the work of a run begun with `begin_run`, record its outcome and release the lease.
 
     A failure ends the run as failed with its RunProblem and parameters; nothing is raised.
+    Every line logged meanwhile, in any of the run's threads, carries the run's id.
     """
+    with log_context.bound(sync_run_id=run.id):
+        return _execute_run(run, client_factory, options, now)
+
+
+def _execute_run(run, client_factory, options, now) -> SyncRun:
     run_id, trigger = run.id, run.trigger
     client = None
     released = False
@@ -322,7 +328,10 @@ class _SyncJob:
         # hides behind the network wait instead of adding to it.
         pipe: queue.Queue = queue.Queue(maxsize=PIPELINE_DEPTH)
         stop = threading.Event()
-        producer = threading.Thread(target=downloader.run, args=(reads, pipe, stop), daemon=True)
+        producer = threading.Thread(
+            target=log_context.carried(functools.partial(downloader.run, reads, pipe, stop)),
+            daemon=True,
+        )
         producer.start()
         try:
             done = False

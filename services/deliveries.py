@@ -14,7 +14,7 @@ from mirror.problems import log_failure
 from mirror.scope import ME
 from services import settings
 from services.secrets import TokenVaultError
-from store import clock
+from store import clock, log_context
 from store.database import db
 from store.outcomes import DeliveryReason
 
@@ -22,12 +22,18 @@ log = logging.getLogger(__name__)
 
 
 def receive_delivery(body: bytes, signature_header: str | None) -> webhooks.DeliveryResult:
-    """Verify, apply and record one delivery; never raises. Needs an app context.
+    """Verify, apply and record one delivery; never raises. Needs an app context. Every line
+    logged meanwhile carries a new delivery id (Calendly sends none).
 
     Returns:
         DeliveryResult: as `mirror.webhooks.receive_delivery`, and 403 when no usable signing
         key is configured.
     """
+    with log_context.bound(delivery_id=log_context.new_id()):
+        return _receive(body, signature_header)
+
+
+def _receive(body: bytes, signature_header: str | None) -> webhooks.DeliveryResult:
     received_at = clock.now()
     if len(body) > webhooks.MAX_BODY_BYTES:
         return webhooks.refuse(413, DeliveryReason.BODY_TOO_LARGE, received_at)

@@ -13,6 +13,7 @@ from mirror.event_types import ALL_TYPES
 from mirror.sync import SyncOptions, begin_run, execute_run, run_sync
 from services import settings
 from services.connection import build_client
+from store import log_context
 from store.database import db
 from store.models import SyncRun
 from store.outcomes import SyncTrigger
@@ -84,5 +85,7 @@ def start_background_sync(
             execute_run(db.session.get(SyncRun, run_id), build_client, options)
             db.session.remove()
 
-    threading.Thread(target=work, name=f"sync-{run_id}", daemon=True).start()
+    # The request's id goes along: the run's lines say which click started it.
+    thread = threading.Thread(target=log_context.carried(work), name=f"sync-{run_id}", daemon=True)
+    thread.start()
     return run
