@@ -18,6 +18,7 @@ from services import no_shows
 from services.syncing import sync_from_settings
 from store.database import db
 from store.models import CalendlyEventAttendee
+from tests.app.log_capture import json_log
 
 # A small account: every event inside the sync's look-back window.
 pytestmark = pytest.mark.sim_account("small")
@@ -31,9 +32,10 @@ EMBEDDED_FIELDS = ("uri", "name", "status", "start_time", "end_time", "event_typ
                    "invitees_counter", "created_at", "updated_at", "cancellation")  # fmt: skip
 
 
-@pytest.fixture
-def logs(caplog):
-    """Every logger at DEBUG, records kept in caplog; yields the joined text to search."""
+@pytest.fixture(params=["text", "json"])
+def logs(request, caplog):
+    """Every logger at DEBUG, records kept in caplog, and with LOG_FORMAT=json also the JSON
+    lines as written (exceptions and ids included); yields the joined text to search."""
     for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
         if isinstance(logger, logging.Logger):
             logger.disabled = False  # Alembic's fileConfig disables loggers of other tests
@@ -47,9 +49,19 @@ def logs(caplog):
                 parts.append(logging.Formatter().formatException(record.exc_info))
             if record.exc_text:
                 parts.append(record.exc_text)
+        if written is not None:
+            assert written.lines(), "nothing was written as JSON"
+            # Parsed, so that escapes (\u00e9, \n) cannot hide a value from the search.
+            parts.extend(json.dumps(line, ensure_ascii=False) for line in written.lines())
+            parts.extend(str(value) for line in written.lines() for value in line.values())
         return "\n".join(parts)
 
-    return text_of
+    if request.param == "text":
+        written = None
+        yield text_of
+        return
+    with json_log(logging.DEBUG) as written:
+        yield text_of
 
 
 def assert_no_personal_data(logged: str) -> None:
