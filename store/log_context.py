@@ -96,16 +96,41 @@ class _AppHandler(logging.StreamHandler):
     """The root handler `configure` installs (and replaces when called again)."""
 
 
-def configure(log_format: str, level: int = logging.INFO) -> logging.Handler:
-    """Send every logger's lines to stderr as `log_format` ("text" or "json"), replacing a
-    handler installed by an earlier call; returns the handler."""
+def configure(log_format: str, *, stream=None, level: int = logging.INFO) -> logging.Handler:
+    """Send every logger's lines to `stream` (stderr) as `log_format` ("text" or "json"),
+    replacing a handler installed by an earlier call; returns the handler."""
     log_format = checked_format(log_format)
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _AppHandler)]:
         root.removeHandler(old)
-    handler = _AppHandler(sys.stderr)
+    handler = _AppHandler(stream or sys.stderr)
     json_lines = log_format == "json"
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(level)
     return handler
+
+
+def gunicorn_logconfig() -> dict:
+    """gunicorn's `logconfig_dict` for LOG_FORMAT=json: gunicorn's own lines (master, workers:
+    stderr; access log: stdout) as JSON lines too. The app's lines reach the handler
+    `configure` gives the root logger; gunicorn's do not, so none is written twice."""
+
+    def stream(name: str) -> dict:
+        return {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": f"ext://sys.{name}",
+        }
+
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
+        },
+        "handlers": {"stderr": stream("stderr"), "stdout": stream("stdout")},
+        "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
+    }

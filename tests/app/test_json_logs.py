@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from datetime import datetime
 from pathlib import Path
@@ -218,18 +219,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def readme_gunicorn_conf() -> str:
+    """The gunicorn.conf.py the README's Logs section gives for JSON from gunicorn itself."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```python\n(\s*# gunicorn\.conf\.py.*?)```", readme, re.DOTALL)
+    assert block, "the README's Logs section has no gunicorn.conf.py"
+    return textwrap.dedent(block[1])
+
+
 @pytest.mark.subprocess
-def test_gunicorn_workers_write_the_apps_lines_as_json(make_app, database_url, tmp_path):
+@pytest.mark.parametrize("own_lines", ["gunicorn's format", "JSON"])
+def test_gunicorn_workers_write_the_apps_lines_as_json(make_app, database_url, tmp_path, own_lines):
     make_app()  # the tables
-    port, errors = free_port(), tmp_path / "gunicorn.err"
+    port, out, errors = free_port(), tmp_path / "gunicorn.out", tmp_path / "gunicorn.err"
+    command = [str(GUNICORN), "-w", "2", "-b", f"127.0.0.1:{port}"]
+    if own_lines == "JSON":
+        (tmp_path / "gunicorn.conf.py").write_text(readme_gunicorn_conf())
+        command += ["-c", str(tmp_path / "gunicorn.conf.py")]
     env = _environment(database_url, LOG_FORMAT="json", TRUSTED_PROXIES="1")
-    with errors.open("w") as stderr:
+    with errors.open("w") as stderr, out.open("w") as stdout:
         server = subprocess.Popen(
-            [str(GUNICORN), "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
+            [*command, "wsgi:app"], cwd=ROOT, env=env, stdout=stdout, stderr=stderr
         )
     try:
         url, sent = f"http://127.0.0.1:{port}{WEBHOOK_PATH}", {"X-Request-ID": "lb-77"}
@@ -245,12 +255,19 @@ def test_gunicorn_workers_write_the_apps_lines_as_json(make_app, database_url, t
                 time.sleep(0.1)
         assert answer.status_code == 403
         assert answer.headers["X-Request-ID"] == "lb-77"
-        # Written by the worker as the request was handled (before it answered).
-        lines = [line for line in errors.read_text().splitlines() if "lb-77" in line]
-        assert lines, errors.read_text()
-        entries = [json.loads(line) for line in lines]
-        assert {entry["logger"] for entry in entries} == {"services.deliveries"}
-        assert all(HEX_ID.fullmatch(entry["delivery_id"]) for entry in entries)
     finally:
         server.terminate()
         server.wait(30)
+    # Written by the worker as it handled the request, before it answered.
+    lines = [line for line in errors.read_text().splitlines() if "lb-77" in line]
+    entries = [json.loads(line) for line in lines]
+    assert [entry["logger"] for entry in entries] == ["services.deliveries"], lines
+    assert HEX_ID.fullmatch(entries[0]["delivery_id"])
+    if own_lines == "JSON":
+        # Every line of master and workers is JSON, none twice; the access line names the id.
+        written = errors.read_text().splitlines() + out.read_text().splitlines()
+        parsed = [json.loads(line) for line in written]
+        assert {"gunicorn.error", "gunicorn.access"} <= {entry["logger"] for entry in parsed}
+        (access,) = [entry for entry in parsed if entry["logger"] == "gunicorn.access"]
+        assert "request_id=lb-77" in access["message"] and "403" in access["message"]
+        assert len(written) == len(set(written))
