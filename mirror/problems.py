@@ -38,12 +38,22 @@ _CALENDLY_CODES = (
 
 def log_failure(logger: logging.Logger, message: str, *args, exc: BaseException) -> None:
     """Log `message` with the kind of `exc` and where it was raised, but never its text:
-    exception messages quote what they were handed, and that may be attendee data."""
+    exception messages quote what they were handed, and that may be attendee data.
+
+    Where it was raised is the record's traceback (`exc_text`): the readable lines print it
+    below the message, as for any exception, and the JSON lines put it in their `exception`.
+    """
+    if not logger.isEnabledFor(logging.ERROR):
+        return
     kind = type(exc).__name__
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         kind = f"{kind} ({type(exc.orig).__name__})"
-    where = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
-    logger.error(message + ": %s\n%s", *args, kind, where)
+    path, line, function, _stack = logger.findCaller(stacklevel=2)
+    record = logger.makeRecord(
+        logger.name, logging.ERROR, path, line, message + ": %s", (*args, kind), None, function
+    )
+    record.exc_text = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+    logger.handle(record)
 
 
 def problem_of(exc: BaseException | None) -> tuple[RunProblem, dict]:

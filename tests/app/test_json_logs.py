@@ -19,6 +19,7 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
+from mirror.problems import log_failure
 from services.scheduler import run_tick
 from services.webhook_subscriptions import WEBHOOK_PATH
 from store import clock, log_context
@@ -28,6 +29,7 @@ from tests.mirror.background import wait_for
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 HEX_ID = re.compile(r"[0-9a-f]{32}")
+PERSON = "Zacharias Quellenfeld <z@example.org>"
 FIELDS = {"time", "level", "logger", "message", "request_id", "sync_run_id", "delivery_id"}
 
 
@@ -60,6 +62,18 @@ def test_each_record_is_one_json_object_with_every_field():
     assert (crash["request_id"], crash["sync_run_id"]) == (None, None)
     assert crash["level"] == "ERROR" and crash["message"] == "a crash"
     assert "Traceback" in crash["exception"] and "RuntimeError: broken" in crash["exception"]
+
+
+def test_a_failure_logged_without_its_text_keeps_its_traceback_in_the_exception_field():
+    log = logging.getLogger("mirror.webhooks")
+    with json_log() as written:
+        try:
+            raise RuntimeError(f"disk on fire while writing {PERSON}")
+        except RuntimeError as exc:
+            log_failure(log, "webhook %s failed", "invitee.created", exc=exc)
+    (line,) = written.lines()
+    assert line["message"] == "webhook invitee.created failed: RuntimeError"
+    assert "test_json_logs.py" in line["exception"] and "Zacharias" not in written.text
 
 
 def test_an_unknown_log_format_stops_the_start(make_app):
