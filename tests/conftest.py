@@ -1,7 +1,9 @@
 """Shared fixtures: a real app on a real database, a real Calendly simulator, a real HTTP server.
 
 `TEST_DATABASE_URL` switches every database test from a fresh SQLite file to that server
-(PostgreSQL in CI); the schema is dropped and rebuilt around each test.
+(PostgreSQL in CI). Each test starts on an empty schema of the models, built cheaply: a copy of
+a schema-only SQLite file made once per process, or on PostgreSQL the rows of the previous test
+deleted (the schema rebuilt only when a test changed it, as the migration tests do).
 
 Two options prove that the suite does not depend on the day or on the generated data:
 `--at=<ISO instant>` runs the whole session with the clock moved there (and ticking), and
@@ -9,6 +11,7 @@ Two options prove that the suite does not depend on the day or on the generated 
 """
 
 import os
+import shutil
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -126,9 +129,77 @@ def database_url(tmp_path, server_database_url):
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory):
+    """A SQLite file holding the empty schema of the models (create_all once per process):
+    copying it is much cheaper than creating the tables for every test."""
+    path = tmp_path_factory.mktemp("schema") / "template.db"
+    app = create_app(_test_config(f"sqlite:///{path}"))
+    with app.app_context():
+        db.create_all()
+        db.session.remove()
+        db.engine.dispose()  # the last connection's close folds the WAL into the file
+    return path
+
+
+# What the server schema looks like right after create_all, per database URL.
+_BUILT_SCHEMA: dict[str, frozenset] = {}
+_SCHEMA_SIGNATURE = """
+SELECT 'column', concat_ws(' ', table_name, column_name, data_type, is_nullable, column_default)
+  FROM information_schema.columns WHERE table_schema = 'public'
+UNION ALL SELECT 'index', indexdef FROM pg_indexes WHERE schemaname = 'public'
+UNION ALL SELECT 'constraint',
+  concat_ws(' ', conrelid::regclass, conname, pg_get_constraintdef(oid))
+  FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+UNION ALL SELECT 'type', typname FROM pg_type
+  WHERE typnamespace = 'public'::regnamespace AND typtype NOT IN ('c', 'b')
+"""
+
+
+def _schema_signature(conn) -> frozenset:
+    return frozenset(tuple(row) for row in conn.exec_driver_sql(_SCHEMA_SIGNATURE))
+
+
+def _empty_server_schema() -> None:
+    """Give the server database (the current app's) the models' empty schema: delete the rows
+    the previous test left and restart the id sequences, as a new schema would have them.
+    Rebuild it instead on the process's first test and whenever its tables, columns, indexes,
+    constraints or types differ from those create_all made (a migration test changed them)."""
+    url = db.engine.url.render_as_string(hide_password=False)
+    with db.engine.begin() as conn:
+        if _BUILT_SCHEMA.get(url) == _schema_signature(conn):
+            deletes = "; ".join(
+                f'DELETE FROM "{table.name}"' for table in reversed(db.metadata.sorted_tables)
+            )
+            conn.exec_driver_sql(deletes)
+            conn.exec_driver_sql(
+                "SELECT setval(c.oid, 1, false) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind = 'S' AND n.nspname = 'public'"
+            )
+            return
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    db.create_all()
+    with db.engine.connect() as conn:
+        _BUILT_SCHEMA[url] = _schema_signature(conn)
+
+
+def _test_config(database_url: str) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SCHEDULER_ENABLED": False,
+        "CALENDLY_TOKEN": "",
+        "CALENDLY_EVENT_TYPES": "",
+    }
+
+
 @pytest.fixture
-def make_app(tmp_path, database_url):
-    """Build apps on the test database; the schema is created once and dropped afterwards.
+def make_app(request, database_url):
+    """Build apps on the test database; the first one finds the models' schema empty.
 
     Nothing is synced before the admin chooses event types, so the first app stores the choice
     "every type" (as "All event types" on Settings); `event_types` stores another choice, and
@@ -140,21 +211,19 @@ def make_app(tmp_path, database_url):
     apps = []
 
     def factory(*, event_types=..., **overrides):
-        config = {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "SCHEDULER_ENABLED": False,
-            "CALENDLY_TOKEN": "",
-            "CALENDLY_EVENT_TYPES": "",
-        }
-        config.update(overrides)
+        config = {**_test_config(database_url), **overrides}
+        url = config["SQLALCHEMY_DATABASE_URI"]
+        copy = not apps and url == database_url and url.startswith("sqlite:///")
+        if copy and not os.path.exists(make_url(url).database):
+            shutil.copyfile(request.getfixturevalue("_sqlite_template"), make_url(url).database)
         app = create_app(config)
         with app.app_context():
             if not apps:
-                db.drop_all()
-                db.create_all()
+                if url == database_url and not url.startswith("sqlite"):
+                    _empty_server_schema()
+                elif not copy:
+                    db.drop_all()
+                    db.create_all()
                 if event_types is ...:
                     event_types = [ALL_TYPES]
             if event_types is None:
@@ -165,14 +234,12 @@ def make_app(tmp_path, database_url):
         return app
 
     yield factory
-    if apps:
-        with apps[0].app_context():
+    # The tables stay: a SQLite file is thrown away with tmp_path, and the next test on the
+    # server database deletes the rows (_empty_server_schema).
+    for app in apps:
+        with app.app_context():
             db.session.remove()
-            db.drop_all()
             db.engine.dispose()
-        for other in apps[1:]:
-            with other.app_context():
-                db.engine.dispose()
 
 
 @pytest.fixture
