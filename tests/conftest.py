@@ -20,6 +20,7 @@ import pytest
 import time_machine
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, make_url, text
+from werkzeug.routing import Rule
 
 from app import create_app
 from store import clock
@@ -27,6 +28,29 @@ from store.database import db
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 _TRAVEL = pytest.StashKey[time_machine.travel]()
+
+
+def _reuse_url_builders() -> None:
+    """Most of create_app's time goes to Werkzeug compiling a URL builder (ast + compile) for
+    every rule, and the suite builds an app per test. A builder depends only on the rule's
+    text, its parsed parts and its defaults, and reads the rest from the rule it is bound to,
+    so one compiled for an equal rule of an earlier app serves as it is (test processes only)."""
+    compile_builder = getattr(Rule, "_compile_builder", None)
+    if compile_builder is None:  # another Werkzeug: build them as it does
+        return
+    builders = {}
+
+    def reused(self, append_unknown=True):
+        key = (self.rule, tuple(self._trace), repr(sorted((self.defaults or {}).items())),
+               append_unknown)  # fmt: skip
+        if key not in builders:
+            builders[key] = compile_builder(self, append_unknown)
+        return builders[key]
+
+    Rule._compile_builder = reused
+
+
+_reuse_url_builders()
 
 
 # -- the clock and the data seed of the whole session ---------------------------------------------
