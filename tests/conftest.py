@@ -1,14 +1,19 @@
 """Shared fixtures: a real app on a real database, a real Calendly simulator, a real HTTP server.
 
 `TEST_DATABASE_URL` switches every database test from a fresh SQLite file to that server
-(PostgreSQL in CI); the schema is dropped and rebuilt around each test.
+(PostgreSQL in CI). Each test starts on an empty schema of the models, built cheaply: a copy of
+a schema-only SQLite file made once per process, or on PostgreSQL the rows of the previous test
+deleted (the schema rebuilt only when a test changed it, as the migration tests do).
 
 Two options prove that the suite does not depend on the day or on the generated data:
 `--at=<ISO instant>` runs the whole session with the clock moved there (and ticking), and
 `--data-seed=<int>` changes the seed of every simulated account the fixtures build.
+`--dated-only` keeps the tests marked `dated` (whose outcome can depend on the date or hour;
+`dated(False)` exempts one test of a dated module), `--seeded-only` those on simulated data.
 """
 
 import os
+import shutil
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +22,7 @@ import pytest
 import time_machine
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, make_url, text
+from werkzeug.routing import Rule
 
 from app import create_app
 from store import clock
@@ -24,6 +30,29 @@ from store.database import db
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 _TRAVEL = pytest.StashKey[time_machine.travel]()
+
+
+def _reuse_url_builders() -> None:
+    """Most of create_app's time goes to Werkzeug compiling a URL builder (ast + compile) for
+    every rule, and the suite builds an app per test. A builder depends only on the rule's
+    text, its parsed parts and its defaults, and reads the rest from the rule it is bound to,
+    so one compiled for an equal rule of an earlier app serves as it is (test processes only)."""
+    compile_builder = getattr(Rule, "_compile_builder", None)
+    if compile_builder is None:  # another Werkzeug: build them as it does
+        return
+    builders = {}
+
+    def reused(self, append_unknown=True):
+        key = (self.rule, tuple(self._trace), repr(sorted((self.defaults or {}).items())),
+               append_unknown)  # fmt: skip
+        if key not in builders:
+            builders[key] = compile_builder(self, append_unknown)
+        return builders[key]
+
+    Rule._compile_builder = reused
+
+
+_reuse_url_builders()
 
 
 # -- the clock and the data seed of the whole session ---------------------------------------------
@@ -43,6 +72,18 @@ def pytest_addoption(parser):
         default=0,
         metavar="N",
         help="offset the seed of every simulated Calendly account the fixtures build",
+    )
+    group.addoption(
+        "--dated-only",
+        action="store_true",
+        help="run only the tests marked `dated` (those whose outcome can depend on the date "
+        "or hour), as scripts/test does at its fixed instants",
+    )
+    group.addoption(
+        "--seeded-only",
+        action="store_true",
+        help="run only the tests on simulated data (those using the `data_seed` fixture, "
+        "which every simulator fixture does), the only ones --data-seed changes",
     )
 
 
@@ -73,7 +114,28 @@ def pytest_unconfigure(config):
         travel.stop()
 
 
+def is_dated(item) -> bool:
+    """Marked `dated` (by the test, its class or its module) and not `dated(False)` closer."""
+    marker = item.get_closest_marker("dated")
+    return marker is not None and (not marker.args or bool(marker.args[0]))
+
+
+def uses_simulated_data(item) -> bool:
+    """Whether the test builds a simulated Calendly account through the fixtures (all of them
+    take their seed from `data_seed`), so that --data-seed changes its data."""
+    return "data_seed" in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(config, items):
+    wanted = []
+    if config.getoption("--dated-only"):
+        wanted.append(is_dated)
+    if config.getoption("--seeded-only"):
+        wanted.append(uses_simulated_data)
+    if wanted:
+        kept = [item for item in items if all(check(item) for check in wanted)]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
     if not config.getoption("--at"):
         return
     skip = pytest.mark.skip(reason="--at: time-machine does not reach a subprocess's clock")
@@ -126,9 +188,85 @@ def database_url(tmp_path, server_database_url):
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory):
+    """A SQLite file holding the empty schema of the models (create_all once per process):
+    copying it is much cheaper than creating the tables for every test."""
+    path = tmp_path_factory.mktemp("schema") / "template.db"
+    app = create_app(_test_config(f"sqlite:///{path}"))
+    with app.app_context():
+        db.create_all()
+        db.session.remove()
+        db.engine.dispose()  # the last connection's close folds the WAL into the file
+    return path
+
+
+# What the server schema looks like right after create_all, per database URL.
+_BUILT_SCHEMA: dict[str, frozenset] = {}
+_SCHEMA_SIGNATURE = """
+SELECT 'column', concat_ws(' ', table_name, column_name, data_type, is_nullable, column_default)
+  FROM information_schema.columns WHERE table_schema = 'public'
+UNION ALL SELECT 'index', indexdef FROM pg_indexes WHERE schemaname = 'public'
+UNION ALL SELECT 'constraint',
+  concat_ws(' ', conrelid::regclass, conname, pg_get_constraintdef(oid))
+  FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+UNION ALL SELECT 'type', typname FROM pg_type
+  WHERE typnamespace = 'public'::regnamespace AND typtype NOT IN ('c', 'b')
+"""
+
+
+def _schema_signature(conn) -> frozenset:
+    return frozenset(tuple(row) for row in conn.exec_driver_sql(_SCHEMA_SIGNATURE))
+
+
+def _empty_server_schema() -> None:
+    """Give the server database (the current app's) the models' empty schema: delete the rows
+    the previous test left and restart the id sequences, as a new schema would have them.
+    Rebuild it instead on the process's first test and whenever its tables, columns, indexes,
+    constraints or types differ from those create_all made (a migration test changed them)."""
+    url = db.engine.url.render_as_string(hide_password=False)
+    with db.engine.begin() as conn:
+        if _BUILT_SCHEMA.get(url) == _schema_signature(conn):
+            deletes = "; ".join(
+                f'DELETE FROM "{table.name}"' for table in reversed(db.metadata.sorted_tables)
+            )
+            conn.exec_driver_sql(deletes)
+            conn.exec_driver_sql(
+                "SELECT setval(c.oid, 1, false) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind = 'S' AND n.nspname = 'public'"
+            )
+            return
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    db.create_all()
+    with db.engine.connect() as conn:
+        _BUILT_SCHEMA[url] = _schema_signature(conn)
+
+
+def _drop_server_schema(url: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+
+
+def _test_config(database_url: str) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SCHEDULER_ENABLED": False,
+        "CALENDLY_TOKEN": "",
+        "CALENDLY_EVENT_TYPES": "",
+    }
+
+
 @pytest.fixture
-def make_app(tmp_path, database_url):
-    """Build apps on the test database; the schema is created once and dropped afterwards.
+def make_app(request, database_url):
+    """Build apps on the test database; the first one finds the models' schema empty.
 
     Nothing is synced before the admin chooses event types, so the first app stores the choice
     "every type" (as "All event types" on Settings); `event_types` stores another choice, and
@@ -140,21 +278,27 @@ def make_app(tmp_path, database_url):
     apps = []
 
     def factory(*, event_types=..., **overrides):
-        config = {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "SCHEDULER_ENABLED": False,
-            "CALENDLY_TOKEN": "",
-            "CALENDLY_EVENT_TYPES": "",
-        }
-        config.update(overrides)
+        config = {**_test_config(database_url), **overrides}
+        url = config["SQLALCHEMY_DATABASE_URI"]
+        ours = not apps and url == database_url
+        # With TESTING off the factory looks at the database (demo mode, the scheduler): let it
+        # find no tables, as on a new installation, like every app did before the schema was
+        # made once and reused.
+        bare = ours and not config["TESTING"]
+        if bare and not url.startswith("sqlite"):
+            _drop_server_schema(url)
         app = create_app(config)
         with app.app_context():
             if not apps:
-                db.drop_all()
-                db.create_all()
+                path = make_url(url).database if url.startswith("sqlite:///") else None
+                if ours and path and not bare and not os.path.exists(path):
+                    # Nothing has opened the file yet (create_app does not, under TESTING).
+                    shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+                elif ours and not path:
+                    _empty_server_schema()
+                else:
+                    db.drop_all()
+                    db.create_all()
                 if event_types is ...:
                     event_types = [ALL_TYPES]
             if event_types is None:
@@ -165,14 +309,12 @@ def make_app(tmp_path, database_url):
         return app
 
     yield factory
-    if apps:
-        with apps[0].app_context():
+    # The tables stay: a SQLite file is thrown away with tmp_path, and the next test on the
+    # server database deletes the rows (_empty_server_schema).
+    for app in apps:
+        with app.app_context():
             db.session.remove()
-            db.drop_all()
             db.engine.dispose()
-        for other in apps[1:]:
-            with other.app_context():
-                db.engine.dispose()
 
 
 @pytest.fixture
