@@ -27,6 +27,7 @@ ENV_SETTINGS = {
     "SYNC_DB_WAIT_SECONDS": float,
     "SYNC_LEASE_SECONDS": float,
     "SYNC_LEASE_RENEW_SECONDS": float,
+    "METRICS_TOKEN": str,
 }
 
 
@@ -64,6 +65,8 @@ class DefaultConfig:
     # Tests only: tick every N seconds instead of the settings' schedule.
     SCHEDULER_TEST_INTERVAL_SECONDS = None
     DEMO_MODE = False
+    # The bearer token a Prometheus scrape of /metrics must send; empty: /metrics is off (404).
+    METRICS_TOKEN = ""
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0 = none).
     TRUSTED_PROXIES = 0
     # Skipped scheduler runs and webhook deliveries older than this are deleted.

@@ -15,6 +15,7 @@ from blueprints import (
     guard,
     i18n,
     inputs,
+    operations,
     settings,
     sync,
     waits,
@@ -31,6 +32,7 @@ BLUEPRINTS = (
     settings.bp,
     sync.bp,
     webhooks.bp,
+    operations.bp,
 )
 
 

@@ -105,6 +105,9 @@ class SyncOptions:
     members: dict[str, str] = field(default_factory=dict)
     # Told what /organization_memberships said when the sync had to ask.
     on_members: Callable[[list[dict]], None] | None = None
+    # Told when the run has ended (recorded or not): its trigger, its outcome ("succeeded" or
+    # the RunProblem) and how many seconds its work took, e.g. for metrics.
+    on_end: Callable[[str, str, float], None] | None = None
 
 
 def begin_run(options: SyncOptions) -> SyncRun:
@@ -159,6 +162,7 @@ def execute_run(
     A failure ends the run as failed with its RunProblem and parameters; nothing is raised.
     """
     run_id, trigger = run.id, run.trigger
+    started = time.monotonic()
     client = None
     status, problem, params = SyncStatus.FAILED, None, None
     heartbeat = leases.Heartbeat(
@@ -187,6 +191,10 @@ def execute_run(
         if client is not None:
             client.close()
         _release(options.owner)  # only if still its own
+        if options.on_end is not None:
+            outcome = SyncStatus.SUCCEEDED if status == SyncStatus.SUCCEEDED else problem
+            seconds = time.monotonic() - started
+            options.on_end(str(trigger), str(outcome or RunProblem.UNEXPECTED), seconds)
     return run
 
 

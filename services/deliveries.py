@@ -12,7 +12,7 @@ from mirror import webhooks
 from mirror.event_types import selection_from_cache
 from mirror.problems import log_failure
 from mirror.scope import ME
-from services import settings
+from services import metrics, settings
 from services.secrets import TokenVaultError
 from store import clock
 from store.database import db
@@ -22,12 +22,18 @@ log = logging.getLogger(__name__)
 
 
 def receive_delivery(body: bytes, signature_header: str | None) -> webhooks.DeliveryResult:
-    """Verify, apply and record one delivery; never raises. Needs an app context.
+    """Verify, apply, record and count one delivery; never raises. Needs an app context.
 
     Returns:
         DeliveryResult: as `mirror.webhooks.receive_delivery`, and 403 when no usable signing
         key is configured.
     """
+    result = _receive(body, signature_header)
+    metrics.count_delivery(result.outcome)
+    return result
+
+
+def _receive(body: bytes, signature_header: str | None) -> webhooks.DeliveryResult:
     received_at = clock.now()
     if len(body) > webhooks.MAX_BODY_BYTES:
         return webhooks.refuse(413, DeliveryReason.BODY_TOO_LARGE, received_at)
