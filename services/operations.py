@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 READINESS_SECONDS = 1.0
 # One statement that needs the database file or server and the app's schema, and nothing more.
 READINESS_QUERY = f"SELECT 1 FROM {Lease.__tablename__} LIMIT 1"
-_PROBE_ENGINE = "readiness_engine"
+# Where an app keeps its probe engine (app.extensions).
+PROBE_ENGINE = "readiness_engine"
 _probe_lock = threading.Lock()
 
 # Token states: none configured, stored but undecryptable (the key changed), refused (401) or
@@ -88,10 +89,10 @@ def _probe():
     """This app's probe engine, made on first use (an app serves many requests)."""
     extensions = current_app.extensions
     with _probe_lock:
-        if _PROBE_ENGINE not in extensions:
+        if PROBE_ENGINE not in extensions:
             url = current_app.config["SQLALCHEMY_DATABASE_URI"]
-            extensions[_PROBE_ENGINE] = probe_engine(url, READINESS_SECONDS)
-    return extensions[_PROBE_ENGINE]
+            extensions[PROBE_ENGINE] = probe_engine(url, READINESS_SECONDS)
+    return extensions[PROBE_ENGINE]
 
 
 def operations_status(*, database: bool | None = None) -> OperationsStatus:
