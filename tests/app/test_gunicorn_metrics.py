@@ -7,10 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,20 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from calendly.signature import SIGNATURE_HEADER, sign
 from services.webhook_subscriptions import WEBHOOK_PATH
+from tests.app.served import gunicorn, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
 WORKERS = 4
 TOKEN = "scrape-token-4-workers"
 KEY = "whsec-gunicorn-metrics"
 IGNORED, REJECTED = 24, 16
 DELIVERIES = "webinar_sync_webhook_deliveries_total"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def deliveries_by_outcome(base: str) -> dict[str, float]:
@@ -72,20 +61,6 @@ def post(base: str, n: int) -> int:
     return answer.status_code
 
 
-def wait_until(check, what: str, seconds: float = 120):
-    # Generous: four workers loading the app at once take long on a busy machine.
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, f"{what} did not happen"
-        time.sleep(0.1)
-
-
 @pytest.mark.subprocess
 def test_counters_add_up_across_gunicorn_workers(make_app, database_url, tmp_path):
     app = make_app()  # creates the schema
@@ -93,28 +68,13 @@ def test_counters_add_up_across_gunicorn_workers(make_app, database_url, tmp_pat
     metrics_dir.mkdir()
     # Left by an earlier run, and unreadable: a scrape would fail if it were not cleared.
     (metrics_dir / "counter_1.db").write_bytes(b"\xff" * 64)
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "test-secret",
-        "TOKEN_ENCRYPTION_KEY": app.config["TOKEN_ENCRYPTION_KEY"],
+    environment = {
         "CALENDLY_WEBHOOK_SIGNING_KEY": KEY,
         "METRICS_TOKEN": TOKEN,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
-    server = subprocess.Popen(
-        [str(GUNICORN), "-w", str(WORKERS), "-b", f"127.0.0.1:{port}", "wsgi:app"],
-        cwd=ROOT,  # where gunicorn finds gunicorn.conf.py
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: requests.get(f"{base}/healthz", timeout=30).ok, "gunicorn start")
+    with gunicorn(app, database_url, WORKERS, **environment) as served:
+        base = served.base
         assert not (metrics_dir / "counter_1.db").exists()
         wait_until(
             lambda: len(deliveries_per_process(metrics_dir)) == WORKERS, "all workers loading"
@@ -139,7 +99,4 @@ def test_counters_add_up_across_gunicorn_workers(make_app, database_url, tmp_pat
         )
         counts = deliveries_by_outcome(base)
         assert (counts["ignored"], counts["rejected"]) == (IGNORED, REJECTED)
-    finally:
-        server.terminate()
-        _, log = server.communicate(timeout=90)
-    assert "Traceback" not in log, log[-3000:]
+    assert "Traceback" not in served.log, served.log[-3000:]
