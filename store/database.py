@@ -10,7 +10,8 @@ and WAL keeps them from blocking on the writer. PostgreSQL needs none of this.
 How long a transaction may wait for a busy database is set per thread with `wait_limits`: web
 requests wait a few seconds (blueprints/waits.py), the sync slices its waits to report them
 (mirror/waits.py), and everything else waits as long as before. `busy_reason` tells the error a
-transaction gets when its limit runs out.
+transaction gets when its limit runs out. Health probes use an engine of their own
+(`probe_engine`), whose statements autocommit under a limit set when the connection opens.
 """
 
 import contextlib
