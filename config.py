@@ -28,6 +28,7 @@ ENV_SETTINGS = {
     "SYNC_LEASE_SECONDS": float,
     "SYNC_LEASE_RENEW_SECONDS": float,
     "LOG_FORMAT": str,
+    "METRICS_TOKEN": str,
 }
 
 
@@ -65,6 +66,8 @@ class DefaultConfig:
     # Tests only: tick every N seconds instead of the settings' schedule.
     SCHEDULER_TEST_INTERVAL_SECONDS = None
     DEMO_MODE = False
+    # The bearer token a Prometheus scrape of /metrics must send; empty: /metrics is off (404).
+    METRICS_TOKEN = ""
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0 = none);
     # from 1 on, an X-Request-ID header they send becomes the request's id in the logs.
     TRUSTED_PROXIES = 0

@@ -1,10 +1,18 @@
 """Entry point for WSGI servers: `gunicorn wsgi:app`."""
 
 import gc
+import logging
+import os
+import sys
 
 from dotenv import load_dotenv
 
 load_dotenv()
+if "gunicorn" in sys.modules and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # gunicorn.conf.py sets it up; another config file must too, or each worker counts alone.
+    logging.getLogger(__name__).warning(
+        "PROMETHEUS_MULTIPROC_DIR is not set: /metrics shows only the worker that answers"
+    )
 
 from app import create_app  # noqa: E402
 

@@ -15,6 +15,7 @@ from blueprints import (
     guard,
     i18n,
     inputs,
+    operations,
     request_ids,
     settings,
     sync,
@@ -32,6 +33,7 @@ BLUEPRINTS = (
     settings.bp,
     sync.bp,
     webhooks.bp,
+    operations.bp,
 )
 
 

@@ -22,9 +22,19 @@ from blueprints.filters import here
 from services import two_factor
 from services.webhook_subscriptions import WEBHOOK_PATH
 
-# Reachable without signing in. Everything else needs an account.
+# Reachable without signing in. Everything else needs an account. The monitoring endpoints
+# say nothing about webinars, people or the token (/metrics wants its own bearer token).
 PUBLIC_ENDPOINTS = frozenset(
-    {"auth.login", "auth.second_step", "auth.setup", "auth.set_language", "static"}
+    {
+        "auth.login",
+        "auth.second_step",
+        "auth.setup",
+        "auth.set_language",
+        "static",
+        "operations.healthz",
+        "operations.readyz",
+        "operations.prometheus_metrics",
+    }
 )
 # A step an account must take before anything else: its page, and what else it may reach.
 CLAIM_STEP = "account.claim"

@@ -70,6 +70,20 @@ class Retry:
     max_retries: int
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One HTTP attempt of a call, as told to ``Transport.on_attempt`` once its fate is known.
+
+    Attributes:
+        status: The HTTP status of the answer; None when no answer came (a network fault).
+        retry: The retry that follows it; None when the call ended with it (answered, refused
+            or given up).
+    """
+
+    status: int | None
+    retry: Retry | None = None
+
+
 def system_now() -> datetime:
     """The operating system's wall-clock time, aware UTC (the default ``now`` of a transport)."""
     return datetime.now(UTC)
@@ -87,6 +101,9 @@ class Transport:
         request_count: HTTP requests sent so far, retries included.
         on_retry: Called with a ``Retry`` before every wait for a retry, and with None once a
             call that was retried has ended (answered or given up); None: nobody listens.
+        on_attempt: Called with an ``Attempt`` for every HTTP attempt (so for every request
+            counted in ``request_count``), for counting answers and retries; None: nobody
+            listens.
     """
 
     def __init__(
@@ -149,7 +166,10 @@ class Transport:
         self._random = random.Random()
         self.request_count = 0
         self.on_retry: Callable[[Retry | None], None] | None = None
+        self.on_attempt: Callable[[Attempt], None] | None = None
         self._retried = False
+        # The latest attempt's status while it is not yet told to on_attempt (see _answered).
+        self._untold: list[int | None] = []
         # Rate-limit state from the latest response; None means "unknown, go ahead".
         self._limit: float | None = None
         self._remaining: float | None = None
@@ -207,6 +227,7 @@ class Transport:
         try:
             return self._send(method, path, url, query, json, expect)
         finally:
+            self._tell_attempt(None)
             if self._retried and self.on_retry is not None:
                 self.on_retry(None)
 
@@ -231,6 +252,7 @@ class Transport:
                     allow_redirects=False,
                 )
             except _RETRYABLE_NETWORK_ERRORS as exc:
+                self._answered(None)
                 reason = responses.network_reason(exc, self.timeout)
                 log.debug("%s %s -> %s after %.0f ms", method, path, reason, self._ms(started))
                 if retry_safe and retries < self.max_retries:
@@ -242,12 +264,14 @@ class Transport:
                 ) from exc
             except requests.RequestException as exc:
                 # Invalid URL, bad proxy settings and the like: retrying cannot help.
+                self._answered(None)
                 raise NetworkError(
                     f"Calendly network error: {responses.network_reason(exc, self.timeout)} "
                     f"(after {responses.attempts_text(attempts)})"
                 ) from exc
 
             status = response.status_code
+            self._answered(status)
             log.debug("%s %s -> %s in %.0f ms", method, path, status, self._ms(started))
             self._note_rate_limit(response)
 
@@ -327,7 +351,19 @@ class Transport:
     def _ms(self, started: float) -> float:
         return (self._clock() - started) * 1000
 
+    def _answered(self, status: int | None) -> None:
+        # Whether a retry follows is decided further on: told then (_notify), or at the end.
+        self._untold[:] = [status]
+
+    def _tell_attempt(self, retry: Retry | None) -> None:
+        if not self._untold:
+            return
+        status = self._untold.pop()
+        if self.on_attempt is not None:
+            self.on_attempt(Attempt(status, retry))
+
     def _notify(self, retry: Retry) -> None:
+        self._tell_attempt(retry)
         self._retried = True
         if self.on_retry is not None:
             self.on_retry(retry)

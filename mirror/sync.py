@@ -105,6 +105,9 @@ class SyncOptions:
     members: dict[str, str] = field(default_factory=dict)
     # Told what /organization_memberships said when the sync had to ask.
     on_members: Callable[[list[dict]], None] | None = None
+    # Told when the run has ended (recorded or not): its trigger, its outcome ("succeeded" or
+    # the RunProblem) and how many seconds its work took, e.g. for metrics.
+    on_end: Callable[[str, str, float], None] | None = None
 
 
 def begin_run(options: SyncOptions) -> SyncRun:
@@ -165,6 +168,7 @@ def execute_run(
 
 def _execute_run(run, client_factory, options, now) -> SyncRun:
     run_id, trigger = run.id, run.trigger
+    started = time.monotonic()
     client = None
     released = False
     status, problem, params = SyncStatus.FAILED, None, None
@@ -195,6 +199,10 @@ def _execute_run(run, client_factory, options, now) -> SyncRun:
             client.close()
         if not released:
             _release(options.owner)  # only if still its own
+        if options.on_end is not None:
+            outcome = SyncStatus.SUCCEEDED if status == SyncStatus.SUCCEEDED else problem
+            seconds = time.monotonic() - started
+            options.on_end(str(trigger), str(outcome or RunProblem.UNEXPECTED), seconds)
     return run
 
 

@@ -18,7 +18,7 @@ from calendly.errors import AuthenticationError, CalendlyError, PermissionDenied
 from calendly.records import EventType
 from calendly.scope import ADMIN_ROLES, allowed_modes
 from mirror.event_types import ALL_TYPES, EventTypeSelection, read_listing, store_listing
-from services import settings
+from services import metrics, settings
 from services.secrets import TokenVaultError
 from store import clock
 from store.database import db, start_write
@@ -95,7 +95,7 @@ def build_client(token: str | None = None) -> CalendlyClient:
     if token and token == config.get("DEMO_CALENDLY_TOKEN") and config.get("DEMO_API_BASE_URL"):
         # Demo mode's made-up token belongs to the bundled simulator; every other to Calendly.
         base_url = config["DEMO_API_BASE_URL"]
-    return CalendlyClient(
+    client = CalendlyClient(
         token,
         base_url=base_url,
         timeout=config["CALENDLY_TIMEOUT"],
@@ -103,6 +103,8 @@ def build_client(token: str | None = None) -> CalendlyClient:
         backoff_base=config["CALENDLY_BACKOFF_BASE"],
         backoff_cap=config["CALENDLY_BACKOFF_CAP"],
     )
+    client.on_attempt = metrics.count_attempt
+    return client
 
 
 def interactive_client(token: str | None = None) -> CalendlyClient:

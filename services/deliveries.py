@@ -12,7 +12,7 @@ from mirror import webhooks
 from mirror.event_types import selection_from_cache
 from mirror.problems import log_failure
 from mirror.scope import ME
-from services import settings
+from services import metrics, settings
 from services.secrets import TokenVaultError
 from store import clock, log_context
 from store.database import db
@@ -22,15 +22,17 @@ log = logging.getLogger(__name__)
 
 
 def receive_delivery(body: bytes, signature_header: str | None) -> webhooks.DeliveryResult:
-    """Verify, apply and record one delivery; never raises. Needs an app context. Every line
-    logged meanwhile carries a new delivery id (Calendly sends none).
+    """Verify, apply, record and count one delivery; never raises. Needs an app context. Every
+    line logged meanwhile carries a new delivery id (Calendly sends none).
 
     Returns:
         DeliveryResult: as `mirror.webhooks.receive_delivery`, and 403 when no usable signing
         key is configured.
     """
     with log_context.bound(delivery_id=log_context.new_id()):
-        return _receive(body, signature_header)
+        result = _receive(body, signature_header)
+    metrics.count_delivery(result.outcome)
+    return result
 
 
 def _receive(body: bytes, signature_header: str | None) -> webhooks.DeliveryResult:

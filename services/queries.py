@@ -329,6 +329,13 @@ def last_finished_run() -> SyncRun | None:
     ).first()
 
 
+def last_success_at() -> datetime | None:
+    """When the newest successful sync run ended (None before the first)."""
+    return db.session.scalar(
+        select(func.max(SyncRun.finished_at)).where(SyncRun.status == SyncStatus.SUCCEEDED)
+    )
+
+
 def sync_runs(page: int, per_page: int = RUNS_PER_PAGE) -> Page:
     """One page of sync runs, newest first."""
     return paginate(select(SyncRun).order_by(SyncRun.id.desc()), page, per_page)

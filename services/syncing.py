@@ -11,7 +11,7 @@ from flask import Flask, current_app
 
 from mirror.event_types import ALL_TYPES
 from mirror.sync import SyncOptions, begin_run, execute_run, run_sync
-from services import settings
+from services import metrics, settings
 from services.connection import build_client
 from store import log_context
 from store.database import db
@@ -50,6 +50,7 @@ def options_from_settings(
         role=settings.token_role(),
         members=members,
         on_members=settings.save_org_members,
+        on_end=metrics.count_sync,
     )
 
 

@@ -10,7 +10,8 @@ and WAL keeps them from blocking on the writer. PostgreSQL needs none of this.
 How long a transaction may wait for a busy database is set per thread with `wait_limits`: web
 requests wait a few seconds (blueprints/waits.py), the sync slices its waits to report them
 (mirror/waits.py), and everything else waits as long as before. `busy_reason` tells the error a
-transaction gets when its limit runs out.
+transaction gets when its limit runs out. Health probes use an engine of their own
+(`probe_engine`), whose statements autocommit under a limit set when the connection opens.
 """
 
 import contextlib
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 
 # Stable constraint names keep Alembic batch migrations identical on SQLite and PostgreSQL.
@@ -113,8 +114,13 @@ def _sqlite_pragmas(dbapi_conn, record):
 IMMEDIATE = {"sqlite_immediate": True}
 
 
+AUTOCOMMIT = "AUTOCOMMIT"
+
+
 @event.listens_for(Engine, "begin")
 def _begin(conn):
+    if conn.get_execution_options().get("isolation_level") == AUTOCOMMIT:
+        return  # each statement is its own transaction: nothing to begin, no SET LOCAL to last
     limits = _wait_limits.get()
     if conn.dialect.name == "sqlite":
         # The busy timeout belongs to the connection, which the pool hands to any thread:
@@ -150,3 +156,39 @@ def start_write(session) -> None:
 def write_connection(engine):
     """A connection whose transactions take the write lock up front: `with ... as c, c.begin()`."""
     return engine.connect().execution_options(**IMMEDIATE)
+
+
+def probe_engine(url: str, seconds: float) -> Engine:
+    """An engine of its own for health probes: every statement autocommits (no BEGIN, no
+    SET LOCAL around it) and waits at most `seconds`, a limit set when the connection opens, so
+    that a probe is exactly one statement.
+
+    PostgreSQL: `statement_timeout` and `lock_timeout` as connection options (opening a
+    connection may take 2 s, libpq's least `connect_timeout`). SQLite: the busy timeout.
+    """
+    milliseconds = _milliseconds(seconds)
+    if make_url(url).get_backend_name() == "postgresql":
+        limits = f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}"
+        connect_args = {"options": limits, "connect_timeout": max(1, round(seconds))}
+    else:
+        connect_args = {"timeout": seconds}
+    engine = create_engine(
+        url,
+        connect_args=connect_args,
+        execution_options={"isolation_level": AUTOCOMMIT},
+        # One connection, reused: a probe asks nothing else (no pre-ping, no reset on return).
+        pool_size=1,
+        max_overflow=2,
+        pool_timeout=seconds,
+        pool_reset_on_return=None,
+        hide_parameters=True,
+    )
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _probe_busy_timeout(dbapi_conn, record):
+            # After _sqlite_pragmas (listeners on Engine run first), which sets the long default.
+            dbapi_conn.execute(f"PRAGMA busy_timeout={milliseconds}")
+            record.info["busy_timeout_ms"] = milliseconds
+
+    return engine

@@ -112,6 +112,9 @@ CASES = {
     "accounts.unlock": Case(path={"user_id": "1"}),
     "accounts.reset_password": Case(path={"user_id": "1"}, form=forms.NewPasswordForm),
     "accounts.delete": Case(path={"user_id": "1"}),
+    "operations.healthz": Case(),
+    "operations.readyz": Case(query={"verbose": "1"}),
+    "operations.prometheus_metrics": Case(),
 }
 # Harmless values of the form classes' fields, by field name (never a working login or token).
 FORM_VALUES = {
@@ -143,6 +146,7 @@ BLUEPRINTS = (
     "webhooks",
     "account",
     "accounts",
+    "operations",
 )
 PUBLIC = {
     "static",
@@ -151,6 +155,9 @@ PUBLIC = {
     "auth.setup",
     "auth.set_language",
     "webhooks.receive",
+    "operations.healthz",
+    "operations.readyz",
+    "operations.prometheus_metrics",
 }
 
 

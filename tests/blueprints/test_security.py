@@ -18,6 +18,8 @@ XSS_EVENT = '<img src=x onerror="alert(2)">'
 UMLAUT_NAME = "Jürgen Groß"
 TOKEN = "eyJraWQiOiJTRUNSRVQtVE9LRU4tZm9yLXRlc3RzIn0.super-secret-calendly-token-4711"
 PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.second_step", "auth.setup", "auth.set_language"}
+# Monitoring: tells nothing without a sign-in (tests/blueprints/test_operations.py).
+PUBLIC_ENDPOINTS |= {"operations.healthz", "operations.readyz", "operations.prometheus_metrics"}
 WEBHOOK_PATH = "/api/infowebinar/webhook"
 
 

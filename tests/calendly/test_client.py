@@ -682,3 +682,40 @@ def test_on_retry_hears_every_retry_as_data_and_the_end_of_retrying(server, make
     ]
     assert heard[1].wait == 4.0 and heard[0].wait == waits[0]
     assert heard[2:] == [None]  # retrying is over
+
+
+def test_on_attempt_hears_every_attempt_with_its_status_and_the_retry_after_it(server, make_client):
+    answers = [
+        Response("", 503),
+        Response("", 429, {"Retry-After": "4"}),
+        json_response({"resource": {"uri": USER_URI}}),
+        json_response({"title": "Unauthenticated"}, status=401),
+    ]
+    server.route("/users/me", lambda r: answers.pop(0))
+    client = make_client(server.base, max_retries=3)
+    heard = []
+    client.on_attempt = heard.append
+
+    client.get_current_user()
+    with pytest.raises(AuthenticationError):
+        client.get_current_user()
+
+    assert [(a.status, a.retry and a.retry.reason) for a in heard] == [
+        (503, "server"),
+        (429, "rate_limited"),
+        (200, None),
+        (401, None),
+    ]
+    assert len(heard) == client.request_count
+
+
+def test_on_attempt_hears_network_faults_as_no_status(make_client):
+    client = make_client("http://127.0.0.1:9", max_retries=1)
+    heard = []
+    client.on_attempt = heard.append
+    with pytest.raises(NetworkError):
+        client.get_current_user()
+    assert [(a.status, a.retry and a.retry.reason) for a in heard] == [
+        (None, "network"),
+        (None, None),
+    ]
