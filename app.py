@@ -11,6 +11,7 @@ from werkzeug.serving import is_running_from_reloader
 from calendly.scope import MODES as SCOPE_MODES
 from config import ENV_SETTINGS, DefaultConfig
 from mirror.problems import log_failure
+from services.mailer import check_mail_settings
 from services.secrets import TokenVault, secret_key, token_encryption_key
 from store import database
 from store.database import db, migrate
@@ -34,6 +35,7 @@ def load_config(app: Flask, config: dict | None) -> None:
         app.config.from_mapping(config)
 
     _check_scope(app.config)
+    check_mail_settings(app.config)
 
     if "SQLALCHEMY_DATABASE_URI" not in (config or {}):
         default_db = "sqlite:///" + os.path.join(app.instance_path, "webinar_sync.db")

@@ -2,11 +2,12 @@
 filtered list."""
 
 from flask import Blueprint, render_template, request
+from flask_login import current_user
 
 from blueprints import htmx, inputs, waits
 from blueprints.attendees import csv_download, xlsx_download
 from blueprints.guard import viewer_allowed
-from services import connection, export, queries, settings
+from services import alerts, connection, export, queries, settings
 
 bp = Blueprint("dashboard", __name__)
 
@@ -30,7 +31,21 @@ def index():
     }
     if htmx.is_partial_request():
         return render_template("dashboard/_webinars.html", **context)
-    return render_template("dashboard/index.html", **context)
+    return render_template("dashboard/index.html", incidents=_incidents(), **context)
+
+
+def _incidents() -> list:
+    """The open incidents for an admin's banner, brought up to date first (the check writes only
+    when trouble began or ended since it last ran)."""
+    if not current_user.is_admin:
+        return []
+    alerts.refresh_incidents()
+    return alerts.open_incidents()
+
+
+@bp.app_context_processor
+def _alert_globals():
+    return {"alert_fix_endpoint": alerts.fix_endpoint}
 
 
 @bp.get("/webinars.csv")

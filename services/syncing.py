@@ -11,7 +11,7 @@ from flask import Flask, current_app
 
 from mirror.event_types import ALL_TYPES
 from mirror.sync import SyncOptions, begin_run, execute_run, run_sync
-from services import settings
+from services import alerts, settings
 from services.connection import build_client
 from store.database import db
 from store.models import SyncRun
@@ -82,6 +82,7 @@ def start_background_sync(
     def work():
         with app.app_context():
             execute_run(db.session.get(SyncRun, run_id), build_client, options)
+            alerts.after_sync()
             db.session.remove()
 
     threading.Thread(target=work, name=f"sync-{run_id}", daemon=True).start()
