@@ -352,6 +352,7 @@ def _message(
         subject = get_template_attribute("alerts/_incident.txt", "subject")(incident, phase)
         body = current_app.jinja_env.get_template("alerts/email.txt").render(**context)
     message = EmailMessage()
+    message.set_content(body)  # first: it replaces every Content-* header
     message["Subject"] = " ".join(str(subject).split())
     message["From"] = smtp.sender
     message["To"] = person.email
@@ -359,7 +360,6 @@ def _message(
     message["Message-ID"] = make_msgid(domain=smtp.sender.rpartition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"  # no out-of-office replies, please
     message["Content-Language"] = person.language
-    message.set_content(body)
     return message
 
 
