@@ -45,7 +45,7 @@ def _incidents() -> list:
 
 @bp.app_context_processor
 def _alert_globals():
-    return {"alert_fix_endpoint": alerts.fix_endpoint}
+    return {"alert_fix_endpoint": alerts.fix_endpoint, "incident_words": alerts.words_for}
 
 
 @bp.get("/webinars.csv")

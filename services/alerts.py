@@ -331,6 +331,32 @@ def _finish_claim(incident_id: int, owner: str, told: str | None) -> None:
         )
 
 
+@dataclass(frozen=True)
+class IncidentWords:
+    """What an incident means, in the current language, as plain text (a page escapes it)."""
+
+    title: str
+    explanation: str
+    fix_label: str
+
+
+def words_for(incident: Incident) -> IncidentWords:
+    """The sentences of templates/alerts/_incident.txt for `incident`.
+
+    Called from Python, its macros return plain text: called from an autoescaping template,
+    Jinja would mark their unescaped output safe.
+    """
+
+    def say(name: str, *args) -> str:
+        return str(get_template_attribute("alerts/_incident.txt", name)(*args))
+
+    return IncidentWords(
+        title=say("title", incident),
+        explanation=say("explanation", incident),
+        fix_label=say("fix_label", incident.kind),
+    )
+
+
 def fix_link(kind: str) -> str:
     """The address of the page that fixes `kind`: PUBLIC_BASE_URL and its path, or the path."""
     path = current_app.url_map.bind("localhost").build(fix_endpoint(kind))
