@@ -16,6 +16,9 @@ bp = Blueprint("dashboard", __name__)
 @viewer_allowed
 def index():
     """Info-webinars, upcoming first; htmx gets just the list."""
+    partial = htmx.is_partial_request()
+    # First: bringing the incidents up to date may commit, which would expire what is read below.
+    incidents = [] if partial else _incidents()
     webinar_filter = _webinar_filter()
     page = queries.list_webinars(webinar_filter)
     never_synced = page.total == 0 and not queries.has_webinars()
@@ -29,9 +32,9 @@ def index():
         "has_token": has_token,
         "types_chosen": settings.event_types_chosen() if never_synced and has_token else True,
     }
-    if htmx.is_partial_request():
+    if partial:
         return render_template("dashboard/_webinars.html", **context)
-    return render_template("dashboard/index.html", incidents=_incidents(), **context)
+    return render_template("dashboard/index.html", incidents=incidents, **context)
 
 
 def _incidents() -> list:
