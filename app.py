@@ -10,6 +10,7 @@ from werkzeug.serving import is_running_from_reloader
 from calendly.scope import MODES as SCOPE_MODES
 from config import ENV_SETTINGS, DefaultConfig
 from mirror.problems import log_failure
+from services.mailer import check_mail_settings
 from services.secrets import TokenVault, secret_key, token_encryption_key
 from store import database, log_context
 from store.database import db, migrate
@@ -35,6 +36,7 @@ def load_config(app: Flask, config: dict | None) -> None:
     _check_scope(app.config)
     # Said once, at start, like a scope no sync could follow.
     app.config["LOG_FORMAT"] = log_context.checked_format(app.config.get("LOG_FORMAT"))
+    check_mail_settings(app.config)
 
     if "SQLALCHEMY_DATABASE_URI" not in (config or {}):
         default_db = "sqlite:///" + os.path.join(app.instance_path, "webinar_sync.db")

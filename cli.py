@@ -48,10 +48,13 @@ def sync_command(full, all_types):
             "No event types are chosen, so nothing would be synced. Choose them in Settings "
             "(Event types to sync), set CALENDLY_EVENT_TYPES, or pass --all-types."
         )
+    from services import alerts
+
     try:
         run = sync_from_settings(SyncTrigger.CLI, full=full, all_types=all_types)
     except SyncAlreadyRunning as exc:
         raise click.ClickException(str(exc)) from exc
+    alerts.after_sync()
     if run.status != SyncStatus.SUCCEEDED:
         detail = (run.outcome_params or {}).get("detail") or ""
         raise click.ClickException(f"Sync #{run.id} failed: {run.outcome} {detail}".strip())
@@ -323,8 +326,26 @@ def prune_command():
     )
 
 
+alerts_cli = AppGroup("alerts", help="Trouble that needs a person, and the emails about it.")
+
+
+@alerts_cli.command("check")
+def alerts_check_command():
+    """Look for trouble now, send the emails due (SMTP_HOST) and list the open incidents."""
+    from services import alerts
+
+    alerts.check()
+    incidents = alerts.open_incidents()
+    for incident in incidents:
+        told = "emailed" if incident.start_notified_at else "not emailed"
+        click.echo(f"{incident.kind} since {incident.started_at:%Y-%m-%d %H:%M} UTC ({told})")
+    if not incidents:
+        click.echo("No open incidents.")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to `app`."""
     app.cli.add_command(calendly_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(maintenance_cli)
+    app.cli.add_command(alerts_cli)

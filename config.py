@@ -29,6 +29,17 @@ ENV_SETTINGS = {
     "SYNC_LEASE_RENEW_SECONDS": float,
     "LOG_FORMAT": str,
     "METRICS_TOKEN": str,
+    "PUBLIC_BASE_URL": str,
+    "ALERT_EMAILS": str,
+    "ALERT_SYNC_STALE_HOURS": float,
+    "ALERT_CHECK_SECONDS": float,
+    "SMTP_HOST": str,
+    "SMTP_PORT": int,
+    "SMTP_SECURITY": str,
+    "SMTP_USER": str,
+    "SMTP_PASSWORD": str,
+    "SMTP_SENDER": str,
+    "SMTP_TIMEOUT_SECONDS": float,
 }
 
 
@@ -94,5 +105,22 @@ class DefaultConfig:
     SESSION_IDLE_MINUTES = 2 * 60
     # Every account must set up a second factor (TOTP) right after its first password step.
     REQUIRE_TWO_FACTOR = False
+    # The app's public address (https://webinare.example.org), for links in emails: a background
+    # job has no request to take the host from. Empty: emails name the page's path only.
+    PUBLIC_BASE_URL = ""
+    # Who hears about trouble (services/alerts.py): these addresses (comma-separated), else every
+    # enabled admin account. Without SMTP_HOST, alerts stay on the dashboard.
+    ALERT_EMAILS = ""
+    # No sync succeeded for this long: an alert (26 h = a missed daily sync, with some slack).
+    ALERT_SYNC_STALE_HOURS = 26
+    # How often each scheduler process looks for trouble (also after every sync).
+    ALERT_CHECK_SECONDS = 300
+    SMTP_HOST = ""
+    SMTP_PORT = None  # 25, 587 or 465 by SMTP_SECURITY
+    SMTP_SECURITY = "starttls"  # none | starttls | tls
+    SMTP_USER = ""
+    SMTP_PASSWORD = ""
+    SMTP_SENDER = ""  # default: SMTP_USER if it is an address, else webinar-sync@<this host>
+    SMTP_TIMEOUT_SECONDS = 20
     BABEL_DEFAULT_LOCALE = "de"
     LANGUAGES = ("de", "en")

@@ -144,8 +144,11 @@ def logout():
 
 @bp.post("/language")
 def set_language():
-    """Remember the chosen language in the session and go back where the switch was pressed."""
+    """Remember the chosen language in the session (and the account: its alert emails follow
+    it) and go back where the switch was pressed."""
     language = request.form.get("lang")
     if language in current_app.config["LANGUAGES"]:
         session["lang"] = language
+        if current_user.is_authenticated:
+            accounts.set_language(current_user.id, language)
     return redirect(safe_next(request.form.get("next")) or url_for("dashboard.index"), 303)

@@ -2,11 +2,12 @@
 filtered list."""
 
 from flask import Blueprint, render_template, request
+from flask_login import current_user
 
 from blueprints import htmx, inputs, waits
 from blueprints.attendees import csv_download, xlsx_download
 from blueprints.guard import viewer_allowed
-from services import connection, export, queries, settings
+from services import alerts, connection, export, queries, settings
 
 bp = Blueprint("dashboard", __name__)
 
@@ -15,6 +16,9 @@ bp = Blueprint("dashboard", __name__)
 @viewer_allowed
 def index():
     """Info-webinars, upcoming first; htmx gets just the list."""
+    partial = htmx.is_partial_request()
+    # First: bringing the incidents up to date may commit, which would expire what is read below.
+    incidents = [] if partial else _incidents()
     webinar_filter = _webinar_filter()
     page = queries.list_webinars(webinar_filter)
     never_synced = page.total == 0 and not queries.has_webinars()
@@ -28,9 +32,23 @@ def index():
         "has_token": has_token,
         "types_chosen": settings.event_types_chosen() if never_synced and has_token else True,
     }
-    if htmx.is_partial_request():
+    if partial:
         return render_template("dashboard/_webinars.html", **context)
-    return render_template("dashboard/index.html", **context)
+    return render_template("dashboard/index.html", incidents=incidents, **context)
+
+
+def _incidents() -> list:
+    """The open incidents for an admin's banner, brought up to date first (the check writes only
+    when trouble began or ended since it last ran)."""
+    if not current_user.is_admin:
+        return []
+    alerts.refresh_incidents()
+    return alerts.open_incidents()
+
+
+@bp.app_context_processor
+def _alert_globals():
+    return {"alert_fix_endpoint": alerts.fix_endpoint, "incident_words": alerts.words_for}
 
 
 @bp.get("/webinars.csv")

@@ -438,6 +438,13 @@ def password_matches(email: str, password: str) -> bool:
     return bool(user and user.is_active and check_password_hash(user.password_hash, password))
 
 
+def set_language(user_id: int, language: str) -> None:
+    """Remember the language an account chose (its pages and its alert emails)."""
+    start_write(db.session)
+    db.session.execute(update(AdminUser).where(AdminUser.id == user_id).values(language=language))
+    db.session.commit()
+
+
 def must_set_login(user_id: int) -> bool:
     """True when the account must choose its own email and password first (read afresh)."""
     return bool(db.session.scalar(select(AdminUser.must_set_login).where(AdminUser.id == user_id)))

@@ -39,7 +39,7 @@ from sqlalchemy import delete
 from mirror import leases
 from mirror.problems import log_failure
 from mirror.sync import SyncAlreadyRunning, run_sync
-from services import maintenance, settings, webhook_subscriptions
+from services import alerts, maintenance, settings, webhook_subscriptions
 from services.connection import build_client
 from services.secrets import TokenVaultError
 from services.syncing import options_from_settings
@@ -204,6 +204,7 @@ def _run_tick(scheduled: datetime, process_owner: str) -> SyncRun:
         return record_skip(process_owner, scheduled, SkipReason.SYNC_RUNNING)
     log.info("scheduled sync for %s: %s", key, run.status)
     _check_webhooks()
+    alerts.after_sync()
     return run
 
 
@@ -399,6 +400,7 @@ class SyncScheduler:
                         )
                     )
                 maintenance.prune_if_due()
+                alerts.check_if_due()
             except Exception as exc:
                 log_failure(log, "could not refresh the sync schedule; trying again later", exc=exc)
             finally:

@@ -11,7 +11,7 @@ from flask import Flask, current_app
 
 from mirror.event_types import ALL_TYPES
 from mirror.sync import SyncOptions, begin_run, execute_run, run_sync
-from services import metrics, settings
+from services import alerts, metrics, settings
 from services.connection import build_client
 from store import log_context
 from store.database import db
@@ -84,6 +84,7 @@ def start_background_sync(
     def work():
         with app.app_context():
             execute_run(db.session.get(SyncRun, run_id), build_client, options)
+            alerts.after_sync()
             db.session.remove()
 
     # The request's id goes along: the run's lines say which click started it.

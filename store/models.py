@@ -311,6 +311,9 @@ class AdminUser(db.Model):
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The time step of the last code accepted, so that an overheard code cannot be replayed.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # The language the account chose with the header's switch ("de", "en"); NULL until it chose
+    # one: its pages then follow the browser, its alert emails are German (the default).
+    language: Mapped[str | None] = mapped_column(String(8))
 
     # What Flask-Login asks of a user object (UserMixin, spelled out).
     is_authenticated = True
@@ -396,3 +399,38 @@ class WebhookDelivery(db.Model):
 
     def __repr__(self) -> str:
         return f"<WebhookDelivery {self.id} {self.event} {self.outcome}>"
+
+
+class Incident(db.Model):
+    """Trouble that needs a person (an IncidentKind), from when it was noticed until it was
+    over, and whether the admins were told of its start and of its end.
+
+    At most one incident per kind is open: `open_kind` holds the kind while it is open and is
+    NULL once it is over, and it is unique, so that processes noticing the same trouble at once
+    open it only once. Telling the admins is claimed per incident (`notice_claimed_by` until
+    `notice_claimed_until`) with a conditional UPDATE, so that one process sends each email.
+    """
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # an IncidentKind
+    open_kind: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # What the emails and the banner need to explain it (no personal data).
+    params: Mapped[dict | None] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the email saying it started (and that it is over) went out; NULL while not sent.
+    start_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The process sending one of those emails now ("<host>:<pid>:<id>"), and until when its
+    # claim holds (a process that died while sending is replaced after that).
+    notice_claimed_by: Mapped[str | None] = mapped_column(String(128))
+    notice_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None
+
+    def __repr__(self) -> str:
+        return f"<Incident {self.id} {self.kind} {'open' if self.is_open else 'over'}>"

@@ -118,3 +118,15 @@ class DeliveryReason(StrEnum):
     DATABASE_ERROR = "database_error"  # params: error (a type name)
     INTERNAL_ERROR = "internal_error"  # params: error
     LEGACY = "legacy"
+
+
+class IncidentKind(StrEnum):
+    """Trouble that needs a person (services/alerts.py). Parameters: `hours` and `since` for a
+    stale sync; `scopes` for a missing scope; `callback_url` for a disabled or silent webhook
+    subscription, with `since` (the last delivery) for a silent one."""
+
+    SYNC_STALE = "sync_stale"  # no sync succeeded for ALERT_SYNC_STALE_HOURS
+    TOKEN_REFUSED = "token_refused"  # Calendly answered 401
+    MISSING_SCOPE = "missing_scope"  # Calendly answered 403
+    WEBHOOK_DISABLED = "webhook_disabled"  # Calendly disabled this app's subscription
+    DELIVERIES_SILENT = "deliveries_silent"  # syncs find changes no delivery brought

@@ -823,3 +823,150 @@ def lock_database(database_url):
             holder.join(30)
 
     return locked
+
+
+# -- a real SMTP server (aiosmtpd) for the alert emails ----------------------------------------
+
+
+@dataclass
+class SmtpServer:
+    """A running aiosmtpd server that keeps what it receives: `messages` (parsed, with
+    `rcpt_tos`), `config()` the app settings that send to it."""
+
+    host: str
+    port: int
+    security: str
+    messages: list
+    cert_file: str | None = None
+    controller: object = None
+
+    def config(self, **more) -> dict:
+        return {
+            "SMTP_HOST": self.host,
+            "SMTP_PORT": self.port,
+            "SMTP_SECURITY": self.security,
+            "SMTP_SENDER": "webinar-sync@example.org",
+            "SMTP_TIMEOUT_SECONDS": 5,
+            **more,
+        }
+
+    def to(self, email: str) -> list:
+        """The messages sent to `email`."""
+        return [message for message in self.messages if message["To"] == email]
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _self_signed_certificate(folder) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and localhost, and its key: (cert file, key file)."""
+    import ipaddress
+    from datetime import UTC
+    from datetime import datetime as real_datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    # Valid around the real time: OpenSSL checks it against the system clock, not ours.
+    start = real_datetime.now(UTC) - timedelta(days=1)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=3))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "smtp-cert.pem", folder / "smtp-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+@pytest.fixture
+def make_smtp(tmp_path, monkeypatch):
+    """`make_smtp(security="none", port=None, login=None)`: a started SMTP server on 127.0.0.1.
+
+    `starttls` and `tls` use a self-signed certificate that this test's processes trust (its
+    file in SSL_CERT_FILE); `login=(user, password)` requires that login (over TLS). Stopped
+    after the test.
+    """
+    import email
+    import ssl
+    from email import policy
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    servers = []
+
+    class Keep:
+        def __init__(self, messages):
+            self.messages = messages
+
+        async def handle_DATA(self, server, session, envelope):
+            message = email.message_from_bytes(envelope.content, policy=policy.default)
+            message.rcpt_tos = list(envelope.rcpt_tos)
+            self.messages.append(message)
+            return "250 OK"
+
+    def start(security: str = "none", port: int | None = None, login=None) -> SmtpServer:
+        server = SmtpServer("127.0.0.1", port or free_port(), security, [])
+        options = {}
+        if security != "none":
+            server.cert_file, key_file = _self_signed_certificate(tmp_path)
+            monkeypatch.setenv("SSL_CERT_FILE", server.cert_file)
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(server.cert_file, key_file)
+            if security == "tls":
+                options["ssl_context"] = context
+            else:
+                options.update(tls_context=context, require_starttls=True)
+        if login is not None:
+            expected = LoginPassword(login[0].encode(), login[1].encode())
+
+            def authenticator(_server, _session, _envelope, _mechanism, auth_data):
+                return AuthResult(success=auth_data == expected)
+
+            # aiosmtpd counts only STARTTLS as TLS; under `tls` every byte is encrypted anyway.
+            options.update(authenticator=authenticator, auth_required=True,
+                           auth_require_tls=security == "starttls")  # fmt: skip
+        server.controller = Controller(
+            Keep(server.messages), hostname=server.host, port=server.port, **options
+        )
+        server.controller.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
