@@ -11,6 +11,7 @@ from werkzeug.serving import is_running_from_reloader
 from calendly.scope import MODES as SCOPE_MODES
 from config import ENV_SETTINGS, DefaultConfig
 from mirror.problems import log_failure
+from services.backups import daily_time
 from services.secrets import TokenVault, secret_key, token_encryption_key
 from store import database
 from store.database import db, migrate
@@ -34,6 +35,7 @@ def load_config(app: Flask, config: dict | None) -> None:
         app.config.from_mapping(config)
 
     _check_scope(app.config)
+    _check_backup_time(app.config)
 
     if "SQLALCHEMY_DATABASE_URI" not in (config or {}):
         default_db = "sqlite:///" + os.path.join(app.instance_path, "webinar_sync.db")
@@ -53,6 +55,14 @@ def _check_scope(config) -> None:
     hosts = [part for part in (config.get("CALENDLY_SCOPE_HOSTS") or "").split(",") if part.strip()]
     if scope == "hosts" and not hosts:
         raise ValueError("CALENDLY_SCOPE=hosts needs CALENDLY_SCOPE_HOSTS (emails or user URIs)")
+
+
+def _check_backup_time(config) -> None:
+    """Refuse to start with a BACKUP_AT the daily backup could not follow."""
+    try:
+        daily_time(config.get("BACKUP_AT") or "")
+    except ValueError:
+        raise ValueError(f"BACKUP_AT must be a time HH:MM, not {config['BACKUP_AT']!r}") from None
 
 
 class WebinarSync(Flask):
@@ -94,9 +104,11 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.testing:
         if serves_requests(app):
             from devtools.demo import init_demo
+            from services.app_processes import init_heartbeat
             from services.scheduler import init_scheduler
 
             init_demo(app)
+            init_heartbeat(app)
             init_scheduler(app)
         else:
             app.config["DEMO_MODE"] = False  # True only while a serving process runs the demo

@@ -27,6 +27,11 @@ ENV_SETTINGS = {
     "SYNC_DB_WAIT_SECONDS": float,
     "SYNC_LEASE_SECONDS": float,
     "SYNC_LEASE_RENEW_SECONDS": float,
+    "BACKUP_DIR": str,
+    "BACKUP_KEEP": int,
+    "BACKUP_AT": str,
+    "BACKUP_ENCRYPTION_KEY": str,
+    "PG_BIN_DIR": str,
 }
 
 
@@ -87,5 +92,14 @@ class DefaultConfig:
     SESSION_IDLE_MINUTES = 2 * 60
     # Every account must set up a second factor (TOTP) right after its first password step.
     REQUIRE_TWO_FACTOR = False
+    # Backups (`flask backup create`, and daily at BACKUP_AT "HH:MM" in DISPLAY_TIMEZONE when
+    # set, by the scheduler): into BACKUP_DIR (empty: instance/backups), the newest BACKUP_KEEP
+    # of the daily ones kept. BACKUP_ENCRYPTION_KEY (Fernet) encrypts them; PG_BIN_DIR holds
+    # pg_dump and pg_restore when they are not on PATH.
+    BACKUP_DIR = ""
+    BACKUP_KEEP = 7
+    BACKUP_AT = ""
+    BACKUP_ENCRYPTION_KEY = ""
+    PG_BIN_DIR = ""
     BABEL_DEFAULT_LOCALE = "de"
     LANGUAGES = ("de", "en")
