@@ -4,16 +4,14 @@ or TEST_DATABASE_URL's PostgreSQL) with the real pg_dump/pg_restore."""
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
 import stat
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, func, make_url, select, update
+from sqlalchemy import create_engine, func, select, update
 
 from mirror import leases
 from mirror.sync import SYNC_LEASE
@@ -23,17 +21,6 @@ from store import clock
 from store.database import db
 from store.models import AppProcess, CalendlyEvent, CalendlyEventAttendee
 from tests.mirror.background import wait_for
-
-
-def pg_bin_dir() -> str:
-    """Where pg_dump lies when it is not on PATH (Debian keeps it per major version)."""
-    if shutil.which("pg_dump"):
-        return ""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"))
-    return os.path.dirname(found[-1]) if found else ""
-
-
-PG_BIN_DIR = pg_bin_dir()
 
 
 def on_postgres(url: str) -> bool:
@@ -46,36 +33,8 @@ def backup_dir(tmp_path):
 
 
 @pytest.fixture
-def app(make_app, backup_dir):
-    return make_app(BACKUP_DIR=str(backup_dir), PG_BIN_DIR=PG_BIN_DIR)
-
-
-@pytest.fixture
-def new_database(tmp_path, database_url):
-    """`new_database(name)`: the URL of a database that does not exist yet (SQLite) or exists
-    and is empty (PostgreSQL: created beside the test database, dropped afterwards)."""
-    made = []
-
-    def create(name: str = "restored") -> str:
-        if not on_postgres(database_url):
-            return f"sqlite:///{tmp_path / (name + '.db')}"
-        url = make_url(database_url)
-        url = url.set(database=f"{url.database}_{name}")
-        _admin(database_url, f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-        _admin(database_url, f'CREATE DATABASE "{url.database}"')
-        made.append(url.database)
-        return url.render_as_string(hide_password=False)
-
-    yield create
-    for name in made:
-        _admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _admin(database_url: str, statement: str) -> None:
-    engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(statement)
-    engine.dispose()
+def app(make_app, backup_dir, pg_bin_dir):
+    return make_app(BACKUP_DIR=str(backup_dir), PG_BIN_DIR=pg_bin_dir)
 
 
 def scalar(url: str, query):
@@ -214,10 +173,10 @@ def test_a_file_that_is_no_backup_is_refused(app, tmp_path, new_database):
 
 
 def test_encrypted_backups_need_their_key_and_detect_damage(
-    make_app, add_webinar, add_attendee, backup_dir, new_database, tmp_path
+    make_app, add_webinar, add_attendee, backup_dir, new_database, tmp_path, pg_bin_dir
 ):
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    app = make_app(BACKUP_DIR=str(backup_dir), PG_BIN_DIR=PG_BIN_DIR, BACKUP_ENCRYPTION_KEY=old_key)
+    app = make_app(BACKUP_DIR=str(backup_dir), PG_BIN_DIR=pg_bin_dir, BACKUP_ENCRYPTION_KEY=old_key)
     add_attendee(add_webinar(), email="secret.person@example.org")
 
     result = invoke(app, "create")
@@ -358,14 +317,14 @@ def test_rows_of_dead_processes_do_not_count_and_are_dropped(app):
 
 
 def test_the_daily_backup_runs_in_one_process_only_and_keeps_the_newest(
-    make_app, backup_dir, database_url
+    make_app, backup_dir, database_url, pg_bin_dir
 ):
     zone = "Europe/Berlin"
     # A minute ago in the admin's time zone: due now, whatever the hour the suite runs at.
     at = (clock.now() - timedelta(minutes=1)).astimezone(ZoneInfo(zone))
     app = make_app(
         BACKUP_DIR=str(backup_dir),
-        PG_BIN_DIR=PG_BIN_DIR,
+        PG_BIN_DIR=pg_bin_dir,
         BACKUP_AT=f"{at:%H:%M}",
         BACKUP_KEEP=2,
         DISPLAY_TIMEZONE=zone,
