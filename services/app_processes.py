@@ -104,11 +104,17 @@ class ProcessHeartbeat:
             log_failure(log, "could not remove this process's heartbeat row", exc=exc)
 
     def _run(self) -> None:
+        failing = False
         while True:
             try:
                 beat(self._engine, self.owner, self.started_at)
+                if failing:
+                    log.info("heartbeat of %s written again", self.owner)
+                failing = False
             except SQLAlchemyError as exc:  # not migrated yet, or busy: the next beat tries again
-                log_failure(log, "could not write this process's heartbeat", exc=exc)
+                if not failing:  # said once, not every minute
+                    log_failure(log, "could not write this process's heartbeat", exc=exc)
+                failing = True
             if self._stop.wait(self.every):
                 return
 

@@ -157,10 +157,18 @@ def _temporary(beside: Path) -> Iterator[Path]:
         temp.unlink(missing_ok=True)
 
 
-def _publish(temp: Path, path: Path) -> None:
-    """Give the complete file `temp` its final name, on disk before and after the rename."""
+def _publish(temp: Path, path: Path, overwrite: bool = False) -> None:
+    """Give the complete file `temp` its final name, on disk before and after the rename;
+    unless `overwrite`, never in place of a file that appeared meanwhile."""
     _fsync(temp)
-    os.replace(temp, path)
+    if overwrite:
+        os.replace(temp, path)
+    else:
+        try:
+            os.link(temp, path)  # a rename that fails when `path` exists
+        except FileExistsError:
+            raise BackupError(f"{path} exists already; choose another name.") from None
+        temp.unlink()
     _fsync_directory(path.parent)
 
 
@@ -398,7 +406,7 @@ def _restore_sqlite(source: _Source, key: str, target: Path, replace: bool) -> N
                 current.close()
                 restored.close()
         else:
-            _publish(temp, target)
+            _publish(temp, target, overwrite=True)  # an empty file, if any
 
 
 def _check_sqlite(path: Path) -> None:
