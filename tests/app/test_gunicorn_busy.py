@@ -5,19 +5,14 @@ is gone the dashboard is back."""
 
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from services import accounts
+from tests.app.gunicorn import start_gunicorn, wait_until_serving
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
 PASSWORD = "correct horse battery"
 
 pytestmark = pytest.mark.skipif(
@@ -25,46 +20,20 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_gunicorn_workers_answer_503_instead_of_hanging(make_app, database_url, lock_database):
     app = make_app(PASSWORD_HASH_METHOD="pbkdf2:sha256:1000")
     with app.app_context():
         accounts.create_admin("admin@example.org", PASSWORD)
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "test-secret",
-        "TOKEN_ENCRYPTION_KEY": app.config["TOKEN_ENCRYPTION_KEY"],
-        "WEB_DB_LOCK_TIMEOUT_SECONDS": "0.5",
-    }
-    server = subprocess.Popen(
-        [str(GUNICORN), "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "30", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    server, base = start_gunicorn(
+        database_url,
+        app.config["TOKEN_ENCRYPTION_KEY"],
+        args=("--timeout", "30"),
+        WEB_DB_LOCK_TIMEOUT_SECONDS="0.5",
     )
-    base = f"http://127.0.0.1:{port}"
     try:
         browser = requests.Session()
         browser.headers["Accept-Language"] = "de"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                page = browser.get(f"{base}/login", timeout=10)
-                break
-            except requests.ConnectionError:
-                assert server.poll() is None, "gunicorn exited"
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.1)
+        page = wait_until_serving(server, f"{base}/login", browser)
         token = re.search(r'name="csrf-token" content="([^"]+)"', page.text)[1]
         signed_in = browser.post(
             f"{base}/login",

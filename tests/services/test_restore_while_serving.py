@@ -2,23 +2,14 @@
 database each keep a heartbeat row, so the restore refuses while they serve; once gunicorn has
 stopped (the workers delete their rows as they exit), it goes ahead."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-import requests
 from sqlalchemy import func, select
 
-from services import app_processes
+from services import app_processes, backups
 from store.database import db
 from store.models import AppProcess, CalendlyEvent
-from tests.app.test_gunicorn_busy import free_port
+from tests.app.gunicorn import start_gunicorn, wait_until_serving
 from tests.mirror.background import wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 pytestmark = pytest.mark.subprocess
 
@@ -32,34 +23,23 @@ def live_owners(app) -> list[str]:
             db.engine.dispose()  # PostgreSQL would count the pooled connection as in use
 
 
+@pytest.fixture
+def app(make_app, tmp_path, pg_bin_dir):
+    return make_app(BACKUP_DIR=str(tmp_path / "backups"), PG_BIN_DIR=pg_bin_dir)
+
+
 def test_restore_force_waits_for_the_serving_processes_to_stop(
-    make_app, database_url, tmp_path, add_webinar, pg_bin_dir
+    app, database_url, tmp_path, add_webinar
 ):
-    app = make_app(BACKUP_DIR=str(tmp_path / "backups"), PG_BIN_DIR=pg_bin_dir)
     add_webinar(name="In the backup")
     made = app.test_cli_runner().invoke(args=["backup", "create"])
     assert made.exit_code == 0, made.output
     (backup,) = (tmp_path / "backups").iterdir()
     add_webinar(name="After the backup")
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "test-secret",
-        "TOKEN_ENCRYPTION_KEY": app.config["TOKEN_ENCRYPTION_KEY"],
-    }
-    server = subprocess.Popen(
-        [str(GUNICORN), "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server, base = start_gunicorn(database_url, app.config["TOKEN_ENCRYPTION_KEY"])
     try:
-        wait_for(lambda: len(live_owners(app)) == 2, timeout=30)
-        assert requests.get(f"http://127.0.0.1:{port}/login", timeout=10).status_code == 200
+        wait_for(lambda: len(live_owners(app)) == 2, timeout=60)
+        assert wait_until_serving(server, f"{base}/login").status_code == 200
         owners = live_owners(app)
 
         refused = app.test_cli_runner().invoke(args=["backup", "restore", str(backup), "--force"])
@@ -72,6 +52,8 @@ def test_restore_force_waits_for_the_serving_processes_to_stop(
         _, log = server.communicate(timeout=30)
     assert "Traceback" not in log, log[-3000:]
     assert live_owners(app) == []  # deleted at a clean exit, not left to go stale
+    with app.app_context():  # PostgreSQL: the workers' server processes end a moment later
+        wait_for(lambda: not backups.replace_refusals(), timeout=30)
 
     result = app.test_cli_runner().invoke(args=["backup", "restore", str(backup), "--force"])
 
