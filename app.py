@@ -10,6 +10,7 @@ from werkzeug.serving import is_running_from_reloader
 from calendly.scope import MODES as SCOPE_MODES
 from config import ENV_SETTINGS, DefaultConfig
 from mirror.problems import log_failure
+from services.backups import daily_time
 from services.mailer import check_mail_settings
 from services.secrets import TokenVault, secret_key, token_encryption_key
 from store import database, log_context
@@ -37,6 +38,7 @@ def load_config(app: Flask, config: dict | None) -> None:
     # Said once, at start, like a scope no sync could follow.
     app.config["LOG_FORMAT"] = log_context.checked_format(app.config.get("LOG_FORMAT"))
     check_mail_settings(app.config)
+    _check_backup_time(app.config)
 
     if "SQLALCHEMY_DATABASE_URI" not in (config or {}):
         default_db = "sqlite:///" + os.path.join(app.instance_path, "webinar_sync.db")
@@ -66,6 +68,14 @@ def configure_logging(app: Flask) -> None:
     # The debugger's server keeps Flask's and Werkzeug's own lines, unless JSON is asked for.
     if app.config["LOG_FORMAT"] == "json" or not app.debug:
         log_context.configure(app.config["LOG_FORMAT"])
+
+
+def _check_backup_time(config) -> None:
+    """Refuse to start with a BACKUP_AT the daily backup could not follow."""
+    try:
+        daily_time(config.get("BACKUP_AT") or "")
+    except ValueError:
+        raise ValueError(f"BACKUP_AT must be a time HH:MM, not {config['BACKUP_AT']!r}") from None
 
 
 class WebinarSync(Flask):
@@ -104,9 +114,11 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.testing:
         if serves_requests(app):
             from devtools.demo import init_demo
+            from services.app_processes import init_heartbeat
             from services.scheduler import init_scheduler
 
             init_demo(app)
+            init_heartbeat(app)
             init_scheduler(app)
         else:
             app.config["DEMO_MODE"] = False  # True only while a serving process runs the demo

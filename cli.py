@@ -1,4 +1,6 @@
-"""Command-line interface: `flask --app app calendly ...` and `flask --app app users ...`."""
+"""Command-line interface: `flask --app app calendly ...`, `users ...`, `backup ...` and more."""
+
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -343,9 +345,116 @@ def alerts_check_command():
         click.echo("No open incidents.")
 
 
+backup_cli = AppGroup("backup", help="Back up the database, and restore a backup.")
+
+
+def _backup_config():
+    from flask import current_app
+
+    from services.backups import BackupConfig
+
+    return BackupConfig.from_config(current_app.config, current_app.instance_path)
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@backup_cli.command("create")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def backup_create_command(path):
+    """Write a consistent backup of the database while the app runs (mode 0600).
+
+    SQLite: a copy through SQLite's online backup API; PostgreSQL: `pg_dump --format=custom`.
+    PATH defaults to BACKUP_DIR (instance/backups) / <UTC time>.sqlite3 or .dump. Encrypted
+    (and named .enc) when BACKUP_ENCRYPTION_KEY is set. Keep SECRET_KEY, TOKEN_ENCRYPTION_KEY
+    and BACKUP_ENCRYPTION_KEY apart from the backups: without them a backup is of no use.
+    """
+    from services.backups import BackupError, create_backup
+
+    try:
+        made = create_backup(_backup_config(), path)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    encrypted = "encrypted " if made.encrypted else ""
+    click.echo(f"Wrote {encrypted}{made.kind} backup {made.path} ({made.size} bytes).")
+
+
+@backup_cli.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--into",
+    "into_url",
+    metavar="URL",
+    help="A new database to restore into: sqlite:///new-file.db (must not exist or be empty) "
+    "or postgresql://user@host/db (exists, has no tables).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the configured database; refused while an app process or a sync runs, or "
+    "(PostgreSQL) any other connection to it is open.",
+)
+def backup_restore_command(path, into_url, force):
+    """Restore a backup made by `flask backup create`, into a new database (--into URL) or,
+    with --force and every app process stopped, into the configured one.
+
+    An encrypted backup needs BACKUP_ENCRYPTION_KEY. Afterwards run `flask db upgrade` when the
+    backup comes from an older version of the app.
+    """
+    from services import backups
+    from store.database import normalise_database_url
+
+    config = _backup_config()
+    target = normalise_database_url(into_url) if into_url else config.database_url
+    replace = _same_database(target, config.database_url)
+    if replace and not force:
+        raise click.ClickException(
+            "This would replace the configured database. Restore into a new one with "
+            "--into URL, or stop every app process and pass --force."
+        )
+    if replace:
+        reasons = backups.replace_refusals()
+        if reasons:
+            raise click.ClickException(
+                "Refusing to replace the configured database while it is in use:\n  - "
+                + "\n  - ".join(reasons)
+                + "\nStop every app process (gunicorn, flask run, flask calendly sync) and try "
+                "again; a process that died stops counting 3 minutes after its last heartbeat."
+            )
+    try:
+        kind = backups.restore_backup(
+            path, target, key=config.key, pg_bin_dir=config.pg_bin_dir, replace=replace
+        )
+    except backups.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Restored the {kind} backup {path} into {_shown(target)}.")
+
+
+def _same_database(one: str, other: str) -> bool:
+    import os
+
+    from sqlalchemy import make_url
+
+    a, b = make_url(one), make_url(other)
+    if a.get_backend_name() != b.get_backend_name():
+        return False
+    if a.get_backend_name() == "sqlite":
+        return os.path.realpath(a.database or "") == os.path.realpath(b.database or "")
+    return (a.host or "localhost", a.port or 5432, a.database) == (
+        b.host or "localhost",
+        b.port or 5432,
+        b.database,
+    )
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to `app`."""
     app.cli.add_command(calendly_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(maintenance_cli)
     app.cli.add_command(alerts_cli)
+
+    app.cli.add_command(backup_cli)

@@ -40,6 +40,11 @@ ENV_SETTINGS = {
     "SMTP_PASSWORD": str,
     "SMTP_SENDER": str,
     "SMTP_TIMEOUT_SECONDS": float,
+    "BACKUP_DIR": str,
+    "BACKUP_KEEP": int,
+    "BACKUP_AT": str,
+    "BACKUP_ENCRYPTION_KEY": str,
+    "PG_BIN_DIR": str,
 }
 
 
@@ -122,5 +127,14 @@ class DefaultConfig:
     SMTP_PASSWORD = ""
     SMTP_SENDER = ""  # default: SMTP_USER if it is an address, else webinar-sync@<this host>
     SMTP_TIMEOUT_SECONDS = 20
+    # Backups (`flask backup create`, and daily at BACKUP_AT "HH:MM" in DISPLAY_TIMEZONE when
+    # set, by the scheduler): into BACKUP_DIR (empty: instance/backups), the newest BACKUP_KEEP
+    # of the daily ones kept. BACKUP_ENCRYPTION_KEY (Fernet) encrypts them; PG_BIN_DIR holds
+    # pg_dump and pg_restore when they are not on PATH.
+    BACKUP_DIR = ""
+    BACKUP_KEEP = 7
+    BACKUP_AT = ""
+    BACKUP_ENCRYPTION_KEY = ""
+    PG_BIN_DIR = ""
     BABEL_DEFAULT_LOCALE = "de"
     LANGUAGES = ("de", "en")

@@ -34,12 +34,13 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
-from sqlalchemy import delete
+from sqlalchemy import delete, or_
 
 from mirror import leases
 from mirror.problems import log_failure
 from mirror.sync import SyncAlreadyRunning, run_sync
 from services import alerts, maintenance, settings, webhook_subscriptions
+from services.backups import SCHEDULED_LEASE_PREFIX, Backup, BackupConfig, run_daily_backup
 from services.connection import build_client
 from services.secrets import TokenVaultError
 from services.syncing import options_from_settings
@@ -395,7 +396,12 @@ class SyncScheduler:
                 with write_connection(db.engine) as conn, conn.begin():
                     conn.execute(
                         delete(Lease).where(
-                            Lease.name.startswith(TICK_LEASE_PREFIX, autoescape=True),
+                            or_(
+                                *(
+                                    Lease.name.startswith(prefix, autoescape=True)
+                                    for prefix in (TICK_LEASE_PREFIX, SCHEDULED_LEASE_PREFIX)
+                                )
+                            ),
                             Lease.expires_at < clock.now(),
                         )
                     )
@@ -405,6 +411,22 @@ class SyncScheduler:
                 log_failure(log, "could not refresh the sync schedule; trying again later", exc=exc)
             finally:
                 db.session.remove()
+            self.backup_if_due()
+
+    def backup_if_due(self) -> Backup | None:
+        """Make the daily backup (BACKUP_AT) when it is due and no other process made it."""
+        with self.app.app_context():
+            config = BackupConfig.from_config(self.app.config, self.app.instance_path)
+            try:
+                made = run_daily_backup(config, settings.display_timezone(), self.owner)
+            except Exception as exc:  # the backup of the next day is tried all the same
+                log_failure(log, "the daily backup failed", exc=exc)
+                return None
+            finally:
+                db.session.remove()
+        if made is not None:
+            log.info("daily backup written: %s (%d bytes)", made.path, made.size)
+        return made
 
 
 def _skips(

@@ -17,14 +17,22 @@ class TokenVaultError(Exception):
     run_problem = RunProblem.TOKEN_UNREADABLE
 
 
+def fernet_for(keys: str, what: str = "token encryption") -> MultiFernet:
+    """Fernet for comma-separated keys: the first one encrypts, every one decrypts (rotation).
+
+    Raises ValueError when there is no key or one is not a Fernet key.
+    """
+    parts = [k.strip() for k in keys.split(",") if k.strip()]
+    if not parts:
+        raise ValueError(f"no {what} key configured")
+    return MultiFernet([Fernet(k.encode("ascii")) for k in parts])
+
+
 class TokenVault:
     """Fernet encryption; several comma-separated keys allow rotation (the first one encrypts)."""
 
     def __init__(self, keys: str):
-        parts = [k.strip() for k in keys.split(",") if k.strip()]
-        if not parts:
-            raise ValueError("no token encryption key configured")
-        self._fernet = MultiFernet([Fernet(k.encode("ascii")) for k in parts])
+        self._fernet = fernet_for(keys)
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")

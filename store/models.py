@@ -270,6 +270,20 @@ class Lease(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class AppProcess(db.Model):
+    """A running app process, seen by its heartbeat: one row per process that serves requests,
+    refreshed every minute. A row not refreshed for a few minutes is a process that died."""
+
+    __tablename__ = "app_processes"
+
+    # "<host>:<pid>:<random id>", as mirror.leases.process_owner names it.
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Setting(db.Model):
     """A key/value setting changed at run time (token, account URIs, chosen event types)."""
 
