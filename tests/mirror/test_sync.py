@@ -550,7 +550,9 @@ def test_paced_full_sync_meets_no_429_and_keeps_to_the_allowed_rate(make_app, ma
         assert run.status == "succeeded", run.outcome_params
     assert sim.responses_429 == 0
     requests_made = sim.request_count
-    assert requests_made > 120
+    # Several windows' worth: one request per event with invitees (a total of 0 costs none).
+    with_invitees = sum(e["invitees_counter"]["total"] > 0 for e in sim.events.values())
+    assert requests_made > with_invitees > 60
     # No more waiting than the rate asks for: at most one wait per used-up window, none longer
     # than the window (counted from the pacing's own log lines, not the wall clock, which a
     # loaded machine stretches).
