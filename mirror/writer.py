@@ -59,8 +59,12 @@ ATTENDEE_FREE_TEXT = frozenset({"name", "first_name", "last_name", "cancel_reaso
 _ANSWERS = TypeAdapter(list[QuestionAndAnswer])
 
 
+# Read only; building an empty model for every record that has no cancellation costs more.
+_NO_CANCELLATION = Cancellation()
+
+
 def _cancellation(cancellation: Cancellation | None) -> dict:
-    cancellation = cancellation or Cancellation()
+    cancellation = cancellation or _NO_CANCELLATION
     return {
         "cancel_reason": cancellation.reason,
         "canceled_by": cancellation.canceled_by,
