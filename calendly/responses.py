@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import requests
 import urllib3.exceptions
 
@@ -56,8 +57,9 @@ def decode(response: requests.Response, expect: str | None) -> tuple[Any, str | 
         ``(body, None)`` for an acceptable JSON body, else ``(None, reason)``.
     """
     try:
-        body = response.json()
-    except ValueError:
+        # orjson: the same values as response.json(), several times faster on large pages.
+        body = orjson.loads(response.content)
+    except ValueError:  # orjson.JSONDecodeError is one
         kind = response.headers.get("Content-Type", "no content type").split(";")[0].strip()
         if kind.endswith("json"):
             return None, "the body is not valid JSON (truncated or garbled)"

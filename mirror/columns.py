@@ -11,6 +11,9 @@ from the SQLAlchemy column types and applied before any write:
 
 from __future__ import annotations
 
+import functools
+
+import orjson
 from sqlalchemy import Table
 
 from calendly.records import MalformedRecordError
@@ -37,11 +40,24 @@ def free_text(value):
     """`value` without NUL characters when it is text (nested lists and dicts included)."""
     if isinstance(value, str):
         return value.replace(NUL, "") if NUL in value else value
+    if isinstance(value, list | dict) and _ESCAPED_NUL not in _json_or_nul(value):
+        return value  # one check in C instead of a walk through every answer of a sync
     if isinstance(value, list):
         return [free_text(item) for item in value]
     if isinstance(value, dict):
         return {key: free_text(item) for key, item in value.items()}
     return value
+
+
+# How JSON spells a NUL character (and how orjson writes it).
+_ESCAPED_NUL = b"\\u0000"
+
+
+def _json_or_nul(value) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # not JSON: walk it
+        return _ESCAPED_NUL
 
 
 def fit(table: Table, values: dict, record: str, free: frozenset[str]) -> dict:
@@ -57,10 +73,11 @@ def fit(table: Table, values: dict, record: str, free: frozenset[str]) -> dict:
         MalformedRecordError: an identity or code value holds a NUL or is longer than its column.
     """
     fields, errors = [], []
+    lengths = _lengths(table)
     for name, value in values.items():
         if not isinstance(value, str):
             continue
-        length = getattr(table.c[name].type, "length", None)
+        length = lengths[name]
         if name in free:
             value = free_text(value)
             values[name] = value[:length] if length is not None else value
@@ -73,6 +90,12 @@ def fit(table: Table, values: dict, record: str, free: frozenset[str]) -> dict:
     if fields:
         raise MalformedRecordError(record, fields, errors, _uri(values))
     return values
+
+
+@functools.cache
+def _lengths(table: Table) -> dict[str, int | None]:
+    # Looked up per value of every record: read from the column types once.
+    return {column.name: getattr(column.type, "length", None) for column in table.c}
 
 
 def _uri(values: dict) -> str | None:

@@ -93,8 +93,7 @@ class Downloader:
                     continue
                 invitees = None
                 if self.needs_invitees(event):
-                    listed = self.client.list_invitees(uuid_from_uri(event.uri))
-                    invitees = [read_invitee(invitee) for invitee in listed]
+                    invitees = self._invitees(event)
                 put(pipe, stop, Fetched(position, event, invitees))
             put(pipe, stop, DONE)
         except PermissionDeniedError as exc:
@@ -120,6 +119,20 @@ class Downloader:
             or updated_at != event.updated_at
             or (active, total, limit) != (counter.active, counter.total, counter.limit)
         )
+
+    def _invitees(self, event: ScheduledEvent) -> list[Invitee | MalformedRecordError]:
+        """The event's invitees, each validated or its fault.
+
+        Calendly's `invitees_counter.total` counts canceled invitees too, so a total of 0 means
+        the list is empty: it is not asked for, and the empty list is written as a complete one
+        (what reading it would have given). Attendees stored earlier stay, as they do when a
+        read list lacks them; the total only drops to 0 when invitee data was deleted at
+        Calendly (a data-compliance deletion), and removing that data is not the sync's work.
+        """
+        if event.invitees_counter.total == 0:
+            return []
+        listed = self.client.list_invitees(uuid_from_uri(event.uri))
+        return [read_invitee(invitee) for invitee in listed]
 
     def _may_be_wanted(self, raw) -> bool:
         """Whether a malformed event may be of a selected type (then it counts as skipped)."""

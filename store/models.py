@@ -35,6 +35,29 @@ class UTCDateTime(TypeDecorator):
             return None
         return value.replace(tzinfo=UTC)
 
+    @staticmethod
+    def encoder(dialect_name: str):
+        """What the bind processing makes of a value, as one function for bulk writes: naive
+        UTC, and on SQLite the text SQLAlchemy's DATETIME stores (its comparisons are textual)."""
+
+        def naive_utc(value):
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given; use aware UTC datetimes")
+            if value.tzinfo is not UTC:
+                value = value.astimezone(UTC)
+            return value.replace(tzinfo=None)
+
+        if dialect_name != "sqlite":
+            return naive_utc
+
+        def sqlite_text(value):
+            value = naive_utc(value)
+            return None if value is None else value.isoformat(" ", "microseconds")
+
+        return sqlite_text
+
 
 class CalendlyRecord:
     """Columns every mirrored Calendly record has: its cancellation and Calendly's own times."""
@@ -122,6 +145,17 @@ _UMLAUTS_SPELLED_OUT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
 SEARCH_VARIANT_SEPARATOR = "\n"
 
 
+class _CombiningDropped(dict):
+    """A str.translate table that drops combining marks, learning each character once."""
+
+    def __missing__(self, code: int):
+        self[code] = None if unicodedata.combining(chr(code)) else code
+        return self[code]
+
+
+_COMBINING_DROPPED = _CombiningDropped()
+
+
 def attendee_search_text(name: str | None, email: str | None) -> str:
     """What attendee search matches against: name and email case-folded, followed by the
     variants a person types without umlauts and accents ("juergen", "jurgen" for "Jürgen").
@@ -129,11 +163,14 @@ def attendee_search_text(name: str | None, email: str | None) -> str:
     Only this side is folded this far; the query is just case-folded, so that a short query
     like "e" still finds "Samuel" by substring.
     """
+    text = f"{name or ''} {email or ''}"
+    if text.isascii():  # most people: no umlaut or accent to spell out, and casefold is lower
+        return text.lower()
     # NFC first: a name sent with a decomposed "ü" must match the "ü" a keyboard types.
-    text = unicodedata.normalize("NFC", f"{name or ''} {email or ''}").casefold()
+    text = unicodedata.normalize("NFC", text).casefold()
     spelled_out = text.translate(_UMLAUTS_SPELLED_OUT)
     # NFKD splits "ü" into "u" and a combining mark, which is dropped: ü→u, é→e, ç→c.
-    bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    bare = unicodedata.normalize("NFKD", text).translate(_COMBINING_DROPPED)
     variants = dict.fromkeys((text, spelled_out, bare))  # distinct, in this order
     return SEARCH_VARIANT_SEPARATOR.join(variants)
 

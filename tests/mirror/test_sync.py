@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from calendly.client import uuid_from_uri as uuid_of
 from calendly.locations import parse_location
-from calendly.times import parse_time
+from calendly.times import format_time, parse_time
 from mirror.sync import SyncAlreadyRunning
 from services.syncing import sync_from_settings
 from store import clock
@@ -191,6 +192,84 @@ def test_second_sync_without_changes_writes_nothing_and_reads_only_event_pages(c
     assert calendly_sim.request_count <= math.ceil(in_window / 100) + 1
     assert run.api_requests == calendly_sim.request_count
     assert all(r.path == "/scheduled_events" for r in calendly_sim.request_log)
+
+
+def invitee_reads(sim) -> set[str]:
+    """The events whose invitee lists the simulator was asked for."""
+    return {
+        r.path.split("/")[2]
+        for r in sim.request_log
+        if re.fullmatch(r"/scheduled_events/[^/]+/invitees", r.path)
+    }
+
+
+def test_an_event_whose_total_is_zero_costs_no_invitee_request_on_any_sync(
+    connected_app, calendly_sim, infowebinar_uri
+):
+    # Connected as after the Settings page verified the token: /users/me is known.
+    with connected_app(calendly_sim, CALENDLY_EVENT_TYPES=infowebinar_uri).app_context():
+        check_requests_skipped_for_empty_events(calendly_sim, infowebinar_uri)
+
+
+def check_requests_skipped_for_empty_events(calendly_sim, infowebinar_uri):
+    empty = uuid_of(calendly_sim.add_event(event_type_uri=infowebinar_uri)["uri"])
+    # Only canceled invitees: Calendly's total still counts them, so the list is read.
+    canceled_only = uuid_of(calendly_sim.add_event(event_type_uri=infowebinar_uri)["uri"])
+    booked = calendly_sim.book(canceled_only, name="Ada Storno", email="ada@example.org")
+    calendly_sim.cancel_invitee(uuid_of(booked["uri"]))
+    assert calendly_sim.events[canceled_only]["invitees_counter"]["active"] == 0
+
+    # The first sync reads the look-back window, a full one all history.
+    for full, start in ((False, window_start()), (True, None)):
+        read = [
+            e
+            for e in calendly_sim.events.values()
+            if start is None or parse_time(e["start_time"]) >= start
+        ]
+        with_invitees = {
+            uuid_of(e["uri"])
+            for e in read
+            if e["event_type"] == infowebinar_uri and e["invitees_counter"]["total"] > 0
+        }
+        assert canceled_only in with_invitees and empty not in with_invitees
+        calendly_sim.reset_log()
+
+        run = sync_from_settings("cli", full=full)
+
+        assert run.status == "succeeded", run.outcome_params
+        assert invitee_reads(calendly_sim) == with_invitees
+        pages = math.ceil(len(read) / 100)
+        # pages + events with total > 0 + 1: the first sync lists the event types once.
+        assert run.api_requests == pages + len(with_invitees) + (0 if full else 1)
+        assert run.api_requests == calendly_sim.request_count
+    # The empty list is stored as read in full, so later syncs do not ask for it either.
+    event = db.session.scalar(select(CalendlyEvent).filter_by(calendly_id=empty))
+    assert event.attendees_synced_at is not None and event.invitees_total == 0
+    stored = db.session.scalar(select(CalendlyEvent).filter_by(calendly_id=canceled_only))
+    assert [a.status for a in stored.attendees] == ["canceled"]
+
+
+def test_invitees_deleted_upstream_leave_a_total_of_zero_and_the_stored_attendees(
+    ctx, calendly_sim, infowebinar_uri, pick_event
+):
+    uuid = pick_event(calendly_sim, event_type=infowebinar_uri, min_active=1, ahead=True)
+    assert sync_from_settings("cli").status == "succeeded"
+    kept = count(CalendlyEventAttendee)
+    # Calendly deletes invitee data on request (data compliance): the total drops to 0.
+    calendly_sim.invitees[uuid] = []
+    event = calendly_sim.events[uuid]
+    event["invitees_counter"].update(total=0, active=0)
+    event["updated_at"] = format_time(parse_time(event["updated_at"]) + timedelta(seconds=1))
+    calendly_sim.reset_log()
+
+    run = sync_from_settings("cli")
+
+    assert run.status == "succeeded"
+    assert run.events_updated == 1 and invitee_reads(calendly_sim) == set()
+    row = db.session.scalar(select(CalendlyEvent).filter_by(calendly_id=uuid))
+    assert (row.invitees_total, row.invitees_active) == (0, 0)
+    # As when a read list lacks someone: the sync deletes no attendee (see mirror/download.py).
+    assert count(CalendlyEventAttendee) == kept
 
 
 def test_one_sync_converges_after_bookings_cancellations_reschedules_and_renames(
@@ -484,7 +563,9 @@ def test_paced_full_sync_meets_no_429_and_keeps_to_the_allowed_rate(make_app, ma
         assert run.status == "succeeded", run.outcome_params
     assert sim.responses_429 == 0
     requests_made = sim.request_count
-    assert requests_made > 120
+    # Several windows' worth: one request per event with invitees (a total of 0 costs none).
+    with_invitees = sum(e["invitees_counter"]["total"] > 0 for e in sim.events.values())
+    assert requests_made > with_invitees > 60
     # No more waiting than the rate asks for: at most one wait per used-up window, none longer
     # than the window (counted from the pacing's own log lines, not the wall clock, which a
     # loaded machine stretches).
