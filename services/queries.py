@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from store import clock
+from store import clock, search_index
 from store.database import db
 from store.models import CalendlyEvent, CalendlyEventAttendee, CalendlyEventType, EventHost, SyncRun
 from store.outcomes import RecordStatus, SyncStatus
@@ -25,6 +25,9 @@ SEARCH_LIMIT = 25
 SEARCH_MIN_LENGTH = 2
 # Matching bookings read per person shown; people rarely book more often than this.
 SEARCH_BOOKINGS_PER_PERSON = 8
+# Above this many matching bookings, a search walks the bookings from the newest instead of
+# sorting every match: so many matches lie close together near the newest.
+SEARCH_INDEX_MATCHES = 2000
 MAX_PAGE = 10_000
 RUNS_PER_PAGE = 20
 
@@ -212,23 +215,27 @@ def search_people(query: str, limit: int = SEARCH_LIMIT) -> PeopleFound:
     """People whose name or email contains `query` (ignoring case), most recent booking first;
     at most `limit`, and `more` says whether others matched too.
 
-    Walks the (booked at, search text, email) index from the newest booking and stops after a
-    few hundred matching bookings, then summarises just their addresses: a common query stops
-    early, a rare one reads the index once. The search text is case-folded when written, with
-    umlaut-free variants, so "JÜRGEN", "juergen" and "jurgen" find "Jürgen" on SQLite as on
-    PostgreSQL; the query is only case-folded, so that "e" still finds "Samuel".
+    A query of three characters or more asks the trigram index (store/search_index.py) which
+    bookings match. When few do, just those are sorted by booking time; when many do, the walk
+    of the (booked at, search text) index from the newest booking finds the few hundred it
+    needs early, and is taken instead. Shorter queries always walk. The search text is
+    case-folded when written, with umlaut-free variants, so "JÜRGEN", "juergen" and "jurgen"
+    find "Jürgen" on SQLite as on PostgreSQL; the query is only case-folded, so that "e" still
+    finds "Samuel".
     """
     query = (query or "").strip()
     if len(query) < SEARCH_MIN_LENGTH:
         return PeopleFound([])
     at = CalendlyEventAttendee
+    folded = query.casefold()
     # One person more than shown is read, to know whether there are more.
-    matches = db.session.scalars(
-        select(at.email)
-        .where(_contains(at.search_text, query.casefold()))
-        .order_by(at.calendly_created_at.desc())
-        .limit((limit + 1) * SEARCH_BOOKINGS_PER_PERSON)
-    )
+    wanted = (limit + 1) * SEARCH_BOOKINGS_PER_PERSON
+    newest_first = select(at.email).order_by(at.calendly_created_at.desc()).limit(wanted)
+    indexed = _indexed_matches(folded)
+    if indexed is not None and _count_up_to(indexed, SEARCH_INDEX_MATCHES) < SEARCH_INDEX_MATCHES:
+        matches = db.session.scalars(newest_first.where(at.id.in_(indexed)))
+    else:
+        matches = db.session.scalars(newest_first.where(_contains(at.search_text, folded)))
     emails = [email for email in dict.fromkeys(matches) if email]  # distinct, newest first
     more, emails = len(emails) > limit, emails[:limit]
     if not emails:
@@ -241,6 +248,26 @@ def search_people(query: str, limit: int = SEARCH_LIMIT) -> PeopleFound:
     ).all()
     hits = {email: PersonHit(email, name, count, last) for email, name, count, last in rows}
     return PeopleFound([hits[email] for email in emails if email in hits], more)
+
+
+def _indexed_matches(folded: str):
+    """The ids of the attendees whose search text contains `folded`, as the trigram index
+    finds them (a select), or None when the text is too short for trigrams."""
+    if len(folded) < search_index.MIN_INDEXED_LENGTH:
+        return None
+    at = CalendlyEventAttendee
+    if db.session.get_bind().dialect.name == "sqlite":
+        fts = search_index.attendee_search
+        # A quoted phrase: the text never reaches FTS5's query syntax.
+        phrase = search_index.match_phrase(folded)
+        return select(fts.c.rowid).where(fts.c.search_text.op("MATCH")(phrase))
+    # PostgreSQL answers this LIKE from the pg_trgm GIN index.
+    return select(at.id).where(_contains(at.search_text, folded))
+
+
+def _count_up_to(ids, cap: int) -> int:
+    """How many rows `ids` selects, counting no further than `cap`."""
+    return db.session.scalar(select(func.count()).select_from(ids.limit(cap).subquery()))
 
 
 def person_bookings(email: str) -> list[tuple[CalendlyEventAttendee, CalendlyEvent]]:

@@ -6,11 +6,22 @@ import unicodedata
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy import (
+    DDL,
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from store import clock
+from store import clock, search_index
 from store.database import db
 from store.outcomes import RecordStatus, SyncStatus
 
@@ -183,6 +194,18 @@ class CalendlyEventAttendee(CalendlyRecord, db.Model):
 def _fill_search_text(_mapper, _connection, attendee) -> None:
     # ORM writes (tests, one-off fixes); the mirror's bulk upserts set the column themselves.
     attendee.search_text = attendee_search_text(attendee.name, attendee.email)
+
+
+def _search_index_ddl(when: str, statements_of) -> None:
+    for dialect in ("sqlite", "postgresql"):
+        for statement in statements_of(dialect):
+            ddl = DDL(statement).execute_if(dialect=dialect)
+            event.listen(CalendlyEventAttendee.__table__, when, ddl)
+
+
+# The substring index of search (store/search_index.py) comes and goes with the table.
+_search_index_ddl("after_create", search_index.create_statements)
+_search_index_ddl("before_drop", search_index.drop_statements)
 
 
 class SyncRun(db.Model):
