@@ -14,9 +14,16 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from store import clock, search_index
+from store import clock, search_index, totals
 from store.database import db
-from store.models import CalendlyEvent, CalendlyEventAttendee, CalendlyEventType, EventHost, SyncRun
+from store.models import (
+    CalendlyEvent,
+    CalendlyEventAttendee,
+    CalendlyEventType,
+    EventHost,
+    MirrorTotal,
+    SyncRun,
+)
 from store.outcomes import RecordStatus, SyncStatus
 
 VIEWS = ("upcoming", "past", "canceled")
@@ -153,22 +160,31 @@ def has_webinars() -> bool:
     return db.session.scalar(select(CalendlyEvent.id).limit(1)) is not None
 
 
+def _distinct(column):
+    """The distinct non-NULL values of the indexed `column`, as a CTE with a `value` column:
+    one index seek per value (a loose index scan), where GROUP BY would read every row."""
+    values = select(func.min(column).label("value")).cte(f"distinct_{column.name}", recursive=True)
+    following = select(func.min(column)).where(column > values.c.value).scalar_subquery()
+    return values.union_all(select(following).where(values.c.value.is_not(None)))
+
+
 def event_types() -> list[tuple[str, str]]:
     """(event type URI, name) of every mirrored event type, by name."""
-    rows = db.session.execute(
-        select(CalendlyEvent.event_type_uri, func.max(CalendlyEvent.name))
-        .where(CalendlyEvent.event_type_uri.is_not(None))
-        .group_by(CalendlyEvent.event_type_uri)
-    ).all()
+    ev = CalendlyEvent
+    uris = _distinct(ev.event_type_uri)
+    name = select(func.max(ev.name)).where(ev.event_type_uri == uris.c.value).scalar_subquery()
+    rows = db.session.execute(select(uris.c.value, name).where(uris.c.value.is_not(None))).all()
     return sorted(((uri, name or uri) for uri, name in rows), key=lambda row: row[1].casefold())
 
 
 def hosts() -> list[tuple[str, str]]:
     """(user URI, name) of everyone who hosts a mirrored webinar, by name."""
+    uris = _distinct(EventHost.user_uri)
+    of_user = EventHost.user_uri == uris.c.value
+    name = select(func.max(EventHost.name)).where(of_user).scalar_subquery()
+    email = select(func.max(EventHost.email)).where(of_user).scalar_subquery()
     rows = db.session.execute(
-        select(EventHost.user_uri, func.max(EventHost.name), func.max(EventHost.email)).group_by(
-            EventHost.user_uri
-        )
+        select(uris.c.value, name, email).where(uris.c.value.is_not(None))
     ).all()
     named = ((uri, name or email or uri) for uri, name, email in rows)
     return sorted(named, key=lambda row: row[1].casefold())
@@ -336,13 +352,12 @@ class MirrorTotals:
 
 
 def mirror_totals() -> MirrorTotals:
-    """How many webinars and attendees the mirror holds, summed from the per-event counters
-    (Calendly's invitee total of each event) without reading the attendee table."""
-    webinars, attendees = db.session.execute(
-        select(
-            func.count(CalendlyEvent.id), func.coalesce(func.sum(CalendlyEvent.invitees_total), 0)
-        )
-    ).one()
+    """How many webinars and attendees the mirror holds: the per-event counters (Calendly's
+    invitee total of each event) as summed by the triggers of store/totals.py, one row read."""
+    row = db.session.execute(
+        select(MirrorTotal.webinars, MirrorTotal.attendees).where(MirrorTotal.id == totals.ROW_ID)
+    ).first()
+    webinars, attendees = row or (0, 0)
     return MirrorTotals(webinars=webinars, attendees=attendees)
 
 

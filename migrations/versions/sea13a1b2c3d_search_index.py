@@ -1,4 +1,6 @@
-"""attendee search by index: FTS5 trigram table (SQLite), pg_trgm GIN index (PostgreSQL)
+"""attendee search by index: FTS5 trigram table (SQLite), pg_trgm GIN index (PostgreSQL);
+indexes that let the dashboard count and page webinars from indexes alone; the mirror's totals
+in one row kept by triggers
 
 Revision ID: sea13a1b2c3d
 Revises: a9e1f0c3d2b4
@@ -6,6 +8,7 @@ Create Date: 2026-11-28 00:10:00
 
 """
 from alembic import op
+import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
@@ -50,14 +53,91 @@ POSTGRESQL_UP = (
 POSTGRESQL_DOWN = ("DROP INDEX IF EXISTS ix_attendees_search_trgm",)
 
 
+# The totals row (store/totals.py when this revision was written): filled from the events,
+# then kept by triggers.
+TOTALS_FILL = (
+    "DELETE FROM mirror_totals",
+    "INSERT INTO mirror_totals (id, webinars, attendees)"
+    " SELECT 1, count(*), coalesce(sum(invitees_total), 0) FROM calendly_events",
+)
+TOTALS_SQLITE_UP = (
+    "CREATE TRIGGER IF NOT EXISTS mirror_totals_insert AFTER INSERT ON calendly_events BEGIN"
+    " UPDATE mirror_totals SET webinars = webinars + 1,"
+    " attendees = attendees + coalesce(new.invitees_total, 0); END",
+    "CREATE TRIGGER IF NOT EXISTS mirror_totals_delete AFTER DELETE ON calendly_events BEGIN"
+    " UPDATE mirror_totals SET webinars = webinars - 1,"
+    " attendees = attendees - coalesce(old.invitees_total, 0); END",
+    "CREATE TRIGGER IF NOT EXISTS mirror_totals_update AFTER UPDATE OF invitees_total"
+    " ON calendly_events WHEN old.invitees_total IS NOT new.invitees_total BEGIN"
+    " UPDATE mirror_totals SET attendees = attendees"
+    " + coalesce(new.invitees_total, 0) - coalesce(old.invitees_total, 0); END",
+)
+TOTALS_SQLITE_DOWN = (
+    "DROP TRIGGER IF EXISTS mirror_totals_insert",
+    "DROP TRIGGER IF EXISTS mirror_totals_delete",
+    "DROP TRIGGER IF EXISTS mirror_totals_update",
+)
+TOTALS_POSTGRESQL_UP = (
+    """CREATE OR REPLACE FUNCTION mirror_totals_count() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            UPDATE mirror_totals SET webinars = webinars + 1,
+                attendees = attendees + coalesce(NEW.invitees_total, 0);
+        ELSIF TG_OP = 'DELETE' THEN
+            UPDATE mirror_totals SET webinars = webinars - 1,
+                attendees = attendees - coalesce(OLD.invitees_total, 0);
+        ELSIF NEW.invitees_total IS DISTINCT FROM OLD.invitees_total THEN
+            UPDATE mirror_totals SET attendees = attendees
+                + coalesce(NEW.invitees_total, 0) - coalesce(OLD.invitees_total, 0);
+        END IF;
+        RETURN NULL;
+    END $$""",
+    "CREATE TRIGGER mirror_totals_count AFTER INSERT OR DELETE OR UPDATE OF invitees_total"
+    " ON calendly_events FOR EACH ROW EXECUTE FUNCTION mirror_totals_count()",
+)
+TOTALS_POSTGRESQL_DOWN = ("DROP FUNCTION IF EXISTS mirror_totals_count() CASCADE",)
+
+
 def _run(statements):
     for statement in statements.get(op.get_bind().dialect.name, ()):
         op.execute(statement)
 
 
+# (table, index, columns) of the dashboard's indexes.
+INDEXES = (
+    ("calendly_events", "ix_events_start_end_status", ["start_time", "end_time", "status"]),
+    (
+        "calendly_events",
+        "ix_events_type_start_end_status",
+        ["event_type_uri", "start_time", "end_time", "status"],
+    ),
+    ("calendly_event_hosts", "ix_event_hosts_user_name", ["user_uri", "name"]),
+    ("calendly_event_hosts", "ix_event_hosts_user_email", ["user_uri", "email"]),
+)
+
+
 def upgrade():
     _run({"sqlite": SQLITE_UP, "postgresql": POSTGRESQL_UP})
+    for table, name, columns in INDEXES:
+        op.create_index(name, table, columns, unique=False)
+    # (start, end, status) leads with the start time: it serves everything this one did.
+    op.drop_index("ix_calendly_events_start_time", table_name="calendly_events")
+    op.create_table(
+        "mirror_totals",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("webinars", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("attendees", sa.Integer(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_mirror_totals")),
+    )
+    for statement in TOTALS_FILL:
+        op.execute(statement)
+    _run({"sqlite": TOTALS_SQLITE_UP, "postgresql": TOTALS_POSTGRESQL_UP})
 
 
 def downgrade():
+    _run({"sqlite": TOTALS_SQLITE_DOWN, "postgresql": TOTALS_POSTGRESQL_DOWN})
+    op.drop_table("mirror_totals")
+    op.create_index("ix_calendly_events_start_time", "calendly_events", ["start_time"], unique=False)
+    for table, name, _columns in reversed(INDEXES):
+        op.drop_index(name, table_name=table)
     _run({"sqlite": SQLITE_DOWN, "postgresql": POSTGRESQL_DOWN})
