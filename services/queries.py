@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -139,6 +139,13 @@ def _webinar_conditions(f: WebinarFilter, now: datetime) -> tuple[list, list]:
         order = [ev.start_time.desc(), ev.id.desc()]
     else:
         where = [ev.status != RecordStatus.CANCELED, ev.end_time >= now]
+        # No webinar that started before now minus the longest one ever mirrored is still on:
+        # the walk of the start times begins there, not at the first webinar ever held.
+        longest = db.session.scalar(
+            select(MirrorTotal.longest_seconds).where(MirrorTotal.id == totals.ROW_ID)
+        )
+        if longest is not None:
+            where.append(ev.start_time >= now - timedelta(seconds=longest + 1))
         order = [ev.start_time, ev.id]
     if f.event_type:
         where.append(ev.event_type_uri == f.event_type)

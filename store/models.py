@@ -222,14 +222,15 @@ _search_index_ddl("before_drop", search_index.drop_statements)
 
 
 class MirrorTotal(db.Model):
-    """One row: how many webinars the mirror holds and the sum of their attendee counters,
-    kept by triggers on the events table (store/totals.py)."""
+    """One row: how many webinars the mirror holds, the sum of their attendee counters and the
+    longest duration of a webinar, kept by triggers on the events table (store/totals.py)."""
 
     __tablename__ = "mirror_totals"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     webinars: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     attendees: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    longest_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 for _dialect in ("sqlite", "postgresql"):

@@ -55,15 +55,26 @@ POSTGRESQL_DOWN = ("DROP INDEX IF EXISTS ix_attendees_search_trgm",)
 
 # The totals row (store/totals.py when this revision was written): filled from the events,
 # then kept by triggers.
-TOTALS_FILL = (
-    "DELETE FROM mirror_totals",
-    "INSERT INTO mirror_totals (id, webinars, attendees)"
-    " SELECT 1, count(*), coalesce(sum(invitees_total), 0) FROM calendly_events",
+SQLITE_SECONDS = (
+    "CAST(round((julianday({0}.end_time) - julianday({0}.start_time)) * 86400) AS INTEGER)"
 )
+POSTGRESQL_SECONDS = "CAST(ceil(extract(epoch FROM {0}.end_time - {0}.start_time)) AS INTEGER)"
+
+
+def _totals_fill(seconds):
+    return (
+        "INSERT INTO mirror_totals (id, webinars, attendees, longest_seconds)"
+        " SELECT 1, count(*), coalesce(sum(invitees_total), 0),"
+        f" coalesce(max({seconds.format('calendly_events')}), 0) FROM calendly_events"
+    )
+
+
 TOTALS_SQLITE_UP = (
+    _totals_fill(SQLITE_SECONDS),
     "CREATE TRIGGER IF NOT EXISTS mirror_totals_insert AFTER INSERT ON calendly_events BEGIN"
     " UPDATE mirror_totals SET webinars = webinars + 1,"
-    " attendees = attendees + coalesce(new.invitees_total, 0); END",
+    " attendees = attendees + coalesce(new.invitees_total, 0),"
+    f" longest_seconds = max(longest_seconds, coalesce({SQLITE_SECONDS.format('new')}, 0)); END",
     "CREATE TRIGGER IF NOT EXISTS mirror_totals_delete AFTER DELETE ON calendly_events BEGIN"
     " UPDATE mirror_totals SET webinars = webinars - 1,"
     " attendees = attendees - coalesce(old.invitees_total, 0); END",
@@ -71,28 +82,40 @@ TOTALS_SQLITE_UP = (
     " ON calendly_events WHEN old.invitees_total IS NOT new.invitees_total BEGIN"
     " UPDATE mirror_totals SET attendees = attendees"
     " + coalesce(new.invitees_total, 0) - coalesce(old.invitees_total, 0); END",
+    "CREATE TRIGGER IF NOT EXISTS mirror_totals_times AFTER UPDATE OF start_time, end_time"
+    " ON calendly_events BEGIN UPDATE mirror_totals SET longest_seconds ="
+    f" {SQLITE_SECONDS.format('new')}"
+    f" WHERE longest_seconds < {SQLITE_SECONDS.format('new')}; END",
 )
 TOTALS_SQLITE_DOWN = (
     "DROP TRIGGER IF EXISTS mirror_totals_insert",
     "DROP TRIGGER IF EXISTS mirror_totals_delete",
     "DROP TRIGGER IF EXISTS mirror_totals_update",
+    "DROP TRIGGER IF EXISTS mirror_totals_times",
 )
 TOTALS_POSTGRESQL_UP = (
-    """CREATE OR REPLACE FUNCTION mirror_totals_count() RETURNS trigger LANGUAGE plpgsql AS $$
+    _totals_fill(POSTGRESQL_SECONDS),
+    f"""CREATE OR REPLACE FUNCTION mirror_totals_count() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP = 'INSERT' THEN
             UPDATE mirror_totals SET webinars = webinars + 1,
-                attendees = attendees + coalesce(NEW.invitees_total, 0);
+                attendees = attendees + coalesce(NEW.invitees_total, 0),
+                longest_seconds = greatest(longest_seconds, {POSTGRESQL_SECONDS.format("NEW")});
         ELSIF TG_OP = 'DELETE' THEN
             UPDATE mirror_totals SET webinars = webinars - 1,
                 attendees = attendees - coalesce(OLD.invitees_total, 0);
-        ELSIF NEW.invitees_total IS DISTINCT FROM OLD.invitees_total THEN
-            UPDATE mirror_totals SET attendees = attendees
-                + coalesce(NEW.invitees_total, 0) - coalesce(OLD.invitees_total, 0);
+        ELSE
+            IF NEW.invitees_total IS DISTINCT FROM OLD.invitees_total THEN
+                UPDATE mirror_totals SET attendees = attendees
+                    + coalesce(NEW.invitees_total, 0) - coalesce(OLD.invitees_total, 0);
+            END IF;
+            UPDATE mirror_totals SET longest_seconds = {POSTGRESQL_SECONDS.format("NEW")}
+                WHERE longest_seconds < {POSTGRESQL_SECONDS.format("NEW")};
         END IF;
         RETURN NULL;
     END $$""",
-    "CREATE TRIGGER mirror_totals_count AFTER INSERT OR DELETE OR UPDATE OF invitees_total"
+    "CREATE TRIGGER mirror_totals_count AFTER INSERT OR DELETE"
+    " OR UPDATE OF invitees_total, start_time, end_time"
     " ON calendly_events FOR EACH ROW EXECUTE FUNCTION mirror_totals_count()",
 )
 TOTALS_POSTGRESQL_DOWN = ("DROP FUNCTION IF EXISTS mirror_totals_count() CASCADE",)
@@ -127,10 +150,9 @@ def upgrade():
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("webinars", sa.Integer(), server_default="0", nullable=False),
         sa.Column("attendees", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("longest_seconds", sa.Integer(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mirror_totals")),
     )
-    for statement in TOTALS_FILL:
-        op.execute(statement)
     _run({"sqlite": TOTALS_SQLITE_UP, "postgresql": TOTALS_POSTGRESQL_UP})
 
 
