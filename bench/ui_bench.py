@@ -131,6 +131,10 @@ class Dialect:
             return f"strftime('%Y-%m-%d %H:%M:%S', {base}, ({minutes}) || ' minutes') || '.000000'"
         return f"({base})::timestamp + ({minutes}) * interval '1 minute'"
 
+    def run(self, conn, sql: str) -> None:
+        """Execute `sql` as written (psycopg reads a bare % as a placeholder)."""
+        conn.exec_driver_sql(sql.replace("%", "%%") if self.name == "postgresql" else sql)
+
     def json(self, expr: str) -> str:
         return expr if self.name == "sqlite" else f"({expr})::json"
 
@@ -211,7 +215,8 @@ def build_database(db, n_events: int, n_attendees: int) -> None:
             + d.text(host)
             + """ || '@example.org"}]'"""
         )
-        conn.exec_driver_sql(
+        d.run(
+            conn,
             f"""{d.series(n_events)}
             INSERT INTO calendly_events (calendly_id, uri, name, status, start_time, end_time,
                 event_type_uri, location_type, location, invitees_active, invitees_total,
@@ -227,14 +232,15 @@ def build_database(db, n_events: int, n_attendees: int) -> None:
                      THEN 'https://zoom.us/j/' || {d.text(_mix("n", 6))} END,
                 0, 0, 40, ({_mix("n", 7)} % 100 = 0), {d.json(host_json)},
                 {base}, {base}
-            FROM seq"""
+            FROM seq""",
         )
         host_of_id = d.text(f"{_mix('id - 1', 2)} % {HOSTS}")
-        conn.exec_driver_sql(
+        d.run(
+            conn,
             f"""INSERT INTO calendly_event_hosts (event_id, user_uri, name, email)
             SELECT id, 'https://api.calendly.com/users/HOST-' || {host_of_id},
                 'Moderatorin ' || {host_of_id}, 'host' || {host_of_id} || '@example.org'
-            FROM calendly_events"""
+            FROM calendly_events""",
         )
         answers = (
             """'[{"question": "Welches Fach?", "answer": "' || """
@@ -244,7 +250,8 @@ def build_database(db, n_events: int, n_attendees: int) -> None:
             + """ || '", "position": 1}]'"""
         )
         booked = d.plus_minutes("e.start_time", f"-1440 * (1 + {_mix('p.n', 13)} % 40)")
-        conn.exec_driver_sql(
+        d.run(
+            conn,
             f"""{d.series(n_attendees)}
             INSERT INTO calendly_event_attendees (event_id, calendly_id, uri, name, first_name,
                 last_name, email, search_text, status, timezone, questions_and_answers,
@@ -265,7 +272,7 @@ def build_database(db, n_events: int, n_attendees: int) -> None:
                          ({_mix("n", 10)} % 100 < 8) AS canceled
                   FROM seq) AS p
             JOIN calendly_events e ON e.id = p.event_id
-            JOIN bench_names b ON b.id = p.person % {len(pairs)}"""
+            JOIN bench_names b ON b.id = p.person % {len(pairs)}""",
         )
         # Every event's counters, as the sync stores Calendly's.
         conn.exec_driver_sql(
@@ -482,10 +489,12 @@ NEW_INDEXES = (
     "ix_events_type_start_end_status",
     "ix_event_hosts_user_name",
     "ix_event_hosts_user_email",
+    "ix_attendees_booked_search_email",
 )
-OLD_INDEX = (
-    "CREATE INDEX IF NOT EXISTS ix_calendly_events_start_time ON calendly_events (start_time)"
-)
+OLD_INDEXES = {
+    "ix_calendly_events_start_time": "calendly_events (start_time)",
+    "ix_attendees_booked_search": "calendly_event_attendees (calendly_created_at, search_text)",
+}
 
 
 def schema_of(conn, after: bool) -> None:
@@ -499,7 +508,8 @@ def schema_of(conn, after: bool) -> None:
     if not after:
         for name in NEW_INDEXES:
             conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
-        conn.exec_driver_sql(OLD_INDEX)
+        for name, columns in OLD_INDEXES.items():
+            conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {columns}")
         if dialect == "postgresql":  # the FTS5 table is invisible to code that does not ask it
             for statement in search_index.drop_statements(dialect):
                 conn.exec_driver_sql(statement)
@@ -508,7 +518,8 @@ def schema_of(conn, after: bool) -> None:
         for index in table.indexes:
             if isinstance(index, Index):
                 index.create(conn, checkfirst=True)
-    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_calendly_events_start_time")
+    for name in OLD_INDEXES:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
     fts = (
         dialect == "sqlite"
         and conn.exec_driver_sql(

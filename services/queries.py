@@ -35,6 +35,8 @@ SEARCH_BOOKINGS_PER_PERSON = 8
 # Above this many matching bookings, a search walks the bookings from the newest instead of
 # sorting every match: so many matches lie close together near the newest.
 SEARCH_INDEX_MATCHES = 2000
+# PostgreSQL: how many of the newest bookings a search walks before it asks the trigram index.
+SEARCH_WALK_FIRST = 20_000
 MAX_PAGE = 10_000
 RUNS_PER_PAGE = 20
 
@@ -238,28 +240,22 @@ def search_people(query: str, limit: int = SEARCH_LIMIT) -> PeopleFound:
     """People whose name or email contains `query` (ignoring case), most recent booking first;
     at most `limit`, and `more` says whether others matched too.
 
-    A query of three characters or more asks the trigram index (store/search_index.py) which
-    bookings match. When few do, just those are sorted by booking time; when many do, the walk
-    of the (booked at, search text) index from the newest booking finds the few hundred it
-    needs early, and is taken instead. Shorter queries always walk. The search text is
-    case-folded when written, with umlaut-free variants, so "JÜRGEN", "juergen" and "jurgen"
-    find "Jürgen" on SQLite as on PostgreSQL; the query is only case-folded, so that "e" still
-    finds "Samuel".
+    Two ways find the newest matching bookings, and each search takes the one that reads less:
+    the trigram index (store/search_index.py) finds every match and sorts them by booking
+    time, which is cheap when there are few; the walk of the (booked at, search text, email)
+    index from the newest booking stops as soon as it has enough, which is cheap when there
+    are many. Queries shorter than three characters have no trigrams and always walk. The
+    search text is case-folded when written, with umlaut-free variants, so "JÜRGEN",
+    "juergen" and "jurgen" find "Jürgen" on SQLite as on PostgreSQL; the query is only
+    case-folded, so that "e" still finds "Samuel".
     """
     query = (query or "").strip()
     if len(query) < SEARCH_MIN_LENGTH:
         return PeopleFound([])
     at = CalendlyEventAttendee
-    folded = query.casefold()
     # One person more than shown is read, to know whether there are more.
     wanted = (limit + 1) * SEARCH_BOOKINGS_PER_PERSON
-    newest_first = select(at.email).order_by(at.calendly_created_at.desc()).limit(wanted)
-    indexed = _indexed_matches(folded)
-    if indexed is not None and _count_up_to(indexed, SEARCH_INDEX_MATCHES) < SEARCH_INDEX_MATCHES:
-        matches = db.session.scalars(newest_first.where(at.id.in_(indexed)))
-    else:
-        matches = db.session.scalars(newest_first.where(_contains(at.search_text, folded)))
-    emails = [email for email in dict.fromkeys(matches) if email]  # distinct, newest first
+    emails = [email for email in dict.fromkeys(_newest_matches(query.casefold(), wanted)) if email]
     more, emails = len(emails) > limit, emails[:limit]
     if not emails:
         return PeopleFound([])
@@ -273,19 +269,43 @@ def search_people(query: str, limit: int = SEARCH_LIMIT) -> PeopleFound:
     return PeopleFound([hits[email] for email in emails if email in hits], more)
 
 
-def _indexed_matches(folded: str):
-    """The ids of the attendees whose search text contains `folded`, as the trigram index
-    finds them (a select), or None when the text is too short for trigrams."""
-    if len(folded) < search_index.MIN_INDEXED_LENGTH:
-        return None
+def _newest_matches(folded: str, wanted: int) -> list[str | None]:
+    """The emails of the `wanted` newest bookings whose search text contains `folded`."""
     at = CalendlyEventAttendee
+    newest_first = select(at.email).order_by(at.calendly_created_at.desc()).limit(wanted)
+    walk = newest_first.where(_contains(at.search_text, folded))
+    if len(folded) < search_index.MIN_INDEXED_LENGTH:
+        return list(db.session.scalars(walk))
     if db.session.get_bind().dialect.name == "sqlite":
+        # The FTS5 index counts its matches without reading the table: few are sorted, many
+        # are walked.
         fts = search_index.attendee_search
         # A quoted phrase: the text never reaches FTS5's query syntax.
         phrase = search_index.match_phrase(folded)
-        return select(fts.c.rowid).where(fts.c.search_text.op("MATCH")(phrase))
-    # PostgreSQL answers this LIKE from the pg_trgm GIN index.
-    return select(at.id).where(_contains(at.search_text, folded))
+        ids = select(fts.c.rowid).where(fts.c.search_text.op("MATCH")(phrase))
+        if _count_up_to(ids, SEARCH_INDEX_MATCHES) < SEARCH_INDEX_MATCHES:
+            return list(db.session.scalars(newest_first.where(at.id.in_(ids))))
+        return list(db.session.scalars(walk))
+    # PostgreSQL's trigram index must read each candidate row to confirm it, so it cannot
+    # count cheaply: the newest bookings are walked first (an index-only scan; strpos() keeps
+    # the planner off the trigram index), and only a search they do not satisfy asks the index,
+    # whose LIKE then has few matches to sort.
+    recent = (
+        select(at.email, at.search_text)
+        .order_by(at.calendly_created_at.desc())
+        .limit(SEARCH_WALK_FIRST)
+        .subquery()
+    )
+    found = list(
+        db.session.scalars(
+            select(recent.c.email)
+            .where(func.strpos(recent.c.search_text, folded) > 0)
+            .limit(wanted)
+        )
+    )
+    if len(found) == wanted:
+        return found
+    return list(db.session.scalars(walk))
 
 
 def _count_up_to(ids, cap: int) -> int:

@@ -194,8 +194,9 @@ class CalendlyEventAttendee(CalendlyRecord, db.Model):
 
     __table_args__ = (
         Index("ix_attendees_event_status", "event_id", "status"),
-        # Attendee search walks this index from the newest booking without touching the table.
-        Index("ix_attendees_booked_search", "calendly_created_at", "search_text"),
+        # Attendee search walks this index from the newest booking without touching the table
+        # (on PostgreSQL too, as an index-only scan: hence the email).
+        Index("ix_attendees_booked_search_email", "calendly_created_at", "search_text", "email"),
     )
 
     def __repr__(self) -> str:

@@ -136,6 +136,11 @@ INDEXES = (
     ),
     ("calendly_event_hosts", "ix_event_hosts_user_name", ["user_uri", "name"]),
     ("calendly_event_hosts", "ix_event_hosts_user_email", ["user_uri", "email"]),
+    (
+        "calendly_event_attendees",
+        "ix_attendees_booked_search_email",
+        ["calendly_created_at", "search_text", "email"],
+    ),
 )
 
 
@@ -145,6 +150,8 @@ def upgrade():
         op.create_index(name, table, columns, unique=False)
     # (start, end, status) leads with the start time: it serves everything this one did.
     op.drop_index("ix_calendly_events_start_time", table_name="calendly_events")
+    # With the email the walk of search is an index-only scan on PostgreSQL too.
+    op.drop_index("ix_attendees_booked_search", table_name="calendly_event_attendees")
     op.create_table(
         "mirror_totals",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -160,6 +167,12 @@ def downgrade():
     _run({"sqlite": TOTALS_SQLITE_DOWN, "postgresql": TOTALS_POSTGRESQL_DOWN})
     op.drop_table("mirror_totals")
     op.create_index("ix_calendly_events_start_time", "calendly_events", ["start_time"], unique=False)
+    op.create_index(
+        "ix_attendees_booked_search",
+        "calendly_event_attendees",
+        ["calendly_created_at", "search_text"],
+        unique=False,
+    )
     for table, name, _columns in reversed(INDEXES):
         op.drop_index(name, table_name=table)
     _run({"sqlite": SQLITE_DOWN, "postgresql": POSTGRESQL_DOWN})
