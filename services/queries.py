@@ -32,11 +32,11 @@ SEARCH_LIMIT = 25
 SEARCH_MIN_LENGTH = 2
 # Matching bookings read per person shown; people rarely book more often than this.
 SEARCH_BOOKINGS_PER_PERSON = 8
-# Above this many matching bookings, a search walks the bookings from the newest instead of
-# sorting every match: so many matches lie close together near the newest.
-SEARCH_INDEX_MATCHES = 2000
-# PostgreSQL: how many of the newest bookings a search walks before it asks the trigram index.
+# How many of the newest bookings a search walks before it asks the trigram index.
 SEARCH_WALK_FIRST = 20_000
+# SQLite: above this many matching bookings, a search walks all bookings from the newest
+# instead of sorting every match.
+SEARCH_INDEX_MATCHES = 5000
 MAX_PAGE = 10_000
 RUNS_PER_PAGE = 20
 
@@ -240,14 +240,14 @@ def search_people(query: str, limit: int = SEARCH_LIMIT) -> PeopleFound:
     """People whose name or email contains `query` (ignoring case), most recent booking first;
     at most `limit`, and `more` says whether others matched too.
 
-    Two ways find the newest matching bookings, and each search takes the one that reads less:
-    the trigram index (store/search_index.py) finds every match and sorts them by booking
-    time, which is cheap when there are few; the walk of the (booked at, search text, email)
-    index from the newest booking stops as soon as it has enough, which is cheap when there
-    are many. Queries shorter than three characters have no trigrams and always walk. The
-    search text is case-folded when written, with umlaut-free variants, so "JÜRGEN",
-    "juergen" and "jurgen" find "Jürgen" on SQLite as on PostgreSQL; the query is only
-    case-folded, so that "e" still finds "Samuel".
+    Two ways find the newest matching bookings: the walk of the (booked at, search text,
+    email) index from the newest booking stops as soon as it has enough, which is cheap when
+    many match; the trigram index (store/search_index.py) finds every match to sort them by
+    booking time, which is cheap when few do. A search walks a bounded stretch first and asks
+    the index only when that was not enough. Queries shorter than three characters have no
+    trigrams and always walk. The search text is case-folded when written, with umlaut-free
+    variants, so "JÜRGEN", "juergen" and "jurgen" find "Jürgen" on SQLite as on PostgreSQL;
+    the query is only case-folded, so that "e" still finds "Samuel".
     """
     query = (query or "").strip()
     if len(query) < SEARCH_MIN_LENGTH:
@@ -276,35 +276,30 @@ def _newest_matches(folded: str, wanted: int) -> list[str | None]:
     walk = newest_first.where(_contains(at.search_text, folded))
     if len(folded) < search_index.MIN_INDEXED_LENGTH:
         return list(db.session.scalars(walk))
-    if db.session.get_bind().dialect.name == "sqlite":
-        # The FTS5 index counts its matches without reading the table: few are sorted, many
-        # are walked.
-        fts = search_index.attendee_search
-        # A quoted phrase: the text never reaches FTS5's query syntax.
-        phrase = search_index.match_phrase(folded)
-        ids = select(fts.c.rowid).where(fts.c.search_text.op("MATCH")(phrase))
-        if _count_up_to(ids, SEARCH_INDEX_MATCHES) < SEARCH_INDEX_MATCHES:
-            return list(db.session.scalars(newest_first.where(at.id.in_(ids))))
-        return list(db.session.scalars(walk))
-    # PostgreSQL's trigram index must read each candidate row to confirm it, so it cannot
-    # count cheaply: the newest bookings are walked first (an index-only scan; strpos() keeps
-    # the planner off the trigram index), and only a search they do not satisfy asks the index,
-    # whose LIKE then has few matches to sort.
-    recent = (
-        select(at.email, at.search_text)
+    # A common text is found among the newest bookings (an index-only walk of a bounded
+    # stretch); only a rarer one asks the trigram index, which then has few matches to sort.
+    since = db.session.scalar(
+        select(at.calendly_created_at)
         .order_by(at.calendly_created_at.desc())
-        .limit(SEARCH_WALK_FIRST)
-        .subquery()
+        .offset(SEARCH_WALK_FIRST)
+        .limit(1)
     )
-    found = list(
-        db.session.scalars(
-            select(recent.c.email)
-            .where(func.strpos(recent.c.search_text, folded) > 0)
-            .limit(wanted)
-        )
-    )
+    if since is None:  # a small mirror: the walk reads every booking anyway
+        return list(db.session.scalars(walk))
+    found = list(db.session.scalars(walk.where(at.calendly_created_at >= since)))
     if len(found) == wanted:
         return found
+    if db.session.get_bind().dialect.name != "sqlite":
+        # PostgreSQL's planner takes the trigram index for this LIKE when it expects few rows.
+        return list(db.session.scalars(walk))
+    fts = search_index.attendee_search
+    # A quoted phrase: the text never reaches FTS5's query syntax.
+    phrase = search_index.match_phrase(folded)
+    ids = select(fts.c.rowid).where(fts.c.search_text.op("MATCH")(phrase))
+    # FTS5 counts its matches without reading the table: few are sorted, many (spread over
+    # older bookings) are walked to the end.
+    if _count_up_to(ids, SEARCH_INDEX_MATCHES) < SEARCH_INDEX_MATCHES:
+        return list(db.session.scalars(newest_first.where(at.id.in_(ids))))
     return list(db.session.scalars(walk))
 
 

@@ -40,6 +40,11 @@ def _emails(query: str) -> list[str]:
 )
 def test_the_index_and_the_walk_find_the_same_people(people, monkeypatch, query, expected):
     assert _emails(query) == expected
+    # A short stretch of the newest bookings first, then the index: the same answer.
+    monkeypatch.setattr(queries, "SEARCH_WALK_FIRST", 1)
+    assert _emails(query) == expected
+    # One person: the walk of the newest bookings finds enough before the index is asked.
+    assert [hit.email for hit in queries.search_people(query, limit=1).people] == expected[:1]
     # Above the cap the search walks from the newest booking instead: the same answer.
     monkeypatch.setattr(queries, "SEARCH_INDEX_MATCHES", 0)
     assert _emails(query) == expected
