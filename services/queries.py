@@ -112,10 +112,16 @@ class Page:
         return self.page + 1
 
 
-def paginate(query, page: int, per_page: int) -> Page:
-    """Page `page` (from 1) of the rows `query` selects, with their total count."""
+def _count(query) -> int:
+    return db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+
+
+def paginate(query, page: int, per_page: int, total: int | None = None) -> Page:
+    """Page `page` (from 1) of the rows `query` selects, with their total count (counted
+    unless given)."""
     page = min(max(page, 1), MAX_PAGE)
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    if total is None:
+        total = _count(query)
     items = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
     return Page(items=list(items), total=total or 0, page=page, per_page=per_page)
 
@@ -160,8 +166,18 @@ def _webinar_conditions(f: WebinarFilter, now: datetime) -> tuple[list, list]:
 
 def list_webinars(f: WebinarFilter, now: datetime | None = None) -> Page:
     """One page of webinars for the dashboard tab `f.view`."""
-    where, order = _webinar_conditions(f, now or clock.now())
-    return paginate(select(CalendlyEvent).where(*where).order_by(*order), f.page, PAGE_SIZE)
+    now = now or clock.now()
+    where, order = _webinar_conditions(f, now)
+    total = None
+    if f.view == "past" and not f.event_type and not f.host:
+        # The past grows without end: it is counted as what is neither canceled nor upcoming
+        # (both small) out of the webinars the totals row counts.
+        upcoming, _order = _webinar_conditions(replace(f, view="upcoming"), now)
+        canceled, _order = _webinar_conditions(replace(f, view="canceled"), now)
+        ev = select(CalendlyEvent.id)
+        total = mirror_totals().webinars - _count(ev.where(*upcoming)) - _count(ev.where(*canceled))
+    query = select(CalendlyEvent).where(*where).order_by(*order)
+    return paginate(query, f.page, PAGE_SIZE, total=total)
 
 
 def has_webinars() -> bool:

@@ -91,3 +91,18 @@ def test_a_long_webinar_under_way_is_still_upcoming(app_ctx, add_webinar):
     page = queries.list_webinars(queries.WebinarFilter(view="upcoming"))
     assert [e.name for e in page.items] == ["Summer school", "Tomorrow"]
     assert page.total == 2
+
+
+def test_the_past_is_counted_from_the_totals(app_ctx, add_webinar):
+    now = clock.now()
+    for days in (-30, -20, -10):
+        add_webinar(start_time=now + timedelta(days=days))
+    add_webinar(start_time=now - timedelta(days=5), status="canceled")
+    add_webinar(start_time=now + timedelta(days=2))
+    add_webinar(start_time=now + timedelta(days=3), status="canceled")
+    past = queries.list_webinars(queries.WebinarFilter(view="past"))
+    assert past.total == 3 and len(past.items) == 3
+    by_type = queries.list_webinars(
+        queries.WebinarFilter(view="past", event_type="https://api.calendly.com/event_types/INFO")
+    )
+    assert by_type.total == 3
