@@ -71,6 +71,13 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+def include_name(name, type_, parent_names):
+    # The search index (store/search_index.py) is created by migrations, not by the models.
+    from store.search_index import is_search_index
+
+    return not is_search_index(name, type_)
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -100,6 +107,7 @@ def run_migrations_online():
             connection=connection,
             target_metadata=get_metadata(),
             render_item=render_item,
+            include_name=include_name,
             **conf_args,
         )
 

@@ -10,13 +10,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from store import clock
+from store import clock, search_index, totals
 from store.database import db
-from store.models import CalendlyEvent, CalendlyEventAttendee, CalendlyEventType, EventHost, SyncRun
+from store.models import (
+    CalendlyEvent,
+    CalendlyEventAttendee,
+    CalendlyEventType,
+    EventHost,
+    MirrorTotal,
+    SyncRun,
+)
 from store.outcomes import RecordStatus, SyncStatus
 
 VIEWS = ("upcoming", "past", "canceled")
@@ -25,6 +32,11 @@ SEARCH_LIMIT = 25
 SEARCH_MIN_LENGTH = 2
 # Matching bookings read per person shown; people rarely book more often than this.
 SEARCH_BOOKINGS_PER_PERSON = 8
+# How many of the newest bookings a search walks before it asks the trigram index.
+SEARCH_WALK_FIRST = 20_000
+# SQLite: above this many matching bookings, a search walks all bookings from the newest
+# instead of sorting every match.
+SEARCH_INDEX_MATCHES = 5000
 MAX_PAGE = 10_000
 RUNS_PER_PAGE = 20
 
@@ -100,10 +112,16 @@ class Page:
         return self.page + 1
 
 
-def paginate(query, page: int, per_page: int) -> Page:
-    """Page `page` (from 1) of the rows `query` selects, with their total count."""
+def _count(query) -> int:
+    return db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+
+
+def paginate(query, page: int, per_page: int, total: int | None = None) -> Page:
+    """Page `page` (from 1) of the rows `query` selects, with their total count (counted
+    unless given)."""
     page = min(max(page, 1), MAX_PAGE)
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    if total is None:
+        total = _count(query)
     items = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
     return Page(items=list(items), total=total or 0, page=page, per_page=per_page)
 
@@ -129,6 +147,13 @@ def _webinar_conditions(f: WebinarFilter, now: datetime) -> tuple[list, list]:
         order = [ev.start_time.desc(), ev.id.desc()]
     else:
         where = [ev.status != RecordStatus.CANCELED, ev.end_time >= now]
+        # No webinar that started before now minus the longest one ever mirrored is still on:
+        # the walk of the start times begins there, not at the first webinar ever held.
+        longest = db.session.scalar(
+            select(MirrorTotal.longest_seconds).where(MirrorTotal.id == totals.ROW_ID)
+        )
+        if longest is not None:
+            where.append(ev.start_time >= now - timedelta(seconds=longest + 1))
         order = [ev.start_time, ev.id]
     if f.event_type:
         where.append(ev.event_type_uri == f.event_type)
@@ -141,8 +166,18 @@ def _webinar_conditions(f: WebinarFilter, now: datetime) -> tuple[list, list]:
 
 def list_webinars(f: WebinarFilter, now: datetime | None = None) -> Page:
     """One page of webinars for the dashboard tab `f.view`."""
-    where, order = _webinar_conditions(f, now or clock.now())
-    return paginate(select(CalendlyEvent).where(*where).order_by(*order), f.page, PAGE_SIZE)
+    now = now or clock.now()
+    where, order = _webinar_conditions(f, now)
+    total = None
+    if f.view == "past" and not f.event_type and not f.host:
+        # The past grows without end: it is counted as what is neither canceled nor upcoming
+        # (both small) out of the webinars the totals row counts.
+        upcoming, _order = _webinar_conditions(replace(f, view="upcoming"), now)
+        canceled, _order = _webinar_conditions(replace(f, view="canceled"), now)
+        ev = select(CalendlyEvent.id)
+        total = mirror_totals().webinars - _count(ev.where(*upcoming)) - _count(ev.where(*canceled))
+    query = select(CalendlyEvent).where(*where).order_by(*order)
+    return paginate(query, f.page, PAGE_SIZE, total=total)
 
 
 def has_webinars() -> bool:
@@ -150,22 +185,31 @@ def has_webinars() -> bool:
     return db.session.scalar(select(CalendlyEvent.id).limit(1)) is not None
 
 
+def _distinct(column):
+    """The distinct non-NULL values of the indexed `column`, as a CTE with a `value` column:
+    one index seek per value (a loose index scan), where GROUP BY would read every row."""
+    values = select(func.min(column).label("value")).cte(f"distinct_{column.name}", recursive=True)
+    following = select(func.min(column)).where(column > values.c.value).scalar_subquery()
+    return values.union_all(select(following).where(values.c.value.is_not(None)))
+
+
 def event_types() -> list[tuple[str, str]]:
     """(event type URI, name) of every mirrored event type, by name."""
-    rows = db.session.execute(
-        select(CalendlyEvent.event_type_uri, func.max(CalendlyEvent.name))
-        .where(CalendlyEvent.event_type_uri.is_not(None))
-        .group_by(CalendlyEvent.event_type_uri)
-    ).all()
+    ev = CalendlyEvent
+    uris = _distinct(ev.event_type_uri)
+    name = select(func.max(ev.name)).where(ev.event_type_uri == uris.c.value).scalar_subquery()
+    rows = db.session.execute(select(uris.c.value, name).where(uris.c.value.is_not(None))).all()
     return sorted(((uri, name or uri) for uri, name in rows), key=lambda row: row[1].casefold())
 
 
 def hosts() -> list[tuple[str, str]]:
     """(user URI, name) of everyone who hosts a mirrored webinar, by name."""
+    uris = _distinct(EventHost.user_uri)
+    of_user = EventHost.user_uri == uris.c.value
+    name = select(func.max(EventHost.name)).where(of_user).scalar_subquery()
+    email = select(func.max(EventHost.email)).where(of_user).scalar_subquery()
     rows = db.session.execute(
-        select(EventHost.user_uri, func.max(EventHost.name), func.max(EventHost.email)).group_by(
-            EventHost.user_uri
-        )
+        select(uris.c.value, name, email).where(uris.c.value.is_not(None))
     ).all()
     named = ((uri, name or email or uri) for uri, name, email in rows)
     return sorted(named, key=lambda row: row[1].casefold())
@@ -212,24 +256,22 @@ def search_people(query: str, limit: int = SEARCH_LIMIT) -> PeopleFound:
     """People whose name or email contains `query` (ignoring case), most recent booking first;
     at most `limit`, and `more` says whether others matched too.
 
-    Walks the (booked at, search text, email) index from the newest booking and stops after a
-    few hundred matching bookings, then summarises just their addresses: a common query stops
-    early, a rare one reads the index once. The search text is case-folded when written, with
-    umlaut-free variants, so "JÜRGEN", "juergen" and "jurgen" find "Jürgen" on SQLite as on
-    PostgreSQL; the query is only case-folded, so that "e" still finds "Samuel".
+    Two ways find the newest matching bookings: the walk of the (booked at, search text,
+    email) index from the newest booking stops as soon as it has enough, which is cheap when
+    many match; the trigram index (store/search_index.py) finds every match to sort them by
+    booking time, which is cheap when few do. A search walks a bounded stretch first and asks
+    the index only when that was not enough. Queries shorter than three characters have no
+    trigrams and always walk. The search text is case-folded when written, with umlaut-free
+    variants, so "JÜRGEN", "juergen" and "jurgen" find "Jürgen" on SQLite as on PostgreSQL;
+    the query is only case-folded, so that "e" still finds "Samuel".
     """
     query = (query or "").strip()
     if len(query) < SEARCH_MIN_LENGTH:
         return PeopleFound([])
     at = CalendlyEventAttendee
     # One person more than shown is read, to know whether there are more.
-    matches = db.session.scalars(
-        select(at.email)
-        .where(_contains(at.search_text, query.casefold()))
-        .order_by(at.calendly_created_at.desc())
-        .limit((limit + 1) * SEARCH_BOOKINGS_PER_PERSON)
-    )
-    emails = [email for email in dict.fromkeys(matches) if email]  # distinct, newest first
+    wanted = (limit + 1) * SEARCH_BOOKINGS_PER_PERSON
+    emails = [email for email in dict.fromkeys(_newest_matches(query.casefold(), wanted)) if email]
     more, emails = len(emails) > limit, emails[:limit]
     if not emails:
         return PeopleFound([])
@@ -241,6 +283,45 @@ def search_people(query: str, limit: int = SEARCH_LIMIT) -> PeopleFound:
     ).all()
     hits = {email: PersonHit(email, name, count, last) for email, name, count, last in rows}
     return PeopleFound([hits[email] for email in emails if email in hits], more)
+
+
+def _newest_matches(folded: str, wanted: int) -> list[str | None]:
+    """The emails of the `wanted` newest bookings whose search text contains `folded`."""
+    at = CalendlyEventAttendee
+    newest_first = select(at.email).order_by(at.calendly_created_at.desc()).limit(wanted)
+    walk = newest_first.where(_contains(at.search_text, folded))
+    if len(folded) < search_index.MIN_INDEXED_LENGTH:
+        return list(db.session.scalars(walk))
+    # A common text is found among the newest bookings (an index-only walk of a bounded
+    # stretch); only a rarer one asks the trigram index, which then has few matches to sort.
+    since = db.session.scalar(
+        select(at.calendly_created_at)
+        .order_by(at.calendly_created_at.desc())
+        .offset(SEARCH_WALK_FIRST)
+        .limit(1)
+    )
+    if since is None:  # a small mirror: the walk reads every booking anyway
+        return list(db.session.scalars(walk))
+    found = list(db.session.scalars(walk.where(at.calendly_created_at >= since)))
+    if len(found) == wanted:
+        return found
+    if db.session.get_bind().dialect.name != "sqlite":
+        # PostgreSQL's planner takes the trigram index for this LIKE when it expects few rows.
+        return list(db.session.scalars(walk))
+    fts = search_index.attendee_search
+    # A quoted phrase: the text never reaches FTS5's query syntax.
+    phrase = search_index.match_phrase(folded)
+    ids = select(fts.c.rowid).where(fts.c.search_text.op("MATCH")(phrase))
+    # FTS5 counts its matches without reading the table: few are sorted, many (spread over
+    # older bookings) are walked to the end.
+    if _count_up_to(ids, SEARCH_INDEX_MATCHES) < SEARCH_INDEX_MATCHES:
+        return list(db.session.scalars(newest_first.where(at.id.in_(ids))))
+    return list(db.session.scalars(walk))
+
+
+def _count_up_to(ids, cap: int) -> int:
+    """How many rows `ids` selects, counting no further than `cap`."""
+    return db.session.scalar(select(func.count()).select_from(ids.limit(cap).subquery()))
 
 
 def person_bookings(email: str) -> list[tuple[CalendlyEventAttendee, CalendlyEvent]]:
@@ -309,13 +390,12 @@ class MirrorTotals:
 
 
 def mirror_totals() -> MirrorTotals:
-    """How many webinars and attendees the mirror holds, summed from the per-event counters
-    (Calendly's invitee total of each event) without reading the attendee table."""
-    webinars, attendees = db.session.execute(
-        select(
-            func.count(CalendlyEvent.id), func.coalesce(func.sum(CalendlyEvent.invitees_total), 0)
-        )
-    ).one()
+    """How many webinars and attendees the mirror holds: the per-event counters (Calendly's
+    invitee total of each event) as summed by the triggers of store/totals.py, one row read."""
+    row = db.session.execute(
+        select(MirrorTotal.webinars, MirrorTotal.attendees).where(MirrorTotal.id == totals.ROW_ID)
+    ).first()
+    webinars, attendees = row or (0, 0)
     return MirrorTotals(webinars=webinars, attendees=attendees)
 
 

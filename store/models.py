@@ -6,11 +6,22 @@ import unicodedata
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy import (
+    DDL,
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from store import clock
+from store import clock, search_index, totals
 from store.database import db
 from store.outcomes import RecordStatus, SyncStatus
 
@@ -80,7 +91,7 @@ class CalendlyEvent(CalendlyRecord, db.Model):
     uri: Mapped[str] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), index=True)
-    start_time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime)
     end_time: Mapped[datetime] = mapped_column(UTCDateTime)
     event_type_uri: Mapped[str | None] = mapped_column(String(255))
     location_type: Mapped[str | None] = mapped_column(String(64))
@@ -103,8 +114,16 @@ class CalendlyEvent(CalendlyRecord, db.Model):
         back_populates="event", order_by="CalendlyEventAttendee.calendly_created_at"
     )
 
-    # The event-type filter of the dashboard.
-    __table_args__ = (Index("ix_events_event_type_name", "event_type_uri", "name"),)
+    # The dashboard reads indexes only until it has the 25 webinars of a page, and counts a
+    # tab from an index alone: the tabs walk (start, end, status), the event-type filter the
+    # same with the type in front, and the list of types seeks (type, name).
+    __table_args__ = (
+        Index("ix_events_event_type_name", "event_type_uri", "name"),
+        Index("ix_events_start_end_status", "start_time", "end_time", "status"),
+        Index(
+            "ix_events_type_start_end_status", "event_type_uri", "start_time", "end_time", "status"
+        ),
+    )
 
     @property
     def is_canceled(self) -> bool:
@@ -136,7 +155,12 @@ class EventHost(db.Model):
     name: Mapped[str | None] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(255))
 
-    __table_args__ = (Index("ix_event_hosts_user_uri", "user_uri", "event_id"),)
+    # The host filter walks (user, event); the list of hosts seeks each user's name and email.
+    __table_args__ = (
+        Index("ix_event_hosts_user_uri", "user_uri", "event_id"),
+        Index("ix_event_hosts_user_name", "user_uri", "name"),
+        Index("ix_event_hosts_user_email", "user_uri", "email"),
+    )
 
 
 # German spellings without umlauts: "Jürgen" is typed as "juergen" or "jurgen".
@@ -207,8 +231,9 @@ class CalendlyEventAttendee(CalendlyRecord, db.Model):
 
     __table_args__ = (
         Index("ix_attendees_event_status", "event_id", "status"),
-        # Attendee search walks this index from the newest booking without touching the table.
-        Index("ix_attendees_booked_search", "calendly_created_at", "search_text"),
+        # Attendee search walks this index from the newest booking without touching the table
+        # (on PostgreSQL too, as an index-only scan: hence the email).
+        Index("ix_attendees_booked_search_email", "calendly_created_at", "search_text", "email"),
     )
 
     def __repr__(self) -> str:
@@ -220,6 +245,43 @@ class CalendlyEventAttendee(CalendlyRecord, db.Model):
 def _fill_search_text(_mapper, _connection, attendee) -> None:
     # ORM writes (tests, one-off fixes); the mirror's bulk upserts set the column themselves.
     attendee.search_text = attendee_search_text(attendee.name, attendee.email)
+
+
+def _search_index_ddl(when: str, statements_of) -> None:
+    for dialect in ("sqlite", "postgresql"):
+        for statement in statements_of(dialect):
+            ddl = DDL(statement).execute_if(dialect=dialect)
+            event.listen(CalendlyEventAttendee.__table__, when, ddl)
+
+
+# The substring index of search (store/search_index.py) comes and goes with the table.
+_search_index_ddl("after_create", search_index.create_statements)
+_search_index_ddl("before_drop", search_index.drop_statements)
+
+
+class MirrorTotal(db.Model):
+    """One row: how many webinars the mirror holds, the sum of their attendee counters and the
+    longest duration of a webinar, kept by triggers on the events table (store/totals.py)."""
+
+    __tablename__ = "mirror_totals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webinars: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    attendees: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    longest_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+for _dialect in ("sqlite", "postgresql"):
+    # After the events table (sorted by name, neither depends on the other), whose triggers
+    # write here; removed with this table.
+    for _statement in totals.create_statements(_dialect):
+        event.listen(
+            MirrorTotal.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect)
+        )
+    for _statement in totals.drop_statements(_dialect):
+        event.listen(
+            MirrorTotal.__table__, "before_drop", DDL(_statement).execute_if(dialect=_dialect)
+        )
 
 
 class SyncRun(db.Model):
