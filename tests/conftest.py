@@ -8,6 +8,8 @@ deleted (the schema rebuilt only when a test changed it, as the migration tests 
 Two options prove that the suite does not depend on the day or on the generated data:
 `--at=<ISO instant>` runs the whole session with the clock moved there (and ticking), and
 `--data-seed=<int>` changes the seed of every simulated account the fixtures build.
+`--dated-only` keeps the tests marked `dated` (whose outcome can depend on the date or hour;
+`dated(False)` exempts one test of a dated module), `--seeded-only` those on simulated data.
 """
 
 import os
@@ -71,6 +73,18 @@ def pytest_addoption(parser):
         metavar="N",
         help="offset the seed of every simulated Calendly account the fixtures build",
     )
+    group.addoption(
+        "--dated-only",
+        action="store_true",
+        help="run only the tests marked `dated` (those whose outcome can depend on the date "
+        "or hour), as scripts/test does at its fixed instants",
+    )
+    group.addoption(
+        "--seeded-only",
+        action="store_true",
+        help="run only the tests on simulated data (those using the `data_seed` fixture, "
+        "which every simulator fixture does), the only ones --data-seed changes",
+    )
 
 
 def _instant(value: str) -> datetime:
@@ -100,7 +114,28 @@ def pytest_unconfigure(config):
         travel.stop()
 
 
+def is_dated(item) -> bool:
+    """Marked `dated` (by the test, its class or its module) and not `dated(False)` closer."""
+    marker = item.get_closest_marker("dated")
+    return marker is not None and (not marker.args or bool(marker.args[0]))
+
+
+def uses_simulated_data(item) -> bool:
+    """Whether the test builds a simulated Calendly account through the fixtures (all of them
+    take their seed from `data_seed`), so that --data-seed changes its data."""
+    return "data_seed" in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(config, items):
+    wanted = []
+    if config.getoption("--dated-only"):
+        wanted.append(is_dated)
+    if config.getoption("--seeded-only"):
+        wanted.append(uses_simulated_data)
+    if wanted:
+        kept = [item for item in items if all(check(item) for check in wanted)]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
     if not config.getoption("--at"):
         return
     skip = pytest.mark.skip(reason="--at: time-machine does not reach a subprocess's clock")

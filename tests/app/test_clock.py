@@ -10,6 +10,8 @@ from devtools.sample_data import parse_time
 from services.syncing import sync_from_settings
 from store import clock
 
+pytestmark = pytest.mark.dated
+
 # The clock ticks on from the instant; no session runs this long.
 SESSION = timedelta(hours=1)
 

@@ -11,6 +11,9 @@ from services.export import csv_cell, question_columns
 from services.queries import booking_answers
 from store import clock
 
+# Webinars around now, booking times, dates in pages and exports.
+pytestmark = pytest.mark.dated
+
 HX = {"HX-Request": "true"}
 EN = {"Accept-Language": "en"}
 

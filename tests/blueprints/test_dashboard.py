@@ -10,6 +10,9 @@ from services import settings
 from services.queries import PAGE_SIZE, WebinarFilter
 from store import clock
 
+# Upcoming and past tabs, look-ahead order and dates in the admin's time zone.
+pytestmark = pytest.mark.dated
+
 HX = {"HX-Request": "true"}
 EN = {"Accept-Language": "en"}
 

@@ -30,7 +30,10 @@ def app(make_app, calendly_sim):
 
 
 # English pages (the shared `login` fixture signs the client in).
-pytestmark = pytest.mark.language("en")
+pytestmark = [pytest.mark.language("en"), pytest.mark.dated]
+# Runs show their times in the admin's time zone and the next scheduled run; tests of
+# refusals, labels and what happens while a run goes are exempted with dated(False).
+NOT_DATED = pytest.mark.dated(False)
 
 
 @pytest.fixture(autouse=True)
@@ -138,6 +141,7 @@ def test_sync_now_polls_while_running_then_reports_and_triggers_a_refresh(login,
     assert "Succeeded" in again.text
 
 
+@NOT_DATED
 def test_a_second_click_while_running_starts_nothing(login, app, calendly_sim):
     calendly_sim.inject("slow", times=3, delay=0.4)
     first = login.post("/sync", headers=HX)
@@ -160,6 +164,7 @@ def test_sync_now_without_htmx_redirects_to_the_dashboard(login, app):
     assert "Succeeded" in page
 
 
+@NOT_DATED
 def test_sync_now_without_a_token_says_where_to_add_one(make_app, admin_client):
     app = make_app(WTF_CSRF_ENABLED=False)
     admin = admin_client(app)
@@ -172,6 +177,7 @@ def test_sync_now_without_a_token_says_where_to_add_one(make_app, admin_client):
         assert db.session.scalar(select(func.count()).select_from(SyncRun)) == 0
 
 
+@NOT_DATED
 def test_sync_now_with_no_event_type_choice_refuses_and_links_to_the_picker(
     make_app, calendly_sim, admin_client
 ):
@@ -206,6 +212,7 @@ def test_a_failed_run_shows_its_error(login, app):
     assert "Calendly did not accept the token (invalid or revoked)." in html
 
 
+@NOT_DATED
 def test_sync_post_needs_the_csrf_token(make_app, calendly_sim, admin_client):
     app = make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, CALENDLY_TOKEN="sim-token")
     admin = admin_client(app)
@@ -244,6 +251,7 @@ def test_runs_list_is_paginated_as_page_and_partial(login, app):
     assert 'hx-push-url="true"' in second.text
 
 
+@NOT_DATED
 def test_sync_pages_need_a_login(client):
     assert client.get("/sync/runs").status_code == 302
     response = client.post("/sync", headers=HX)
@@ -348,6 +356,7 @@ def test_a_run_that_changed_something_reloads_the_list(login, app, calendly_sim,
         (SyncTrigger.CONNECTED, "nach dem Verbinden"),
     ],
 )
+@NOT_DATED
 def test_every_trigger_is_named_in_words(login, app, trigger, label):
     add_runs(app, 1, trigger=trigger)
     panel = words(login.get("/sync", headers=HX).text)
@@ -356,6 +365,7 @@ def test_every_trigger_is_named_in_words(login, app, trigger, label):
     assert re.search(f"<td[^>]*>{label}</td>", login.get("/sync/runs").text)
 
 
+@NOT_DATED
 @german
 def test_the_button_is_disabled_while_a_run_goes(login, calendly_sim):
     calendly_sim.inject("slow", times=3, delay=0.4)
@@ -366,6 +376,7 @@ def test_the_button_is_disabled_while_a_run_goes(login, calendly_sim):
     assert re.search(r"<button type=\"submit\">Jetzt synchronisieren", final.text)
 
 
+@NOT_DATED
 @german
 def test_retries_are_said_in_words_while_they_last(login, app, calendly_sim):
     # Calendly asks to wait 3 s (a 429 with its reset), then answers again.

@@ -27,6 +27,10 @@ from store.outcomes import RunProblem
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOKBACK_DAYS = 14
+# Which events a sync reads depends on the look-back window and what lies ahead; tests of
+# concurrency, faults and pacing are exempted with dated(False).
+pytestmark = pytest.mark.dated
+NOT_DATED = pytest.mark.dated(False)
 
 
 @pytest.fixture
@@ -276,6 +280,7 @@ def assert_consistent(sim):
         assert event.invitees_total == len(upstream)
 
 
+@NOT_DATED
 def test_token_revoked_mid_sync_leaves_consistent_rows_and_next_sync_converges(
     ctx, calendly_sim, infowebinar_uri
 ):
@@ -298,6 +303,7 @@ def test_token_revoked_mid_sync_leaves_consistent_rows_and_next_sync_converges(
     assert_mirror_matches(calendly_sim, {infowebinar_uri}, start)
 
 
+@NOT_DATED
 def test_failure_before_writing_changes_nothing(ctx, calendly_sim):
     calendly_sim.revoke_token()
     run = sync_from_settings("cli")
@@ -318,6 +324,7 @@ def test_failure_before_writing_changes_nothing(ctx, calendly_sim):
         ("429", 1, True, None),
     ],
 )
+@NOT_DATED
 def test_faults_on_invitee_pages_retry_or_fail_clearly_then_converge(
     ctx, calendly_sim, infowebinar_uri, fault, times, succeeds, problem
 ):
@@ -335,6 +342,7 @@ def test_faults_on_invitee_pages_retry_or_fail_clearly_then_converge(
     assert_mirror_matches(calendly_sim, {infowebinar_uri}, start)
 
 
+@NOT_DATED
 def test_timeouts_become_a_network_error(make_app, calendly_sim, infowebinar_uri):
     app = make_app(
         CALENDLY_API_BASE_URL=calendly_sim.base_url,
@@ -352,6 +360,7 @@ def test_timeouts_become_a_network_error(make_app, calendly_sim, infowebinar_uri
         assert count(CalendlyEvent) == 0
 
 
+@NOT_DATED
 def test_missing_token_is_a_clear_failure(make_app, calendly_sim):
     app = make_app(CALENDLY_API_BASE_URL=calendly_sim.base_url, CALENDLY_TOKEN="")
     with app.app_context():
@@ -360,6 +369,7 @@ def test_missing_token_is_a_clear_failure(make_app, calendly_sim):
         assert calendly_sim.request_count == 0
 
 
+@NOT_DATED
 def test_two_syncs_at_once_exactly_one_runs(sync_app, calendly_sim):
     calendly_sim.inject("slow", times=3, delay=0.3)
     outcomes = []
@@ -394,6 +404,7 @@ def test_two_syncs_at_once_exactly_one_runs(sync_app, calendly_sim):
         assert dupes == []
 
 
+@NOT_DATED
 def test_unique_constraints_hold(ctx, calendly_sim):
     assert sync_from_settings("cli").status == "succeeded"
     event = db.session.scalars(select(CalendlyEvent).limit(1)).first()
@@ -419,6 +430,7 @@ def test_unique_constraints_hold(ctx, calendly_sim):
         db.session.commit()
 
 
+@NOT_DATED
 @pytest.mark.subprocess
 def test_killed_sync_leaves_consistent_rows_and_the_next_one_completes(
     sync_app, calendly_sim, infowebinar_uri, database_url
@@ -461,6 +473,7 @@ def test_killed_sync_leaves_consistent_rows_and_the_next_one_completes(
         assert (killed.status, killed.outcome) == ("failed", RunProblem.INTERRUPTED)
 
 
+@NOT_DATED
 def test_paced_full_sync_meets_no_429_and_keeps_to_the_allowed_rate(make_app, make_sim, caplog):
     sim = make_sim(11, n_events=120, max_invitees=10)
     sim.set_rate_limit(60, 1.0)

@@ -21,6 +21,9 @@ from store.database import db, start_write
 from store.models import Lease, SyncRun
 from store.outcomes import SkipReason, SyncStatus
 
+# Daily times in local time, DST changes, ticks from a fixed origin.
+pytestmark = pytest.mark.dated
+
 
 @pytest.fixture
 def scheduled(make_app):
