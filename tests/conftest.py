@@ -244,6 +244,14 @@ def _empty_server_schema() -> None:
         _BUILT_SCHEMA[url] = _schema_signature(conn)
 
 
+def _drop_server_schema(url: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+
+
 def _test_config(database_url: str) -> dict:
     return {
         "TESTING": True,
@@ -272,15 +280,23 @@ def make_app(request, database_url):
     def factory(*, event_types=..., **overrides):
         config = {**_test_config(database_url), **overrides}
         url = config["SQLALCHEMY_DATABASE_URI"]
-        copy = not apps and url == database_url and url.startswith("sqlite:///")
-        if copy and not os.path.exists(make_url(url).database):
-            shutil.copyfile(request.getfixturevalue("_sqlite_template"), make_url(url).database)
+        ours = not apps and url == database_url
+        # With TESTING off the factory looks at the database (demo mode, the scheduler): let it
+        # find no tables, as on a new installation, like every app did before the schema was
+        # made once and reused.
+        bare = ours and not config["TESTING"]
+        if bare and not url.startswith("sqlite"):
+            _drop_server_schema(url)
         app = create_app(config)
         with app.app_context():
             if not apps:
-                if url == database_url and not url.startswith("sqlite"):
+                path = make_url(url).database if url.startswith("sqlite:///") else None
+                if ours and path and not bare and not os.path.exists(path):
+                    # Nothing has opened the file yet (create_app does not, under TESTING).
+                    shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+                elif ours and not path:
                     _empty_server_schema()
-                elif not copy:
+                else:
                     db.drop_all()
                     db.create_all()
                 if event_types is ...:
