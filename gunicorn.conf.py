@@ -6,12 +6,21 @@ prometheus_client reads the variable when it is first imported, so it is set her
 master, before any worker loads the app. Without it, a temporary directory is made (and
 removed at exit); a given one is emptied at start, as counters must not carry over from an
 earlier run. A worker that exits is marked dead (its live gauges leave the sum).
+
+With LOG_FORMAT=json, gunicorn's own lines (master and workers on stderr, the access log on
+stdout) are JSON lines too, like the app's.
 """
 
 import glob
 import os
 import shutil
 import tempfile
+
+if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+    from store.log_context import gunicorn_logconfig
+
+    logconfig_dict = gunicorn_logconfig()
+    access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 
 _MULTIPROC = "PROMETHEUS_MULTIPROC_DIR"
 _made_dir = None

@@ -10,7 +10,6 @@ import re
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from datetime import datetime
 from pathlib import Path
@@ -233,23 +232,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def readme_gunicorn_conf() -> str:
-    """The gunicorn.conf.py the README's Logs section gives for JSON from gunicorn itself."""
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"```python\n(\s*# gunicorn\.conf\.py.*?)```", readme, re.DOTALL)
-    assert block, "the README's Logs section has no gunicorn.conf.py"
-    return textwrap.dedent(block[1])
-
-
 @pytest.mark.subprocess
-@pytest.mark.parametrize("own_lines", ["gunicorn's format", "JSON"])
+@pytest.mark.parametrize("own_lines", ["another config file", "JSON"])
 def test_gunicorn_workers_write_the_apps_lines_as_json(make_app, database_url, tmp_path, own_lines):
     make_app()  # the tables
     port, out, errors = free_port(), tmp_path / "gunicorn.out", tmp_path / "gunicorn.err"
     command = [str(GUNICORN), "-w", "2", "-b", f"127.0.0.1:{port}"]
-    if own_lines == "JSON":
-        (tmp_path / "gunicorn.conf.py").write_text(readme_gunicorn_conf())
-        command += ["-c", str(tmp_path / "gunicorn.conf.py")]
+    if own_lines != "JSON":  # the project's gunicorn.conf.py is read unless another is given
+        (tmp_path / "other.conf.py").write_text("workers = 2\n")
+        command += ["-c", str(tmp_path / "other.conf.py")]
     env = _environment(database_url, LOG_FORMAT="json", TRUSTED_PROXIES="1")
     with errors.open("w") as stderr, out.open("w") as stdout:
         server = subprocess.Popen(
