@@ -421,6 +421,14 @@ def _check_sqlite(path: Path) -> None:
         raise BackupError(f"The backup is a damaged SQLite database: {verdict}")
 
 
+_OWN_FUNCTIONS = """
+SELECT p.oid::regprocedure::text FROM pg_proc p
+  JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = current_schema()
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+"""
+
+
 def _restore_postgresql(
     source: _Source, key: str, url: str, pg_bin_dir: str, replace: bool
 ) -> None:
@@ -441,6 +449,10 @@ def _restore_postgresql(
                     + ", ".join(conn.dialect.identifier_preparer.quote(t) for t in tables)
                     + " CASCADE"
                 )
+            # So must the app's own functions (the mirror totals' trigger function), which the
+            # backup creates again; an extension's functions (pg_trgm) stay with it.
+            for (function,) in conn.exec_driver_sql(_OWN_FUNCTIONS).all():
+                conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {function} CASCADE")
     except BackupError:
         raise
     except Exception as exc:

@@ -78,11 +78,16 @@ POSTGRESQL_CREATE = (
 POSTGRESQL_DROP = ("DROP FUNCTION IF EXISTS mirror_totals_count() CASCADE",)
 
 
+def refill_statements(dialect: str) -> tuple[str, ...]:
+    """The statements that compute the totals row again from the events."""
+    seconds = POSTGRESQL_SECONDS if dialect == "postgresql" else SQLITE_SECONDS
+    return ("DELETE FROM mirror_totals", _fill(seconds))
+
+
 def create_statements(dialect: str) -> tuple[str, ...]:
     """The statements that fill the totals row from the events and keep it in step."""
     triggers = {"sqlite": SQLITE_CREATE, "postgresql": POSTGRESQL_CREATE}.get(dialect, ())
-    seconds = POSTGRESQL_SECONDS if dialect == "postgresql" else SQLITE_SECONDS
-    return ("DELETE FROM mirror_totals", _fill(seconds), *triggers)
+    return (*refill_statements(dialect), *triggers)
 
 
 def drop_statements(dialect: str) -> tuple[str, ...]:

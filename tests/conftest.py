@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, make_url, text
 from werkzeug.routing import Rule
 
 from app import create_app
-from store import clock
+from store import clock, totals
 from store.database import db
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -231,6 +231,9 @@ def _empty_server_schema() -> None:
                 f'DELETE FROM "{table.name}"' for table in reversed(db.metadata.sorted_tables)
             )
             conn.exec_driver_sql(deletes)
+            # The totals row is part of an empty schema (create_all writes it): write it again.
+            for statement in totals.refill_statements("postgresql"):
+                conn.exec_driver_sql(statement)
             conn.exec_driver_sql(
                 "SELECT setval(c.oid, 1, false) FROM pg_class c"
                 " JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -314,6 +317,9 @@ def make_app(request, database_url):
     for app in apps:
         with app.app_context():
             db.session.remove()
+            # Pooled connections of a finished test would count as "another connection" to a
+            # later one (the restore's pg_stat_activity check) and hold server resources.
+            db.engine.dispose()
             db.engine.dispose()
 
 

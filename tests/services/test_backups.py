@@ -276,7 +276,8 @@ def test_force_is_refused_while_another_connection_is_open(app, backup_dir, data
 
     assert refused.exit_code == 1
     assert "pg_stat_activity" in refused.output and "someone-else" in refused.output
-    assert invoke(app, "restore", str(made), "--force").exit_code == 0
+    again = invoke(app, "restore", str(made), "--force")
+    assert again.exit_code == 0, again.output
 
 
 # -- the heartbeat ----------------------------------------------------------------------------
