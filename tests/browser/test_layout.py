@@ -1,7 +1,7 @@
 """Layout in a real browser (issue 9): attendee lists of one line per person, at a desktop's and a
 phone's width."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -87,6 +87,52 @@ def test_attendee_list_one_line_per_person_answers_one_click_away(
     expect(toggle).to_have_attribute("aria-expanded", "true")
     toggle.click()
     expect(answers).to_be_hidden()
+
+
+# The longest name and email the simulator books (devtools/sample_data.py); which webinar they
+# land on moves with the clock, so this test books them itself.
+LONGEST_NAME = "Dr. Marie-Luise Freifrau von Hohenstein-Wittgenstein zu Oberndorf am Neckar"
+LONGEST_EMAIL = "p.mueller-luedenscheidt.schulleitung@grundschule-am-hohenstein.example.org"
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_the_longest_name_never_widens_the_webinar_page(
+    admin_page, live_server, seed_webinars, language
+):
+    """A name too long for one desktop line scrolls the table inside its frame; the page itself
+    stays as wide as the screen (the hidden column header once leaked out of the frame)."""
+    page = admin_page
+    ids = seed_webinars(live_server.app)
+    with live_server.app.app_context():
+        db.session.add(
+            CalendlyEventAttendee(
+                event_id=ids[0],
+                calendly_id="layout-longest",
+                uri="https://api.calendly.com/scheduled_events/x/invitees/layout-longest",
+                name=LONGEST_NAME,
+                email=LONGEST_EMAIL,
+                status="active",
+                timezone="Europe/Berlin",
+                # The widest date in both languages: a two-digit day of December, late evening.
+                calendly_created_at=datetime(2026, 12, 28, 22, 58, tzinfo=UTC),
+            )
+        )
+        db.session.commit()
+    page.goto(live_server("/"))
+    if page.locator("html").get_attribute("lang") != language:
+        page.locator(f".lang-switch button[value={language}]").click()
+        expect(page.locator("html")).to_have_attribute("lang", language)
+    page.set_viewport_size(DESKTOP)
+    page.goto(live_server(f"/webinars/{ids[0]}"))
+    table = page.locator("table.attendee-table")
+    expect(table).to_contain_text(LONGEST_NAME)
+
+    cells = table.locator(".cell-name .one-line, .cell-email .one-line")
+    broken = [text for text, lines in cells.evaluate_all(LINES) if lines != 1]
+    assert not broken, f"names or emails on more than one line: {broken}"
+    assert page.evaluate("document.documentElement.scrollWidth - innerWidth") <= 0
+    frame = page.locator(".table-frame").bounding_box()
+    assert frame["x"] + frame["width"] <= DESKTOP["width"]
 
 
 STYLE = """e => { const s = getComputedStyle(e);
