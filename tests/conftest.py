@@ -315,6 +315,11 @@ def make_app(request, database_url):
     # The tables stay: a SQLite file is thrown away with tmp_path, and the next test on the
     # server database deletes the rows (_empty_server_schema).
     for app in apps:
+        # An app built with TESTING off beats like a serving process: stop it (its row goes),
+        # or it writes on into the next test's database from this process.
+        heartbeat = app.extensions.get("app_heartbeat")
+        if heartbeat is not None:
+            heartbeat.stop()
         with app.app_context():
             db.session.remove()
             # Pooled connections of a finished test would count as "another connection" to a

@@ -49,3 +49,19 @@ def _admin(database_url: str, statement: str) -> None:
     with engine.connect() as conn:
         conn.exec_driver_sql(statement)
     engine.dispose()
+
+
+@pytest.fixture
+def solo_database_url(tmp_path, server_database_url):
+    """The test database, but on PostgreSQL one of this test's own: a gunicorn or scheduler
+    process another test of this worker started may still be ending, and the restore's checks
+    would rightly count it as a user of the shared test database."""
+    if not server_database_url:
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    url = make_url(server_database_url)
+    url = url.set(database=f"{url.database}_solo")
+    _admin(server_database_url, f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+    _admin(server_database_url, f'CREATE DATABASE "{url.database}"')
+    yield url.render_as_string(hide_password=False)
+    _admin(server_database_url, f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')

@@ -28,6 +28,12 @@ def on_postgres(url: str) -> bool:
 
 
 @pytest.fixture
+def database_url(solo_database_url):
+    """A database of the test's own on PostgreSQL (see solo_database_url)."""
+    return solo_database_url
+
+
+@pytest.fixture
 def backup_dir(tmp_path):
     return tmp_path / "backups"
 

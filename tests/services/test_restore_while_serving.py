@@ -25,6 +25,12 @@ def live_owners(app) -> list[str]:
 
 
 @pytest.fixture
+def database_url(solo_database_url):
+    """A database of the test's own on PostgreSQL (see solo_database_url)."""
+    return solo_database_url
+
+
+@pytest.fixture
 def app(make_app, tmp_path, pg_bin_dir):
     return make_app(BACKUP_DIR=str(tmp_path / "backups"), PG_BIN_DIR=pg_bin_dir)
 
