@@ -26,6 +26,17 @@ from store.database import db
 from store.outcomes import RecordStatus, SyncStatus
 
 
+def _naive_utc(value):
+    """Naive UTC for storing; refuses a naive datetime (its zone would be a guess)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given; use aware UTC datetimes")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None)
+
+
 class UTCDateTime(TypeDecorator):
     """Stores naive UTC, returns aware UTC, on SQLite and PostgreSQL alike."""
 
@@ -33,13 +44,7 @@ class UTCDateTime(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; use aware UTC datetimes")
-        if value.tzinfo is not UTC:
-            value = value.astimezone(UTC)
-        return value.replace(tzinfo=None)
+        return _naive_utc(value)
 
     def process_result_value(self, value, dialect):
         if value is None:
@@ -50,21 +55,11 @@ class UTCDateTime(TypeDecorator):
     def encoder(dialect_name: str):
         """What the bind processing makes of a value, as one function for bulk writes: naive
         UTC, and on SQLite the text SQLAlchemy's DATETIME stores (its comparisons are textual)."""
-
-        def naive_utc(value):
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given; use aware UTC datetimes")
-            if value.tzinfo is not UTC:
-                value = value.astimezone(UTC)
-            return value.replace(tzinfo=None)
-
         if dialect_name != "sqlite":
-            return naive_utc
+            return _naive_utc
 
         def sqlite_text(value):
-            value = naive_utc(value)
+            value = _naive_utc(value)
             return None if value is None else value.isoformat(" ", "microseconds")
 
         return sqlite_text
