@@ -101,6 +101,10 @@ class CalendlyEvent(CalendlyRecord, db.Model):
     # Who hosts it, as Calendly's event_memberships name them: [{uri, name, email}, ...] in
     # Calendly's order, NULL when it names nobody. The filter by host reads EventHost instead.
     hosts: Mapped[list | None] = mapped_column(JSON)
+    # When the admin (or an attendance import) recorded who attended; NULL while not recorded.
+    # Only recorded webinars count in show-up rates: there, attended means active and not
+    # marked as a no-show.
+    attendance_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when the attendees were last written in full; NULL means they still need fetching.
     attendees_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
@@ -542,3 +546,24 @@ class Incident(db.Model):
 
     def __repr__(self) -> str:
         return f"<Incident {self.id} {self.kind} {'open' if self.is_open else 'over'}>"
+
+
+class AuditEntry(db.Model):
+    """Who did what and when (an AuditAction with its parameters). The acting account is kept
+    by id and, so that the entry still says who once the account is gone, by its email; the
+    parameters name no other person (a person erased or exported by a reference)."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("admin_users.id", ondelete="SET NULL"), index=True
+    )
+    # NULL for what the app did by itself (the scheduler's retention run, the CLI).
+    actor_email: Mapped[str | None] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(32), index=True)  # an AuditAction
+    params: Mapped[dict | None] = mapped_column(JSON)
+
+    def __repr__(self) -> str:
+        return f"<AuditEntry {self.id} {self.action} {self.actor_email or '-'}>"

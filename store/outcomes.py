@@ -130,3 +130,31 @@ class IncidentKind(StrEnum):
     MISSING_SCOPE = "missing_scope"  # Calendly answered 403
     WEBHOOK_DISABLED = "webhook_disabled"  # Calendly disabled this app's subscription
     DELIVERIES_SILENT = "deliveries_silent"  # syncs find changes no delivery brought
+
+
+class AuditAction(StrEnum):
+    """What an audit log entry records (services/audit.py). Its parameters never hold personal
+    data beyond the acting admin: a person is named by a reference, never by their email."""
+
+    SIGNED_IN = "signed_in"
+    SIGNED_OUT = "signed_out"
+    ACCOUNT_CREATED = "account_created"  # params: account (id), role
+    ACCOUNT_DISABLED = "account_disabled"  # params: account
+    ACCOUNT_ENABLED = "account_enabled"  # params: account
+    ACCOUNT_DELETED = "account_deleted"  # params: account
+    ROLE_CHANGED = "role_changed"  # params: account, old, new
+    TWO_FACTOR_CHANGED = "two_factor_changed"  # params: account, enabled (bool)
+    TOKEN_CONNECTED = "token_connected"
+    TOKEN_REPLACED = "token_replaced"
+    TOKEN_REMOVED = "token_removed"
+    SETTING_CHANGED = "setting_changed"  # params: setting, old, new (non-secret values only)
+    SYNC_STARTED = "sync_started"  # a manual sync; params: full (bool)
+    NO_SHOW_MARKED = "no_show_marked"  # params: webinar (calendly id), invitee (calendly id)
+    NO_SHOW_UNDONE = "no_show_undone"  # params: webinar, invitee
+    WEBHOOK_CREATED = "webhook_created"  # params: subscription (uri)
+    WEBHOOK_DELETED = "webhook_deleted"  # params: subscription
+    EXPORT_DOWNLOADED = "export_downloaded"  # params: list (which), format (csv, xlsx, json)
+    PERSON_EXPORTED = "person_exported"  # params: person (a reference), format
+    PERSON_ERASED = "person_erased"  # params: person (a reference), bookings, at_calendly
+    RETENTION_RUN = "retention_run"  # params: attendees, webinars, cutoff (ISO date)
+    ATTENDANCE_RECORDED = "attendance_recorded"  # params: webinar, attended, no_shows
