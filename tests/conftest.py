@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 import pytest
 import time_machine
 from cryptography.fernet import Fernet
+from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, make_url, text
 from werkzeug.routing import Rule
 
@@ -53,6 +54,26 @@ def _reuse_url_builders() -> None:
 
 
 _reuse_url_builders()
+
+
+class _CompiledTemplates(BytecodeCache):
+    """Jinja compiles every template of every app anew (a third of a page test's time, as the
+    suite builds an app per test). What it compiles depends only on the template's source, which
+    the cache checks by checksum, so one compilation serves every app of the process."""
+
+    def __init__(self):
+        self._code = {}
+
+    def load_bytecode(self, bucket):
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket):
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED_TEMPLATES = _CompiledTemplates()
 
 
 # -- the clock and the data seed of the whole session ---------------------------------------------
@@ -291,6 +312,7 @@ def make_app(request, database_url):
         if bare and not url.startswith("sqlite"):
             _drop_server_schema(url)
         app = create_app(config)
+        app.jinja_env.bytecode_cache = _COMPILED_TEMPLATES
         with app.app_context():
             if not apps:
                 path = make_url(url).database if url.startswith("sqlite:///") else None
