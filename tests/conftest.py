@@ -74,6 +74,20 @@ class _CompiledTemplates(BytecodeCache):
 
 
 _COMPILED_TEMPLATES = _CompiledTemplates()
+_SHARED_SQL: dict[tuple[str, str], tuple] = {}
+
+
+def _share_compiled_sql(app) -> None:
+    """SQLAlchemy caches compiled SQL per engine, keyed by the engine's dialect object, and every
+    test's app has engines of its own, so each test compiled its statements anew (a quarter of a
+    page test's time). The apps' engines differ only in where they connect: an app's engine gets
+    the dialect, and with it the cache, of the first engine of the process for that driver."""
+    with app.app_context():
+        for engine in db.engines.values():
+            key = (engine.dialect.name, engine.dialect.driver)
+            engine.dialect, engine._compiled_cache = _SHARED_SQL.setdefault(
+                key, (engine.dialect, engine._compiled_cache)
+            )
 
 
 # -- the clock and the data seed of the whole session ---------------------------------------------
@@ -313,6 +327,7 @@ def make_app(request, database_url):
             _drop_server_schema(url)
         app = create_app(config)
         app.jinja_env.bytecode_cache = _COMPILED_TEMPLATES
+        _share_compiled_sql(app)
         with app.app_context():
             if not apps:
                 path = make_url(url).database if url.startswith("sqlite:///") else None
