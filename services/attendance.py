@@ -10,6 +10,7 @@ again, and the people already marked stay marked.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from calendly.errors import CalendlyError
@@ -23,6 +24,9 @@ from store.outcomes import AuditAction, RecordStatus
 # Calendly refusals about one person; any other failure (token, scope, network, rate limit,
 # Calendly down) would fail for the next person too, so the import stops at it.
 _ONE_PERSON_STATUSES = frozenset({400, 404, 409, 422})
+# Seconds of Calendly writes one confirmation may spend: it answers well within gunicorn's 30 s
+# worker timeout, and "continue" marks the rest.
+MARK_TIME_BUDGET = 20.0
 
 
 class AttendanceError(Exception):
@@ -61,11 +65,12 @@ class Comparison:
 class ImportOutcome:
     """What confirming an import did: who was marked now, who Calendly refused (with the
     NoShowError), who was not tried after a failure that would repeat, and whether the webinar
-    is recorded now."""
+    is recorded now. `out_of_time`: the time budget ended before everyone was tried."""
 
     marked: list[CalendlyEventAttendee] = field(default_factory=list)
     failed: list[tuple[CalendlyEventAttendee, no_shows.NoShowError]] = field(default_factory=list)
     not_tried: list[CalendlyEventAttendee] = field(default_factory=list)
+    out_of_time: bool = False
     recorded: bool = False
 
 
@@ -169,9 +174,13 @@ def confirm_import(event: CalendlyEvent, missing_ids: list[int], actor) -> Impor
     ]
     event_id = event.id
     outcome = ImportOutcome()
+    started = time.monotonic()
     for position, attendee in enumerate(todo):
         if attendee.no_show:
             continue
+        if outcome.marked and time.monotonic() - started > MARK_TIME_BUDGET:
+            outcome.not_tried, outcome.out_of_time = todo[position:], True
+            break
         try:
             no_shows.mark_no_show(attendee.id)
         except no_shows.NoShowError as exc:
@@ -183,7 +192,7 @@ def confirm_import(event: CalendlyEvent, missing_ids: list[int], actor) -> Impor
             continue
         outcome.marked.append(attendee)
     event = db.session.get(CalendlyEvent, event_id)
-    if not outcome.failed:
+    if not outcome.failed and not outcome.not_tried:
         _record(event, actor, source="import")
         db.session.commit()
         outcome.recorded = True

@@ -32,7 +32,7 @@ def app(connected_app, module_sim):
 
 @pytest.fixture
 def webinar(app, module_sim):
-    """(event row id, its active invitees' emails) of an ended webinar with at least three
+    """(event row id, its active invitees' emails) of an ended webinar with at least four
     active bookings and no no-show yet."""
     now = clock.now()
     for uuid, event in sorted(module_sim.events.items(), key=lambda item: item[1]["start_time"]):
@@ -40,13 +40,13 @@ def webinar(app, module_sim):
         active = [inv for inv in invitees if inv["status"] == "active"]
         ended = parse_time(event["end_time"]) < now
         no_show = any(inv["no_show"] for inv in invitees)
-        if event["status"] == "active" and ended and len(active) >= 3 and not no_show:
+        if event["status"] == "active" and ended and len(active) >= 4 and not no_show:
             with app.app_context():
                 row = db.session.scalar(
                     select(CalendlyEvent).where(CalendlyEvent.uri == event["uri"])
                 )
             return row.id, [inv["email"] for inv in active]
-    pytest.fail("the simulated account has no ended webinar with three active bookings")
+    pytest.fail("the simulated account has no ended webinar with four active bookings")
 
 
 def _token(html: str) -> str:
@@ -187,6 +187,25 @@ def test_missing_write_scope_stops_at_the_first_person(app, module_sim, login, w
     posts = [r for r in module_sim.request_log if r.path.startswith("/invitee_no_shows")]
     assert len(posts) == 1
     assert _no_shows_here(app, event_id) == set() and _recorded_at(app, event_id) is None
+
+
+def test_a_long_import_stops_in_time_and_continues(app, module_sim, login, webinar, monkeypatch):
+    from services import attendance
+
+    event_id, emails = webinar
+    preview = _preview(login, event_id, emails[:1])
+    monkeypatch.setattr(attendance, "MARK_TIME_BUDGET", 0.0)  # over after the first person
+
+    html = _confirm(login, event_id, preview).text
+
+    assert f"{len(emails) - 2} people are still to be marked" in html and "Continue" in html
+    assert _no_shows_here(app, event_id) == {emails[1]}
+    assert _recorded_at(app, event_id) is None
+
+    monkeypatch.setattr(attendance, "MARK_TIME_BUDGET", 20.0)
+    assert _confirm(login, event_id, html).status_code == 303
+    assert _no_shows_here(app, event_id) == set(emails[1:])
+    assert _recorded_at(app, event_id) is not None
 
 
 def _invitee_id(sim, email) -> str:
