@@ -2,39 +2,20 @@
 the preview, confirm; the missing people become no-shows in Calendly and the webinar counts as
 recorded; the mark can be removed again in the attendee list (htmx)."""
 
+from datetime import timedelta
+
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from devtools.sample_data import uuid_of
 from services.syncing import sync_from_settings
 from store import clock
 from store.database import db
-from store.models import CalendlyEvent, CalendlyEventAttendee
+from store.models import CalendlyEvent
 
 # Which webinars have ended depends on the clock.
 pytestmark = [pytest.mark.browser, pytest.mark.dated, pytest.mark.sim_account("small")]
-
-
-def _ended_webinar(app) -> tuple[int, list[str]]:
-    """An ended webinar with at least two active bookings and no no-show, and their emails."""
-    with app.app_context():
-        active = (CalendlyEventAttendee.status == "active") & CalendlyEventAttendee.no_show.is_(
-            False
-        )
-        candidates = db.session.execute(
-            select(CalendlyEvent.id)
-            .join(CalendlyEventAttendee)
-            .where(CalendlyEvent.end_time < clock.now(), CalendlyEvent.status == "active")
-            .group_by(CalendlyEvent.id)
-            .having(func.count().filter(~active) == 0, func.count().filter(active) >= 2)
-            .order_by(CalendlyEvent.end_time.desc())
-        ).scalars()
-        event_id = next(iter(candidates), None)
-        assert event_id is not None, "the simulated account has no ended webinar to import for"
-        emails = db.session.scalars(
-            select(CalendlyEventAttendee.email).where(CalendlyEventAttendee.event_id == event_id)
-        ).all()
-    return event_id, list(emails)
 
 
 def test_import_a_zoom_list_confirm_and_remove_the_mark(
@@ -42,9 +23,16 @@ def test_import_a_zoom_list_confirm_and_remove_the_mark(
 ):
     app = live_server.app
     page = admin_on("/", connected=True, SYNC_LOOKBACK_DAYS=14)
+    # A webinar that ended two hours ago with three bookings, whatever the seeded account holds.
+    event = calendly_sim.add_event(start_time=clock.now() - timedelta(hours=3))
+    emails = [f"person{n}@example.de" for n in range(1, 4)]
+    for n, email in enumerate(emails, 1):
+        calendly_sim.book(uuid_of(event["uri"]), name=f"Person {n}", email=email)
     with app.app_context():
         assert sync_from_settings("cli").status == "succeeded"
-    event_id, emails = _ended_webinar(app)
+        event_id = db.session.scalar(
+            select(CalendlyEvent.id).where(CalendlyEvent.uri == event["uri"])
+        )
     listing = tmp_path / "participants.csv"
     listing.write_text(
         "Name (Original Name);User Email;Join Time;Duration (Minutes)\n"

@@ -5,12 +5,13 @@ is left and record nothing."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from io import BytesIO
 
 import pytest
 from sqlalchemy import select
 
-from devtools.sample_data import parse_time
+from devtools.sample_data import uuid_of
 from services.syncing import sync_from_settings
 from store import clock
 from store.database import db
@@ -20,8 +21,21 @@ from store.models import AuditEntry, CalendlyEvent, CalendlyEventAttendee
 pytestmark = [pytest.mark.dated, pytest.mark.sim_account("small"), pytest.mark.language("en")]
 
 
+PEOPLE = [f"teilnehmer{n}@example.de" for n in range(1, 6)]
+
+
 @pytest.fixture
-def app(connected_app, module_sim):
+def ended_event(module_sim) -> dict:
+    """A webinar of the simulator that ended two hours ago, with five bookings of its own
+    (whatever the seeded account holds)."""
+    event = module_sim.add_event(start_time=clock.now() - timedelta(hours=3))
+    for n, email in enumerate(PEOPLE, 1):
+        module_sim.book(uuid_of(event["uri"]), name=f"Teilnehmer {n}", email=email)
+    return event
+
+
+@pytest.fixture
+def app(connected_app, module_sim, ended_event):
     """The app on the simulator, synced once."""
     app = connected_app(module_sim)
     with app.app_context():
@@ -31,22 +45,13 @@ def app(connected_app, module_sim):
 
 
 @pytest.fixture
-def webinar(app, module_sim):
-    """(event row id, its active invitees' emails) of an ended webinar with at least four
-    active bookings and no no-show yet."""
-    now = clock.now()
-    for uuid, event in sorted(module_sim.events.items(), key=lambda item: item[1]["start_time"]):
-        invitees = module_sim.invitees.get(uuid, ())
-        active = [inv for inv in invitees if inv["status"] == "active"]
-        ended = parse_time(event["end_time"]) < now
-        no_show = any(inv["no_show"] for inv in invitees)
-        if event["status"] == "active" and ended and len(active) >= 4 and not no_show:
-            with app.app_context():
-                row = db.session.scalar(
-                    select(CalendlyEvent).where(CalendlyEvent.uri == event["uri"])
-                )
-            return row.id, [inv["email"] for inv in active]
-    pytest.fail("the simulated account has no ended webinar with four active bookings")
+def webinar(app, ended_event):
+    """(event row id, its bookings' emails) of the ended webinar."""
+    with app.app_context():
+        uri = ended_event["uri"]
+        row = db.session.scalar(select(CalendlyEvent).where(CalendlyEvent.uri == uri))
+        assert row is not None and row.is_over
+        return row.id, list(PEOPLE)
 
 
 def _token(html: str) -> str:
@@ -209,8 +214,6 @@ def test_a_long_import_stops_in_time_and_continues(app, module_sim, login, webin
 
 
 def _invitee_id(sim, email) -> str:
-    from devtools.sample_data import uuid_of
-
     for invs in sim.invitees.values():
         for inv in invs:
             if inv["email"] == email:
