@@ -196,8 +196,8 @@ def _list_problem(reason: str) -> str:
         return _("The list has an email column, but no email address in it.")
     return _(
         "No email column was found. The list needs a column such as “Email” or “User Email” "
-        "(Zoom: tick “Show unique users” off and export with emails; Teams: the attendance "
-        "report). A list with names only cannot be matched."
+        "(Zoom: the participants report; Teams: the attendance report). A list with names only "
+        "cannot be matched."
     )
 
 
