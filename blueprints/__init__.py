@@ -7,6 +7,7 @@ from flask import Flask
 from blueprints import (
     account,
     accounts,
+    attendance,
     attendees,
     auth,
     dashboard,
@@ -30,6 +31,7 @@ BLUEPRINTS = (
     accounts.bp,
     dashboard.bp,
     attendees.bp,
+    attendance.bp,
     settings.bp,
     sync.bp,
     webhooks.bp,

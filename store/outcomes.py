@@ -157,4 +157,6 @@ class AuditAction(StrEnum):
     PERSON_EXPORTED = "person_exported"  # params: person (a reference), format
     PERSON_ERASED = "person_erased"  # params: person (a reference), bookings, at_calendly
     RETENTION_RUN = "retention_run"  # params: attendees, webinars, cutoff (ISO date)
-    ATTENDANCE_RECORDED = "attendance_recorded"  # params: webinar, attended, no_shows
+    # params: webinar, attended, no_shows, source ("manual" mark or participant list "import")
+    ATTENDANCE_RECORDED = "attendance_recorded"
+    ATTENDANCE_UNRECORDED = "attendance_unrecorded"  # the mark was removed; params: webinar
