@@ -180,3 +180,42 @@ def test_a_webinar_named_by_an_entry_links_to_its_page(app, login, add_webinar):
     add(app, AuditAction.NO_SHOW_MARKED, OTHER, webinar=event.calendly_id, invitee="INV1")
     page = login.get("/audit").text
     assert f'<a href="/webinars/{event.id}">Infowebinar März</a>' in page
+
+
+def test_downloads_record_which_list_and_format_without_attendee_data(
+    app, login, admin_user, add_webinar, add_attendee
+):
+    from tests.services.audit_log import logged, whole_log
+
+    event = add_webinar()
+    add_attendee(event, name="Erika Mustermann", email="erika@example.org")
+    assert login.get(f"/webinars/{event.id}/attendees.csv").status_code == 200
+    assert login.get(f"/webinars/{event.id}/attendees.xlsx").status_code == 200
+    assert login.get("/webinars.csv", query_string={"view": "past"}).status_code == 200
+    filtered = {"type": "https://api.calendly.com/event_types/INFO"}
+    assert login.get("/webinars.xlsx", query_string=filtered).status_code == 200
+    assert logged(app, AuditAction.EXPORT_DOWNLOADED) == [
+        (
+            "export_downloaded",
+            admin_user.email,
+            {"list": "webinar", "format": "csv", "webinar": event.calendly_id},
+        ),
+        (
+            "export_downloaded",
+            admin_user.email,
+            {"list": "webinar", "format": "xlsx", "webinar": event.calendly_id},
+        ),
+        (
+            "export_downloaded",
+            admin_user.email,
+            {"list": "webinars", "format": "csv", "view": "past", "filtered": False},
+        ),
+        (
+            "export_downloaded",
+            admin_user.email,
+            {"list": "webinars", "format": "xlsx", "view": "upcoming", "filtered": True},
+        ),
+    ]
+    assert "erika" not in whole_log(app).lower() and "Mustermann" not in whole_log(app)
+    page = login.get("/audit", query_string={"action": "export_downloaded"}).text
+    assert "Teilnehmende des Reiters „Vergangen“ als CSV heruntergeladen." in page
