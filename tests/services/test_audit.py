@@ -219,3 +219,19 @@ def test_audit_list_marks_command_line_entries(app, runner):
     result = runner.invoke(args=["audit", "list"])
     assert "  cli  account_created  {" in result.output
     assert '"source"' not in result.output
+
+
+def test_entries_outlive_their_admins_account(app, login, admin_user, csrf, runner):
+    app.config["PASSWORD_HASH_METHOD"] = HASH
+    with app.app_context():
+        accounts.create_admin(OTHER, "a long password")
+    other = app.test_client()
+    token = other.get("/login").text.split('name="csrf-token" content="')[1].split('"')[0]
+    data = {"email": OTHER, "password": "a long password", "csrf_token": token}
+    assert other.post("/login", data=data).status_code == 303
+    assert runner.invoke(args=["users", "delete", OTHER, "--yes"]).exit_code == 0
+    with app.app_context():
+        entry = db.session.scalars(select(AuditEntry).where(AuditEntry.actor_email == OTHER)).one()
+        assert entry.action == "signed_in" and entry.actor_id is None
+    page = login.get("/audit", query_string={"actor": OTHER})
+    assert page.status_code == 200 and "Angemeldet." in page.text
