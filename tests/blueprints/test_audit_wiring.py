@@ -159,3 +159,15 @@ def test_no_shows_marked_and_undone_name_webinar_and_invitee_by_calendly_id(
         ("no_show_undone", admin_user.email, ids),
     ]
     assert email and email not in whole_log(app)
+
+
+def test_the_webhooks_command_is_recorded_as_the_command_line(app, runner, module_sim):
+    connect(app, module_sim)
+    created = runner.invoke(args=["calendly", "webhooks", "create", BASE])
+    assert created.exit_code == 0, created.output
+    ((uuid, sub),) = module_sim.webhook_subscriptions.items()
+    assert runner.invoke(args=["calendly", "webhooks", "delete", uuid]).exit_code == 0
+    assert [e for e in logged(app) if e[0].startswith("webhook_")] == [
+        ("webhook_created", None, {"subscription": sub["uri"], "source": "cli"}),
+        ("webhook_deleted", None, {"subscription": uuid, "source": "cli"}),
+    ]
