@@ -56,6 +56,10 @@ def sync_command(full, all_types):
         run = sync_from_settings(SyncTrigger.CLI, full=full, all_types=all_types)
     except SyncAlreadyRunning as exc:
         raise click.ClickException(str(exc)) from exc
+    from services import audit
+    from store.outcomes import AuditAction
+
+    audit.record_now(AuditAction.SYNC_STARTED, full=full, run=run.id)
     alerts.after_sync()
     if run.status != SyncStatus.SUCCEEDED:
         detail = (run.outcome_params or {}).get("detail") or ""
@@ -318,13 +322,14 @@ maintenance_cli = AppGroup("maintenance", help="Housekeeping of the app's own re
 
 @maintenance_cli.command("prune")
 def prune_command():
-    """Delete skipped scheduler runs and webhook deliveries older than PRUNE_AFTER_DAYS."""
+    """Delete skipped scheduler runs and webhook deliveries older than PRUNE_AFTER_DAYS, and
+    audit log entries older than AUDIT_KEEP_DAYS."""
     from services import maintenance
 
     pruned = maintenance.prune()
     click.echo(
         f"Removed {pruned.skipped_runs} skipped sync runs and {pruned.deliveries} "
-        "webhook deliveries."
+        f"webhook deliveries, and {pruned.audit_entries} audit log entries."
     )
 
 
@@ -343,6 +348,35 @@ def alerts_check_command():
         click.echo(f"{incident.kind} since {incident.started_at:%Y-%m-%d %H:%M} UTC ({told})")
     if not incidents:
         click.echo("No open incidents.")
+
+
+audit_cli = AppGroup("audit", help="The audit log: who did what and when.")
+
+
+@audit_cli.command("list")
+@click.option("--actor", metavar="EMAIL", help="Only the entries of this admin.")
+@click.option("--action", metavar="CODE", help="Only this action (e.g. setting_changed).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+def audit_list_command(actor, action, limit):
+    """Print the audit log, newest first, as the Audit log page shows it: time (UTC), admin
+    (- for the app itself, cli for a command), action code and parameters."""
+    import json
+
+    from services import audit
+    from store.outcomes import AuditAction
+
+    if action and action not in set(AuditAction):
+        codes = ", ".join(sorted(AuditAction))
+        raise click.BadParameter(f"unknown action; one of {codes}", param_hint="--action")
+    wanted = audit.AuditFilter.from_args({"actor": actor, "action": action})
+    page = audit.entries(wanted, 1, limit)
+    if not page.items:
+        click.echo("No audit log entries.")
+    for entry in page.items:
+        params = dict(entry.params or {})
+        who = entry.actor_email or params.pop("source", None) or "-"
+        shown = json.dumps(params, sort_keys=True, ensure_ascii=False) if params else ""
+        click.echo(f"{entry.at.isoformat(timespec='seconds')}  {who}  {entry.action}  {shown}")
 
 
 backup_cli = AppGroup("backup", help="Back up the database, and restore a backup.")
@@ -456,5 +490,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(maintenance_cli)
     app.cli.add_command(alerts_cli)
+    app.cli.add_command(audit_cli)
 
     app.cli.add_command(backup_cli)

@@ -21,6 +21,7 @@ ENV_SETTINGS = {
     "SESSION_COOKIE_SECURE": bool,
     "REQUIRE_TWO_FACTOR": bool,
     "PRUNE_AFTER_DAYS": int,
+    "AUDIT_KEEP_DAYS": int,
     "WEB_DB_LOCK_TIMEOUT_SECONDS": float,
     "WEB_DB_STATEMENT_TIMEOUT_SECONDS": float,
     "DOWNLOAD_DB_STATEMENT_TIMEOUT_SECONDS": float,
@@ -91,6 +92,8 @@ class DefaultConfig:
     LOG_FORMAT = "text"
     # Skipped scheduler runs and webhook deliveries older than this are deleted.
     PRUNE_AFTER_DAYS = 30
+    # Audit log entries older than this are deleted (with the pruning above).
+    AUDIT_KEEP_DAYS = 730
     # Set by demo mode to the bundled simulator's token and address; the token is used only when
     # no real token exists, and only it is sent to that address.
     DEMO_CALENDLY_TOKEN = ""

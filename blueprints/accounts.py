@@ -34,7 +34,9 @@ def create():
     form = NewAccountForm()
     if form.validate_on_submit():
         try:
-            user = accounts.create_admin(form.email.data, form.password.data, form.role.data)
+            user = accounts.create_admin(
+                form.email.data, form.password.data, form.role.data, by=current_user.id
+            )
         except accounts.AccountError as exc:
             form.email.errors = [*form.email.errors, exc.message]
         else:
@@ -71,7 +73,7 @@ def enable(user_id: int):
     """Let a disabled account sign in again."""
     return _change(
         user_id,
-        accounts.enable_admin,
+        lambda email: accounts.enable_admin(email, by=current_user.id),
         lambda email: _("%(email)s can sign in again.", email=email),
     )
 

@@ -47,7 +47,7 @@ def webinar(event_id: int):
 @waits.download
 def webinar_csv(event_id: int):
     """One webinar's attendees as CSV."""
-    event, rows, questions = _webinar_export(event_id)
+    event, rows, questions = _webinar_export(event_id, "csv")
     return csv_download(rows, questions, export.webinar_file_name(event, "csv"))
 
 
@@ -55,13 +55,15 @@ def webinar_csv(event_id: int):
 @waits.download
 def webinar_xlsx(event_id: int):
     """One webinar's attendees as an Excel workbook."""
-    event, rows, questions = _webinar_export(event_id)
+    event, rows, questions = _webinar_export(event_id, "xlsx")
     return xlsx_download(rows, questions, export.webinar_file_name(event, "xlsx"))
 
 
-def _webinar_export(event_id: int):
-    """The webinar, its (attendee, event) rows and their answer columns."""
+def _webinar_export(event_id: int, file_format: str):
+    """The webinar, its (attendee, event) rows and their answer columns (the download noted in
+    the audit log first: its commit would expire the rows)."""
     event = db.get_or_404(CalendlyEvent, event_id)
+    export.note_download("webinar", file_format, current_user, webinar=event.calendly_id)
     attendees = queries.webinar_attendees(event.id)
     questions = export.question_columns(
         (event.event_type_uri, attendee.questions_and_answers) for attendee in attendees
@@ -155,7 +157,7 @@ def _change_no_show(attendee_id: int, change, done: Callable[[str], str]):
     attendee = db.get_or_404(CalendlyEventAttendee, attendee_id)
     name, event_id = attendee.name or attendee.email or "", attendee.event_id
     try:
-        change(attendee.id)
+        change(attendee.id, current_user)
     except no_shows.NoShowError as exc:
         return _no_show_answer(event_id, _no_show_problem(exc), "error")
     return _no_show_answer(event_id, done(name))

@@ -55,7 +55,7 @@ def _alert_globals():
 @waits.download
 def export_csv():
     """Attendees of every webinar in the current tab and filter (all pages) as CSV."""
-    webinar_filter, rows, questions = _list_export()
+    webinar_filter, rows, questions = _list_export("csv")
     name = export.list_file_name(webinar_filter.view, "csv")
     return csv_download(rows, questions, name, stream=True)
 
@@ -64,13 +64,18 @@ def export_csv():
 @waits.download
 def export_xlsx():
     """Attendees of every webinar in the current tab and filter (all pages) as a workbook."""
-    webinar_filter, rows, questions = _list_export()
+    webinar_filter, rows, questions = _list_export("xlsx")
     return xlsx_download(rows, questions, export.list_file_name(webinar_filter.view, "xlsx"))
 
 
-def _list_export():
-    """The filter, its (attendee, event) rows and their answer columns."""
+def _list_export(file_format: str):
+    """The filter, its (attendee, event) rows and their answer columns (the download noted in
+    the audit log)."""
     webinar_filter = _webinar_filter()
+    filtered = bool(webinar_filter.event_type or webinar_filter.host)
+    export.note_download(
+        "webinars", file_format, current_user, view=webinar_filter.view, filtered=filtered
+    )
     questions = export.question_columns(queries.filtered_answer_lists(webinar_filter))
     return webinar_filter, queries.filtered_attendees(webinar_filter), questions
 

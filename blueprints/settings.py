@@ -73,7 +73,7 @@ def remove_token():
     """Forget the stored token (syncing stops until a new one is saved)."""
     if settings.token_from_environment():
         return _refused_env_token()
-    connection.remove_token()
+    connection.remove_token(current_user)
     return _done("calendly", _("Token removed. Syncing stops until a new token is saved."))
 
 
@@ -89,7 +89,9 @@ def save_event_types():
     form = _types_form(check)
     if not check.event_types_listed or not form.validate_on_submit():
         return _render("calendly", 422, check=check, types_form=form)
-    first = connection.save_event_types(form.event_types.data or [], all_types=form.all_types.data)
+    first = connection.save_event_types(
+        form.event_types.data or [], all_types=form.all_types.data, actor=current_user
+    )
     message = _("Event type choice saved.")
     if first:
         message = f"{message} {_first_sync()}"
@@ -112,7 +114,7 @@ def save_scope():
     # A count the page itself put there: a few digits (anything else confirms nothing).
     confirmed = int(confirm) if confirm.isdigit() and len(confirm) <= 9 else None
     try:
-        pending = sync_scope.change_scope(new, confirmed)
+        pending = sync_scope.change_scope(new, confirmed, current_user)
     except sync_scope.ScopeRefused as refused:
         return _render(
             "calendly",
@@ -182,6 +184,7 @@ def save_preferences():
         form.lookback_days.data,
         form.daily_time.data.strftime("%H:%M"),
         form.interval_minutes.data,
+        actor=current_user,
     )
     scheduler.reschedule(current_app._get_current_object())
     return _done("preferences", _("Settings saved."))

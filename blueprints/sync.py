@@ -22,6 +22,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from blueprints import htmx, inputs
 from blueprints.messages import (
@@ -142,7 +143,9 @@ def start():
         message, kind = _("Connect Calendly in Settings first."), "warning"
     else:
         try:
-            start_background_sync(current_app._get_current_object(), SyncTrigger.MANUAL)
+            start_background_sync(
+                current_app._get_current_object(), SyncTrigger.MANUAL, actor=current_user
+            )
             message, kind = _("Sync started."), "info"
         except SyncAlreadyRunning:
             message, kind = _("A sync is already running."), "warning"

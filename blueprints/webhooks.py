@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from blueprints import htmx
 from blueprints.extensions import csrf
@@ -56,7 +57,7 @@ def create():
     if not form.validate_on_submit():
         return _render(hooks.list_subscriptions(), form=form, status=422)
     try:
-        created = hooks.create_subscription(form.base_url.data)
+        created = hooks.create_subscription(form.base_url.data, current_user)
     except hooks.WebhookAdminError as exc:
         return _done(_problem(exc, creating=True), "error", form=form)
     return _done(
@@ -71,7 +72,7 @@ def create():
 def delete(uuid: str):
     """Delete a webhook subscription in Calendly."""
     try:
-        hooks.delete_subscription(uuid)
+        hooks.delete_subscription(uuid, current_user)
     except hooks.WebhookAdminError as exc:
         return _done(_problem(exc), "error")
     return _done(_("Webhook subscription deleted."))
@@ -81,7 +82,7 @@ def delete(uuid: str):
 def recreate(uuid: str):
     """Replace a disabled subscription of this app with a new one (and a new signing key)."""
     try:
-        hooks.recreate_subscription(uuid)
+        hooks.recreate_subscription(uuid, current_user)
     except hooks.WebhookAdminError as exc:
         message, kind = _problem(exc, creating=True), "error"
     else:

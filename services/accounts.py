@@ -5,6 +5,9 @@ Every change that should take access away (a new password, a lock, disabling, de
 the account's sessions (services/login_sessions.py). An account has a Role: admin or viewer. The
 last enabled admin always stays, so that someone can still manage the app, and an admin on the
 accounts screen cannot disable, delete or demote their own account (`by`).
+
+Every change is recorded in the audit log, in its own transaction, with the acting admin (`by`,
+None from the command line) and the account changed by id, never by email.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from services import throttle
+from services import audit, throttle
 from services.login_sessions import end_all_sessions
 from services.throttle import (  # noqa: F401  (the web layer knows them as accounts.*)
     MAX_FAILURES_PER_EMAIL,
@@ -28,6 +31,7 @@ from services.throttle import (  # noqa: F401  (the web layer knows them as acco
 from store import clock
 from store.database import db, start_write
 from store.models import AdminUser, RecoveryCode, Role
+from store.outcomes import AuditAction
 
 MIN_PASSWORD_LENGTH = 10
 NO_SUCH_ACCOUNT = _l("No account with this email address.")
@@ -86,8 +90,11 @@ def has_admin() -> bool:
     return db.session.scalar(select(AdminUser.id).limit(1)) is not None
 
 
-def create_admin(email: str, password: str, role: str = Role.ADMIN) -> AdminUser:
-    """Create an account (an admin unless `role` says otherwise) and commit.
+def create_admin(
+    email: str, password: str, role: str = Role.ADMIN, by: int | None = None
+) -> AdminUser:
+    """Create an account (an admin unless `role` says otherwise) and commit; `by` is the admin
+    asking (None: the command line).
 
     Raises:
         AccountError: the email is malformed or taken, the password is too short, or the role
@@ -96,7 +103,7 @@ def create_admin(email: str, password: str, role: str = Role.ADMIN) -> AdminUser
     email, password = _valid_input(email, password)
     _check_role(role)
     start_write(db.session)
-    return _insert_admin(email, password, role)
+    return _insert_admin(email, password, role, by)
 
 
 def _check_role(role: str) -> None:
@@ -116,7 +123,7 @@ def create_first_admin(email: str, password: str) -> AdminUser:
     if has_admin():
         db.session.rollback()
         raise AccountError(_l("Setup is already done."))
-    return _insert_admin(email, password)
+    return _insert_admin(email, password, first=True)
 
 
 def _valid_input(email: str, password: str) -> tuple[str, str]:
@@ -126,7 +133,9 @@ def _valid_input(email: str, password: str) -> tuple[str, str]:
     return email, password
 
 
-def _insert_admin(email: str, password: str, role: str = Role.ADMIN) -> AdminUser:
+def _insert_admin(
+    email: str, password: str, role: str = Role.ADMIN, by: int | None = None, first: bool = False
+) -> AdminUser:
     # Runs inside a writing transaction (start_write) that it commits.
     if db.session.scalar(select(AdminUser.id).where(AdminUser.email == email)) is not None:
         db.session.rollback()
@@ -135,6 +144,10 @@ def _insert_admin(email: str, password: str, role: str = Role.ADMIN) -> AdminUse
         email=email, password_hash=generate_password_hash(password, _hash_method()), role=role
     )
     db.session.add(user)
+    db.session.flush()  # the id, for the audit entry
+    # The first account (the setup page) creates itself.
+    actor = user if first else audit.actor_by_id(by)
+    audit.record(AuditAction.ACCOUNT_CREATED, actor, account=user.id, role=str(role))
     db.session.commit()
     return user
 
@@ -226,19 +239,22 @@ def disable_admin(email: str, by: int | None = None) -> AdminUser:
     _refuse_last_admin(user, by)
     if user.disabled_at is None:
         user.disabled_at = clock.now()
+        audit.record(AuditAction.ACCOUNT_DISABLED, audit.actor_by_id(by), account=user.id)
     end_all_sessions(user.id)
     db.session.commit()
     return user
 
 
-def enable_admin(email: str) -> AdminUser:
-    """Let a disabled account sign in again.
+def enable_admin(email: str, by: int | None = None) -> AdminUser:
+    """Let a disabled account sign in again; `by` is the admin asking.
 
     Raises:
         AccountError: no such account.
     """
     start_write(db.session)
     user = find_admin(email)
+    if user.disabled_at is not None:
+        audit.record(AuditAction.ACCOUNT_ENABLED, audit.actor_by_id(by), account=user.id)
     user.disabled_at = None
     db.session.commit()
     return user
@@ -255,6 +271,7 @@ def delete_admin(email: str, by: int | None = None) -> str:
     user = find_admin(email)
     _refuse_last_admin(user, by)
     email = user.email
+    audit.record(AuditAction.ACCOUNT_DELETED, audit.actor_by_id(by), account=user.id)
     end_all_sessions(user.id)
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     db.session.delete(user)
@@ -274,6 +291,14 @@ def set_role(email: str, role: str, by: int | None = None) -> AdminUser:
     user = find_admin(email)
     if role != Role.ADMIN:
         _refuse_last_admin(user, by)
+    if user.role != role:
+        audit.record(
+            AuditAction.ROLE_CHANGED,
+            audit.actor_by_id(by),
+            account=user.id,
+            old=str(user.role),
+            new=str(role),
+        )
     user.role = role
     db.session.commit()
     return user

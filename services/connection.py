@@ -18,10 +18,11 @@ from calendly.errors import AuthenticationError, CalendlyError, PermissionDenied
 from calendly.records import EventType
 from calendly.scope import ADMIN_ROLES, allowed_modes
 from mirror.event_types import ALL_TYPES, EventTypeSelection, read_listing, store_listing
-from services import metrics, settings
+from services import audit, metrics, settings
 from services.secrets import TokenVaultError
 from store import clock
 from store.database import db, start_write
+from store.models import AdminUser
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ def connect_token(token: str, connected_by: int | None = None) -> TokenCheck:
         first = check.problems[0] if check.problems else "-"
         log.info("Calendly refused a pasted token: %s", first)
         return check
-    settings.save_calendly_token(token)
+    settings.save_calendly_token(token, actor=audit.actor_by_id(connected_by))
     _remember_account(check)
     token_connected.send(current_app._get_current_object(), connected_by=connected_by)
     log.info("Calendly token saved for user %s", check.user.get("uri"))
@@ -250,19 +251,25 @@ def is_selected(event_type: dict, selection: list[str] | None) -> bool:
     return not chosen.everything and chosen.includes(uri)
 
 
-def save_event_types(uris: list[str], *, all_types: bool = False) -> bool:
-    """Store the event types to sync (`all_types`: every type, also later ones).
+def save_event_types(
+    uris: list[str], *, all_types: bool = False, actor: AdminUser | None = None
+) -> bool:
+    """Store the event types to sync (`all_types`: every type, also later ones), chosen by
+    `actor` (noted in the audit log).
 
     Returns:
         True when this was the first choice (nothing was chosen before), so the caller starts
         the first sync.
     """
-    first = settings.get_setting(settings.EVENT_TYPES_KEY) is None
-    settings.set_setting(settings.EVENT_TYPES_KEY, [ALL_TYPES] if all_types else list(uris))
-    return first
+    new = [ALL_TYPES] if all_types else list(uris)
+    with settings.changing():
+        old = settings.get_setting(settings.EVENT_TYPES_KEY)
+        settings.put_setting(settings.EVENT_TYPES_KEY, new)
+        settings.record_change(settings.EVENT_TYPES_KEY, old, new, actor)
+    return old is None
 
 
-def remove_token() -> None:
+def remove_token(actor: AdminUser | None = None) -> None:
     """Forget the stored token and its account (syncing stops until a new one is saved)."""
-    settings.clear_calendly_token()
+    settings.clear_calendly_token(actor)
     log.info("Calendly token removed")

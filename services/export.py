@@ -20,9 +20,10 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from flask_babel import pgettext
 
+from services import audit
 from services.queries import UNPOSITIONED, event_type_questions, host_names, ranked_answers
-from store.models import CalendlyEvent, CalendlyEventAttendee
-from store.outcomes import RecordStatus
+from store.models import AdminUser, CalendlyEvent, CalendlyEventAttendee
+from store.outcomes import AuditAction, RecordStatus
 
 # Spreadsheets treat a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -368,3 +369,10 @@ def _shown_width(value) -> int:
     if isinstance(value, datetime | date):
         return 16
     return max((len(line) for line in str(value or "").splitlines()), default=0)
+
+
+def note_download(which: str, file_format: str, actor: AdminUser | None, **refs) -> None:
+    """Note in the audit log that `actor` downloaded the list `which` ("webinar": one webinar's
+    attendees, `webinar` its Calendly id; "webinars": a dashboard tab's, `view` and `filtered`)
+    as `file_format` (csv, xlsx)."""
+    audit.record_now(AuditAction.EXPORT_DOWNLOADED, actor, list=which, format=file_format, **refs)

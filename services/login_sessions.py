@@ -4,6 +4,9 @@ exists. Deleting the row ends the session, also for copies of the cookie.
 Two limits end a session by themselves: SESSION_LIFETIME_MINUTES after signing in, however busy
 (measured from the row), and SESSION_IDLE_MINUTES without a request (measured from the time the
 web layer keeps in the signed cookie, so that requests cost no database write).
+
+Signing in and out is recorded in the audit log, in the transaction that opens or ends the
+session.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, select
 
+from services import audit
 from store import clock
 from store.database import db, start_write
 from store.models import AdminSession, AdminUser
+from store.outcomes import AuditAction
 
 
 def _key(token: str) -> str:
@@ -43,6 +48,7 @@ def open_session(user: AdminUser) -> str:
     # Sessions past their lifetime are dead anyway; sweep them here rather than on every request.
     db.session.execute(delete(AdminSession).where(AdminSession.created_at <= now - lifetime()))
     db.session.add(AdminSession(id=_key(token), user_id=user.id, created_at=now))
+    audit.record(AuditAction.SIGNED_IN, user)
     db.session.commit()
     return token
 
@@ -78,7 +84,11 @@ def end_session(token: str | None) -> None:
     if not token:
         return
     start_write(db.session)
-    db.session.execute(delete(AdminSession).where(AdminSession.id == _key(token)))
+    ended = db.session.scalar(
+        delete(AdminSession).where(AdminSession.id == _key(token)).returning(AdminSession.user_id)
+    )
+    if ended is not None:
+        audit.record(AuditAction.SIGNED_OUT, db.session.get(AdminUser, ended))
     db.session.commit()
 
 
@@ -88,7 +98,8 @@ def end_all_sessions(user_id: int) -> None:
 
 
 def sign_out_everywhere(user_id: int) -> None:
-    """End every session of an account and commit."""
+    """End every session of an account and commit (signing out on every device)."""
     start_write(db.session)
     end_all_sessions(user_id)
+    audit.record(AuditAction.SIGNED_OUT, db.session.get(AdminUser, user_id), everywhere=True)
     db.session.commit()

@@ -1,7 +1,8 @@
 """Housekeeping: bookkeeping rows that only matter for a while are deleted when they are old.
 
 Skipped scheduler runs (one per tick per process) and webhook deliveries grow without end
-otherwise. Real sync runs stay: they are the history the admins read.
+otherwise. Real sync runs stay: they are the history the admins read. Audit log entries go after
+AUDIT_KEEP_DAYS (services/audit.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete
 
+from services import audit
 from store import clock
 from store.database import db, write_connection
 from store.models import SyncRun, WebhookDelivery
@@ -29,15 +31,18 @@ _LAST_PRUNE = "maintenance_last_prune"
 class Pruned:
     skipped_runs: int
     deliveries: int
+    audit_entries: int = 0
 
     @property
     def total(self) -> int:
-        return self.skipped_runs + self.deliveries
+        return self.skipped_runs + self.deliveries + self.audit_entries
 
 
 def prune(now: datetime | None = None) -> Pruned:
-    """Delete skipped runs and webhook deliveries older than PRUNE_AFTER_DAYS (app context)."""
-    cutoff = (now or clock.now()) - timedelta(days=current_app.config["PRUNE_AFTER_DAYS"])
+    """Delete skipped runs and webhook deliveries older than PRUNE_AFTER_DAYS, and audit log
+    entries older than AUDIT_KEEP_DAYS (app context)."""
+    now = now or clock.now()
+    cutoff = now - timedelta(days=current_app.config["PRUNE_AFTER_DAYS"])
     with write_connection(db.engine) as conn, conn.begin():
         runs = conn.execute(
             delete(SyncRun).where(SyncRun.status == SyncStatus.SKIPPED, SyncRun.started_at < cutoff)
@@ -45,9 +50,15 @@ def prune(now: datetime | None = None) -> Pruned:
         deliveries = conn.execute(
             delete(WebhookDelivery).where(WebhookDelivery.received_at < cutoff)
         ).rowcount
-    pruned = Pruned(runs, deliveries)
+        entries = audit.prune(conn, now)
+    pruned = Pruned(runs, deliveries, entries)
     if pruned.total:
-        log.info("pruned %d skipped sync runs and %d webhook deliveries", runs, deliveries)
+        log.info(
+            "pruned %d skipped sync runs, %d webhook deliveries and %d audit log entries",
+            runs,
+            deliveries,
+            entries,
+        )
     return pruned
 
 

@@ -4,6 +4,9 @@ Calendly took them, so a failed write changes nothing here.
 Runs in an app context and knows nothing of requests. A change made in Calendly itself comes back
 through the `invitee_no_show.*` webhook (calendly/webhooks.py) or the next sync (the mirror's
 attendee upsert carries `no_show`).
+
+A mark or undo by an admin is recorded in the audit log with the stored change, naming the webinar
+and the invitee by their Calendly ids.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from datetime import datetime, timedelta
 from calendly.errors import CalendlyError, NotFoundError
 from calendly.times import parse_time_or_none
 from mirror.writer import write_no_show
+from services import audit
 from services.connection import interactive_client
 from services.secrets import TokenVaultError
 from store import clock
 from store.database import db, start_write
-from store.models import CalendlyEvent, CalendlyEventAttendee
-from store.outcomes import RecordStatus
+from store.models import AdminUser, CalendlyEvent, CalendlyEventAttendee
+from store.outcomes import AuditAction, RecordStatus
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +55,8 @@ def offers_no_show(event: CalendlyEvent, attendee: CalendlyEventAttendee, now=No
     return booked and event.start_time <= now
 
 
-def mark_no_show(attendee_id: int) -> None:
-    """Mark the attendee as a no-show in Calendly, then in the mirror.
+def mark_no_show(attendee_id: int, actor: AdminUser | None = None) -> None:
+    """Mark the attendee as a no-show in Calendly, then in the mirror (`actor`: the admin).
 
     Raises:
         NoShowError: not allowed for this attendee, or Calendly did not take it (nothing was
@@ -64,6 +68,7 @@ def mark_no_show(attendee_id: int) -> None:
     if not offers_no_show(attendee.event, attendee):
         raise NoShowError("not_allowed")
     invitee_uri = attendee.uri
+    ids = _audit_ids(attendee)
     # Hold no database snapshot while waiting on Calendly (its webhook may write meanwhile).
     db.session.commit()
     try:
@@ -74,10 +79,11 @@ def mark_no_show(attendee_id: int) -> None:
         raise NoShowError("calendly", exc) from exc
     created_at = parse_time_or_none(no_show.get("created_at"))
     _store_mark(attendee_id, no_show.get("uri"), created_at or clock.now())
+    _note(AuditAction.NO_SHOW_MARKED, actor, ids)
 
 
-def clear_no_show(attendee_id: int) -> None:
-    """Remove the attendee's no-show mark in Calendly, then in the mirror.
+def clear_no_show(attendee_id: int, actor: AdminUser | None = None) -> None:
+    """Remove the attendee's no-show mark in Calendly, then in the mirror (`actor`: the admin).
 
     Raises:
         NoShowError: the stored mark lacks its Calendly URI, or Calendly did not take the
@@ -89,6 +95,7 @@ def clear_no_show(attendee_id: int) -> None:
     no_show_uri = attendee.no_show_uri
     if not no_show_uri:
         raise NoShowError("no_uri")
+    ids = _audit_ids(attendee)
     db.session.commit()
     try:
         with interactive_client() as client:
@@ -99,6 +106,18 @@ def clear_no_show(attendee_id: int) -> None:
         log.info("removing a no-show in Calendly failed: %s", exc)
         raise NoShowError("calendly", exc) from exc
     _store_clear(attendee_id, no_show_uri)
+    _note(AuditAction.NO_SHOW_UNDONE, actor, ids)
+
+
+def _audit_ids(attendee: CalendlyEventAttendee) -> dict:
+    """The webinar and invitee of an audit entry, by their Calendly ids (never a name)."""
+    return {"webinar": attendee.event.calendly_id, "invitee": attendee.calendly_id}
+
+
+def _note(action: AuditAction, actor: AdminUser | None, ids: dict) -> None:
+    # Calendly holds the change already, whatever the mirror kept of it (a newer stored state
+    # wins there): the entry records what the admin did, on its own.
+    audit.record_now(action, actor, **ids)
 
 
 def _store_mark(attendee_id: int, no_show_uri: str | None, created_at: datetime) -> None:

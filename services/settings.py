@@ -1,20 +1,26 @@
 """Settings changed at run time (stored in the `settings` table), with the environment on top.
 
 The Calendly token lives here encrypted; `CALENDLY_TOKEN` in the environment overrides it.
+What an admin changes here is recorded in the audit log in the same transaction: which setting,
+with its old and new value (never a secret's), or the token's connection and removal.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
 
 from mirror.event_types import ALL_TYPES
 from mirror.scope import ME, Scope
+from services import audit
 from store import clock
 from store.database import db, start_write
-from store.models import Setting
+from store.models import AdminUser, Setting
+from store.outcomes import AuditAction
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +43,53 @@ def get_setting(key: str, default=None):
     return default if row is None else row.value
 
 
-def set_setting(key: str, value) -> None:
-    """Store `value` under `key` and commit (ends the session's open transaction first)."""
+@contextmanager
+def changing() -> Iterator[None]:
+    """One writing transaction for several settings and their audit entries, committed at the
+    end (rolled back on an error); ends the session's open transaction first."""
     start_write(db.session)
+    try:
+        yield
+    except BaseException:
+        db.session.rollback()
+        raise
+    db.session.commit()
+
+
+def put_setting(key: str, value) -> None:
+    """Store `value` under `key` inside the caller's writing transaction (`changing`)."""
     row = db.session.get(Setting, key)
     if row is None:
         db.session.add(Setting(key=key, value=value))
     else:
         row.value = value
-    db.session.commit()
+
+
+def drop_setting(key: str) -> bool:
+    """Remove `key` inside the caller's writing transaction; True when it was stored."""
+    row = db.session.get(Setting, key)
+    if row is not None:
+        db.session.delete(row)
+    return row is not None
+
+
+def set_setting(key: str, value) -> None:
+    """Store `value` under `key` and commit (ends the session's open transaction first)."""
+    with changing():
+        put_setting(key, value)
 
 
 def delete_setting(key: str) -> None:
     """Remove `key` and commit (ends the session's open transaction first)."""
-    start_write(db.session)
-    row = db.session.get(Setting, key)
-    if row is not None:
-        db.session.delete(row)
-    db.session.commit()
+    with changing():
+        drop_setting(key)
+
+
+def record_change(setting: str, old, new, actor: AdminUser | None) -> None:
+    """Note in the audit log that `setting` changed from `old` to `new` (not for secrets), inside
+    the caller's writing transaction; nothing when the value stayed the same."""
+    if old != new:
+        audit.record(AuditAction.SETTING_CHANGED, actor, setting=setting, old=old, new=new)
 
 
 def _vault():
@@ -77,26 +112,34 @@ def calendly_token() -> str | None:
     return _vault().decrypt(stored["ciphertext"])
 
 
-def save_calendly_token(token: str, account: dict | None = None) -> None:
-    """Encrypt and store `token`; `account` is what /users/me said about it."""
+def save_calendly_token(
+    token: str, account: dict | None = None, *, actor: AdminUser | None = None
+) -> None:
+    """Encrypt and store `token`; `account` is what /users/me said about it. The audit log notes
+    the token connected, or replaced when one was stored, by `actor`."""
     token = token.strip()
-    set_setting(
-        TOKEN_KEY,
-        {
-            "ciphertext": _vault().encrypt(token),
-            "last4": token[-4:],
-            "saved_at": clock.now().isoformat(),
-        },
-    )
+    with changing():
+        replaced = get_setting(TOKEN_KEY) is not None
+        put_setting(
+            TOKEN_KEY,
+            {
+                "ciphertext": _vault().encrypt(token),
+                "last4": token[-4:],
+                "saved_at": clock.now().isoformat(),
+            },
+        )
+        audit.record(AuditAction.TOKEN_REPLACED if replaced else AuditAction.TOKEN_CONNECTED, actor)
     if account is not None:
         save_account(account)
 
 
-def clear_calendly_token() -> None:
-    """Forget the stored token and the account it belonged to."""
-    delete_setting(TOKEN_KEY)
-    delete_setting(ACCOUNT_KEY)
-    delete_setting(ACCESS_KEY)
+def clear_calendly_token(actor: AdminUser | None = None) -> None:
+    """Forget the stored token and the account it belonged to (noted in the audit log)."""
+    with changing():
+        if drop_setting(TOKEN_KEY):
+            audit.record(AuditAction.TOKEN_REMOVED, actor)
+        drop_setting(ACCOUNT_KEY)
+        drop_setting(ACCESS_KEY)
 
 
 def token_hint() -> str | None:
@@ -172,9 +215,13 @@ def sync_scope() -> Scope:
         return Scope()
 
 
-def save_sync_scope(scope: Scope) -> None:
-    """Store the Settings page's sync scope."""
-    set_setting(SCOPE_KEY, {"mode": scope.mode, "hosts": list(scope.hosts)})
+def save_sync_scope(scope: Scope, actor: AdminUser | None = None) -> None:
+    """Store the Settings page's sync scope (chosen by `actor`)."""
+    new = {"mode": scope.mode, "hosts": list(scope.hosts)}
+    with changing():
+        old = get_setting(SCOPE_KEY) or {"mode": ME, "hosts": []}
+        put_setting(SCOPE_KEY, new)
+        record_change(SCOPE_KEY, old, new, actor)
 
 
 def token_role() -> str | None:
@@ -251,11 +298,25 @@ def sync_schedule() -> dict:
     return schedule
 
 
-def save_preferences(timezone: str, lookback: int, daily_time: str, interval_minutes: int) -> None:
-    """Store the Settings page's display time zone, look-back days and sync schedule."""
-    set_setting(TIMEZONE_KEY, timezone)
-    set_setting(LOOKBACK_KEY, int(lookback))
-    set_setting(SCHEDULE_KEY, {"daily_time": daily_time, "interval_minutes": int(interval_minutes)})
+def save_preferences(
+    timezone: str,
+    lookback: int,
+    daily_time: str,
+    interval_minutes: int,
+    actor: AdminUser | None = None,
+) -> None:
+    """Store the Settings page's display time zone, look-back days and sync schedule; the audit
+    log notes each value `actor` changed."""
+    schedule = {"daily_time": daily_time, "interval_minutes": int(interval_minutes)}
+    with changing():
+        old_schedule = sync_schedule()
+        record_change(TIMEZONE_KEY, display_timezone(), timezone, actor)
+        record_change(LOOKBACK_KEY, lookback_days(), int(lookback), actor)
+        for part in ("daily_time", "interval_minutes"):
+            record_change(f"sync_{part}", old_schedule[part], schedule[part], actor)
+        put_setting(TIMEZONE_KEY, timezone)
+        put_setting(LOOKBACK_KEY, int(lookback))
+        put_setting(SCHEDULE_KEY, schedule)
 
 
 WEBHOOK_SIGNING_KEY_SETTING = "webhook_signing_key"

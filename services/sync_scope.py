@@ -18,7 +18,7 @@ from calendly.scope import allowed_modes, reads_for
 from mirror.scope import Scope
 from services import connection, settings
 from store.database import db, start_write
-from store.models import CalendlyEvent, CalendlyEventAttendee
+from store.models import AdminUser, CalendlyEvent, CalendlyEventAttendee
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,12 @@ def narrowing(new: Scope) -> Narrowing:
     return Narrowing(ids, attendees)
 
 
-def change_scope(new: Scope, confirmed_events: int | None) -> Narrowing | None:
-    """Store `new` as the sync scope. A narrower one first removes the webinars it leaves out,
-    but only when `confirmed_events` says how many the admin agreed to remove.
+def change_scope(
+    new: Scope, confirmed_events: int | None, actor: AdminUser | None = None
+) -> Narrowing | None:
+    """Store `new` as the sync scope (chosen by `actor`). A narrower one first removes the
+    webinars it leaves out, but only when `confirmed_events` says how many the admin agreed to
+    remove.
 
     Returns:
         None when the scope was stored; the Narrowing to confirm when nothing was changed
@@ -121,7 +124,7 @@ def change_scope(new: Scope, confirmed_events: int | None) -> Narrowing | None:
         )
         db.session.execute(delete(CalendlyEvent).where(CalendlyEvent.id.in_(chunk)))
     db.session.commit()
-    settings.save_sync_scope(new)
+    settings.save_sync_scope(new, actor)
     if pending.events:
         log.info("sync scope narrowed to %s: %d webinars removed", new.mode, pending.events)
     return None

@@ -11,12 +11,12 @@ from flask import Flask, current_app
 
 from mirror.event_types import ALL_TYPES
 from mirror.sync import SyncOptions, begin_run, execute_run, run_sync
-from services import alerts, metrics, settings
+from services import alerts, audit, metrics, settings
 from services.connection import build_client
 from store import log_context
 from store.database import db
-from store.models import SyncRun
-from store.outcomes import SyncTrigger
+from store.models import AdminUser, SyncRun
+from store.outcomes import AuditAction, SyncTrigger
 
 
 def options_from_settings(
@@ -66,9 +66,13 @@ def sync_from_settings(
 
 
 def start_background_sync(
-    app: Flask, trigger: SyncTrigger | str = SyncTrigger.MANUAL, full: bool = False
+    app: Flask,
+    trigger: SyncTrigger | str = SyncTrigger.MANUAL,
+    full: bool = False,
+    actor: AdminUser | None = None,
 ) -> SyncRun:
-    """Begin a run now and do its work in a thread; returns the running SyncRun at once.
+    """Begin a run now and do its work in a thread; returns the running SyncRun at once. The
+    audit log notes a run an admin (`actor`) started.
 
     Raises:
         SyncAlreadyRunning: another sync holds the lease.
@@ -80,6 +84,8 @@ def start_background_sync(
     options = options_from_settings(trigger, full)
     run = begin_run(options)
     run_id = run.id
+    if actor is not None:
+        audit.record_now(AuditAction.SYNC_STARTED, actor, full=full, run=run_id)
 
     def work():
         with app.app_context():

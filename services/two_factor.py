@@ -19,11 +19,12 @@ import pyotp
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 
-from services import accounts, login_sessions, throttle
+from services import accounts, audit, login_sessions, throttle
 from services.secrets import TokenVaultError
 from store import clock
 from store.database import db, start_write
 from store.models import AdminUser, RecoveryCode
+from store.outcomes import AuditAction
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ def confirm_setup(user_id: int, code: str) -> list[str] | None:
     user.totp_enabled_at = clock.now()
     user.totp_last_step = step
     codes = _replace_recovery_codes(user.id)
+    audit.record(AuditAction.TWO_FACTOR_CHANGED, user, account=user.id, enabled=True)
     db.session.commit()
     log.info("Two-factor authentication turned on for admin %s", user.id)
     return codes
@@ -107,19 +109,30 @@ def turn_off(user_id: int) -> None:
     """Forget the secret and the recovery codes."""
     start_write(db.session)
     user = _reload(user_id)
+    if user.has_two_factor:
+        audit.record(AuditAction.TWO_FACTOR_CHANGED, user, account=user.id, enabled=False)
     _clear(user)
     db.session.commit()
     log.info("Two-factor authentication turned off for admin %s", user.id)
 
 
-def reset(email: str) -> AdminUser:
-    """Turn two-factor authentication off for a lost phone and end the account's sessions.
+def reset(email: str, by: int | None = None) -> AdminUser:
+    """Turn two-factor authentication off for a lost phone and end the account's sessions; `by`
+    is the admin asking (None: the command line).
 
     Raises:
         AccountError: no such account.
     """
     start_write(db.session)
     user = accounts.find_admin(email)
+    if user.has_two_factor:
+        audit.record(
+            AuditAction.TWO_FACTOR_CHANGED,
+            audit.actor_by_id(by),
+            account=user.id,
+            enabled=False,
+            reset=True,
+        )
     _clear(user)
     login_sessions.end_all_sessions(user.id)
     db.session.commit()

@@ -23,13 +23,13 @@ from calendly.client import CalendlyClient, uuid_from_uri
 from calendly.errors import CalendlyError, NotFoundError, PermissionDeniedError
 from calendly.times import parse_time_or_none
 from mirror.webhooks import HANDLED_EVENTS
-from services import settings
+from services import audit, settings
 from services.connection import interactive_client
 from services.secrets import TokenVaultError
 from store import clock
 from store.database import db
-from store.models import SyncRun, WebhookDelivery
-from store.outcomes import SyncStatus
+from store.models import AdminUser, SyncRun, WebhookDelivery
+from store.outcomes import AuditAction, SyncStatus
 
 log = logging.getLogger(__name__)
 
@@ -274,8 +274,9 @@ def refresh_health_if_stale() -> None:
 # -- changing -------------------------------------------------------------------------------------
 
 
-def create_subscription(base_url: str) -> Subscription:
-    """Subscribe this app's webhook URL (below `base_url`) to HANDLED_EVENTS with a new signing key.
+def create_subscription(base_url: str, actor: AdminUser | None = None) -> Subscription:
+    """Subscribe this app's webhook URL (below `base_url`) to HANDLED_EVENTS with a new signing key
+    (`actor`: the admin asking, noted in the audit log).
 
     The key is stored (encrypted) only after Calendly accepted the subscription; with
     CALENDLY_WEBHOOK_SIGNING_KEY set, that key is used instead (the receiver prefers it).
@@ -292,13 +293,17 @@ def create_subscription(base_url: str) -> Subscription:
     # The subscription covers the sync scope: colleagues' webinars reach only an organization
     # subscription; the receiver keeps only the deliveries within the scope anyway.
     if settings.sync_scope().needs_admin:
-        return _create(url, org, user, "organization", member_fallback=False)
-    scope = "user" if (health() or {}).get("scope") == "user" and user else "organization"
-    return _create(url, org, user, scope)
+        created = _create(url, org, user, "organization", member_fallback=False)
+    else:
+        scope = "user" if (health() or {}).get("scope") == "user" and user else "organization"
+        created = _create(url, org, user, scope)
+    audit.record_now(AuditAction.WEBHOOK_CREATED, actor, subscription=created.uri)
+    return created
 
 
-def delete_subscription(ref: str) -> None:
-    """Delete a subscription (by URI or UUID); one Calendly no longer has counts as deleted.
+def delete_subscription(ref: str, actor: AdminUser | None = None) -> None:
+    """Delete a subscription (by URI or UUID); one Calendly no longer has counts as deleted
+    (`actor`: the admin asking, noted in the audit log).
 
     Raises:
         WebhookAdminError: an unusable reference, or Calendly refused.
@@ -310,10 +315,12 @@ def delete_subscription(ref: str) -> None:
     _call_calendly(lambda client: _delete(client, uuid))
     log.info("Calendly webhook subscription %s deleted", uuid)
     _forget_disabled(uuid)
+    audit.record_now(AuditAction.WEBHOOK_DELETED, actor, subscription=ref)
 
 
-def recreate_subscription(ref: str) -> Subscription:
-    """Replace a (disabled) subscription of this app: delete it, create it anew with a new key.
+def recreate_subscription(ref: str, actor: AdminUser | None = None) -> Subscription:
+    """Replace a (disabled) subscription of this app: delete it, create it anew with a new key
+    (both noted in the audit log as done by `actor`).
 
     Raises:
         WebhookAdminError: not connected, no such subscription, one of another integration
@@ -338,8 +345,11 @@ def recreate_subscription(ref: str) -> Subscription:
     _call_calendly(lambda client: _delete(client, uuid))
     _forget_disabled(uuid)
     log.info("Calendly webhook subscription %s deleted for re-creation", uuid)
+    audit.record_now(AuditAction.WEBHOOK_DELETED, actor, subscription=old.uri)
     scope = old.scope if old.scope in ("organization", "user") else "organization"
-    return _create(old.callback_url, org, old.user or user, scope)
+    created = _create(old.callback_url, org, old.user or user, scope)
+    audit.record_now(AuditAction.WEBHOOK_CREATED, actor, subscription=created.uri)
+    return created
 
 
 # -- internals ------------------------------------------------------------------------------------

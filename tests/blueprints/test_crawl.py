@@ -117,6 +117,7 @@ CASES = {
     "accounts.unlock": Case(path={"user_id": "1"}),
     "accounts.reset_password": Case(path={"user_id": "1"}, form=forms.NewPasswordForm),
     "accounts.delete": Case(path={"user_id": "1"}),
+    "audit.index": Case(query={"actor": "admin@example.org", "action": "signed_in", "page": "1"}),
     "operations.healthz": Case(),
     "operations.readyz": Case(query={"verbose": "1"}),
     "operations.prometheus_metrics": Case(),
@@ -152,6 +153,7 @@ BLUEPRINTS = (
     "webhooks",
     "account",
     "accounts",
+    "audit",
     "operations",
 )
 PUBLIC = {
