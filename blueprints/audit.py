@@ -45,6 +45,7 @@ ACTION_LABELS = {
     A.PERSON_ERASED: _l("Person erased"),
     A.RETENTION_RUN: _l("Retention run"),
     A.ATTENDANCE_RECORDED: _l("Attendance recorded"),
+    A.ATTENDANCE_UNRECORDED: _l("Attendance mark removed"),
 }
 SETTING_LABELS = {
     "display_timezone": _l("Time zone"),
@@ -228,13 +229,16 @@ _SENTENCES = {
     ),
     A.PERSON_ERASED: _erased,
     A.RETENTION_RUN: lambda p, raw: _(
-        "Retention: deleted %(attendees)s attendees and %(webinars)s webinars from before "
-        "%(cutoff)s.",
+        "Retention: removed the personal data of %(attendees)s attendees of %(webinars)s "
+        "webinars from before %(cutoff)s.",
         **_with(p, "attendees", "webinars", "cutoff"),
     ),
     A.ATTENDANCE_RECORDED: lambda p, raw: _(
         "Recorded the attendance of webinar %(webinar)s: %(attended)s attended, %(no_shows)s "
         "no-shows.",
         **_with(p, "webinar", "attended", "no_shows"),
+    ),
+    A.ATTENDANCE_UNRECORDED: lambda p, raw: _(
+        "Removed the attendance mark of webinar %(webinar)s.", **_with(p, "webinar")
     ),
 }

@@ -41,6 +41,7 @@ SAMPLES = {
     "person_erased": {"person": "P-7f3a", "bookings": 3, "at_calendly": True},
     "retention_run": {"attendees": 40, "webinars": 2, "cutoff": "2024-11-28"},
     "attendance_recorded": {"webinar": "EV1", "attended": 12, "no_shows": 3},
+    "attendance_unrecorded": {"webinar": "EV1"},
 }
 
 
@@ -166,7 +167,8 @@ def test_sentences_of_the_other_helpers_actions(app):
         "Erased the data of person P-7f3a (3 bookings), in Calendly too."
     )
     assert said["retention_run"] == (
-        "Retention: deleted 40 attendees and 2 webinars from before Nov 28, 2024."
+        "Retention: removed the personal data of 40 attendees of 2 webinars from before "
+        "Nov 28, 2024."
     )
     assert said["attendance_recorded"] == (
         "Recorded the attendance of webinar EV1: 12 attended, 3 no-shows."
