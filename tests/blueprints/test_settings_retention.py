@@ -129,3 +129,21 @@ def test_the_page_shows_what_the_next_run_removes_as_the_dry_run_says(
 
     fewer = login.post("/settings/retention", data={"retention_months": "15"}, headers=HX)
     assert "of 1 person from 1 webinar before Mar 15, 2025." in fewer.text
+
+
+@pytest.mark.dated
+def test_a_purged_webinar_page_says_so_and_shows_no_person(
+    frozen, login, app, add_webinar, add_attendee
+):
+    from services import retention
+
+    webinar = add_webinar(start_time=NOW - timedelta(days=400))
+    add_attendee(webinar, name="Jürgen Alt", email="juergen@example.org", no_show=True)
+    with app.app_context():
+        retention.purge()
+
+    for headers in ({}, HX):
+        html = login.get(f"/webinars/{webinar.id}", headers=headers).text
+        assert "personal data was removed after the retention period" in html
+        assert "(removed)" in html
+        assert "Jürgen" not in html and "juergen@example.org" not in html
