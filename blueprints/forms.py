@@ -59,27 +59,36 @@ def _valid_interval(_form, field) -> None:
         )
 
 
+def _retention_fields(id_prefix: str):
+    """The period, the "without limit" choice and its confirmation, with ids of their own per
+    form (the Settings page shows the token form and the retention form at once)."""
+    low, high = settings.RETENTION_RANGE
+    return (
+        IntegerField(
+            _l("Delete attendee data this many months after the webinar"),
+            id=f"{id_prefix}retention_months",
+            default=settings.DEFAULT_RETENTION_MONTHS,
+            render_kw={"min": low, "max": high, "type": "number"},
+        ),
+        BooleanField(
+            _l("Keep attendee data without a time limit"), id=f"{id_prefix}keep_unlimited"
+        ),
+        BooleanField(
+            _l(
+                "I confirm: attendee data is to be kept without a time limit, although data "
+                "protection expects a fixed period."
+            ),
+            id=f"{id_prefix}confirm_unlimited",
+        ),
+    )
+
+
 class RetentionFields:
     """How long attendee data is kept: months after the webinar (12 suggested), or, only as a
     deliberate choice confirmed with a second tick, without limit. A blank field is no choice.
     Shared by the retention form and the token form (connecting Calendly asks for it)."""
 
-    retention_months = IntegerField(
-        _l("Delete attendee data this many months after the webinar"),
-        default=settings.DEFAULT_RETENTION_MONTHS,
-        render_kw={
-            "min": settings.RETENTION_RANGE[0],
-            "max": settings.RETENTION_RANGE[1],
-            "type": "number",
-        },
-    )
-    keep_unlimited = BooleanField(_l("Keep attendee data without a time limit"))
-    confirm_unlimited = BooleanField(
-        _l(
-            "I confirm: attendee data is to be kept without a time limit, although data "
-            "protection expects a fixed period."
-        )
-    )
+    retention_months, keep_unlimited, confirm_unlimited = _retention_fields("")
 
     # False: a post without the fields (not a blank one) leaves the stored choice as it is.
     retention_required = True
@@ -125,6 +134,7 @@ class RetentionForm(RetentionFields, FlaskForm):
 class TokenForm(RetentionFields, FlaskForm):
     """Paste a Calendly Personal Access Token, and choose how long attendee data is kept."""
 
+    retention_months, keep_unlimited, confirm_unlimited = _retention_fields("token-")
     retention_required = False
 
     token = PasswordField(

@@ -147,3 +147,24 @@ def test_a_purged_webinar_page_says_so_and_shows_no_person(
         assert "personal data was removed after the retention period" in html
         assert "(removed)" in html
         assert "Jürgen" not in html and "juergen@example.org" not in html
+
+
+def test_a_viewer_cannot_change_the_period(app, client):
+    from services import accounts
+    from tests.conftest import ADMIN_PASSWORD, TEST_PASSWORD_HASH
+
+    app.config["PASSWORD_HASH_METHOD"] = TEST_PASSWORD_HASH
+    with app.app_context():
+        accounts.create_admin("admin@example.org", ADMIN_PASSWORD)
+        accounts.create_admin("viewer@example.org", ADMIN_PASSWORD, "viewer")
+    signed_in = client.post(
+        "/login", data={"email": "viewer@example.org", "password": ADMIN_PASSWORD}
+    )
+    assert signed_in.status_code == 303
+
+    response = client.post(
+        "/settings/retention", data={"keep_unlimited": "y", "confirm_unlimited": "y"}
+    )
+
+    assert response.status_code == 403
+    assert months(app) == (12, False)
