@@ -61,15 +61,17 @@ def save_token():
         problems = [calendly_problem(problem, on_settings=True) for problem in check.problems]
         form.token.errors.extend(problems or [_("Calendly did not accept the token.")])
         return _render("calendly", 422, token_form=form, refused=check)
-    if form.retention_given():
-        retention.change_months(form.chosen_months(), accounts.get_admin(admin_id))
+    changed = form.retention_given() and retention.change_months(
+        form.chosen_months(), accounts.get_admin(admin_id)
+    )
     if accounts.must_set_login(admin_id):
         # The token ended demo mode, and with it every session of the demo login, this one too.
         # Whoever connected the token goes on, in a new session, to choose their own login.
         sessions.start(accounts.get_admin(admin_id))
         return _go_to(url_for("account.claim"))
     message = _("Token saved. Connected to Calendly as %(name)s.", name=check.user.get("name"))
-    return _done("calendly", message, check=check)
+    # The retention section shows the period too: htmx gets it fresh beside the token's.
+    return _done("calendly", message, check=check, also_retention=changed)
 
 
 @bp.post("/token/remove")
@@ -256,7 +258,12 @@ def _render(what: str, status: int = 200, message=None, message_kind="info", **p
         context.update(_retention_context(parts.get("retention_form")))
     if partial:
         # htmx 2 does not swap 4xx responses; the section shows its errors itself.
-        return render_template(SECTION_TEMPLATES[what], **context), 200
+        html = render_template(SECTION_TEMPLATES[what], **context)
+        if parts.get("also_retention"):
+            html += render_template(
+                "settings/_retention.html", oob=True, notices={}, **_retention_context(None)
+            )
+        return html, 200
     return render_template("settings/index.html", **context), status
 
 

@@ -330,7 +330,8 @@ class _SyncJob:
         )
         wanted = selection_from_cache(self.options.event_types)
         self.known = self.patience.run(self._known_events)
-        purged = self.patience.run(purged_event_ids)
+        # The walk reads events from the window's start on: only those purged matter.
+        purged = self.patience.run(functools.partial(purged_event_ids, self.window_start))
         downloader = Downloader(
             self.client,
             window_start=self.window_start,

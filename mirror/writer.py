@@ -432,16 +432,16 @@ def write_attendees(
     return counts
 
 
-def purged_event_ids() -> set[str]:
-    """The Calendly ids of the events whose attendees the retention purge anonymised (ends the
-    read transaction: the sync writes with this session next)."""
-    ids = set(
-        db.session.scalars(
-            select(CalendlyEvent.calendly_id).where(
-                CalendlyEvent.personal_data_removed_at.is_not(None)
-            )
-        )
+def purged_event_ids(since: datetime | None = None) -> set[str]:
+    """The Calendly ids of the events (starting at `since` or later) whose attendees the
+    retention purge anonymised (ends the read transaction: the sync writes with this session
+    next)."""
+    query = select(CalendlyEvent.calendly_id).where(
+        CalendlyEvent.personal_data_removed_at.is_not(None)
     )
+    if since is not None:
+        query = query.where(CalendlyEvent.start_time >= since)
+    ids = set(db.session.scalars(query))
     db.session.commit()
     return ids
 

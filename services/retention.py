@@ -68,7 +68,13 @@ def cutoff_for(months: int, now: datetime, timezone: str) -> tuple[date, datetim
 
 
 def _due_events(cutoff_at: datetime):
-    return (_events.c.end_time < cutoff_at) & _events.c.personal_data_removed_at.is_(None)
+    # start_time too (it is never after the end): the (start, end, status) index then narrows
+    # the search to the webinars before the cutoff.
+    return (
+        (_events.c.start_time < cutoff_at)
+        & (_events.c.end_time < cutoff_at)
+        & _events.c.personal_data_removed_at.is_(None)
+    )
 
 
 def plan(months: int | None = None, now: datetime | None = None) -> Plan | None:

@@ -168,3 +168,20 @@ def test_a_viewer_cannot_change_the_period(app, client):
 
     assert response.status_code == 403
     assert months(app) == (12, False)
+
+
+def test_connecting_with_htmx_refreshes_the_retention_section_too(login, app):
+    response = login.post(
+        "/settings/token", data={"token": GOOD_TOKEN, "retention_months": "6"}, headers=HX
+    )
+
+    assert response.status_code == 200
+    assert 'id="calendly-settings"' in response.text
+    retention_part = response.text[response.text.index('<section id="retention"') :]
+    assert 'hx-swap-oob="true"' in retention_part[:200]
+    assert value_of(retention_part, "retention_months") == "6"
+    assert months(app) == (6, True)
+    again = login.post(
+        "/settings/token", data={"token": GOOD_TOKEN, "retention_months": "6"}, headers=HX
+    )
+    assert 'id="retention"' not in again.text  # unchanged: only the Calendly section
