@@ -434,7 +434,14 @@ def backup_restore_command(path, into_url, force):
     except backups.BackupError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Restored the {kind} backup {path} into {_shown(target)}.")
-    _purge_restored(target, replace, months_before)
+    try:
+        _purge_restored(target, replace, months_before)
+    except Exception as exc:
+        raise click.ClickException(
+            f"The backup was restored, but migrating it or removing the attendee data past the "
+            f"retention period failed ({type(exc).__name__}: {exc}). Do not serve it yet: run "
+            "`flask db upgrade` and `flask privacy purge` against it first."
+        ) from exc
 
 
 def _retention_of_replaced() -> int | None:
@@ -449,6 +456,7 @@ def _retention_of_replaced() -> int | None:
         return None
     finally:
         db.session.remove()
+        db.engine.dispose()  # no connection of this process stays open during the restore
 
 
 def _purge_restored(target: str, replace: bool, months_before: int | None) -> None:
