@@ -435,8 +435,9 @@ def backup_restore_command(path, into_url, force):
     """Restore a backup made by `flask backup create`, into a new database (--into URL) or,
     with --force and every app process stopped, into the configured one.
 
-    An encrypted backup needs BACKUP_ENCRYPTION_KEY. Afterwards run `flask db upgrade` when the
-    backup comes from an older version of the app.
+    An encrypted backup needs BACKUP_ENCRYPTION_KEY. The restored database is migrated to this
+    version of the app, and attendee data past the retention period is removed from it before
+    the app serves it.
     """
     from services import backups
     from store.database import normalise_database_url
@@ -449,6 +450,7 @@ def backup_restore_command(path, into_url, force):
             "This would replace the configured database. Restore into a new one with "
             "--into URL, or stop every app process and pass --force."
         )
+    months_before = None
     if replace:
         reasons = backups.replace_refusals()
         if reasons:
@@ -458,6 +460,7 @@ def backup_restore_command(path, into_url, force):
                 + "\nStop every app process (gunicorn, flask run, flask calendly sync) and try "
                 "again; a process that died stops counting 3 minutes after its last heartbeat."
             )
+        months_before = _retention_of_replaced()
     try:
         kind = backups.restore_backup(
             path, target, key=config.key, pg_bin_dir=config.pg_bin_dir, replace=replace
@@ -465,6 +468,68 @@ def backup_restore_command(path, into_url, force):
     except backups.BackupError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Restored the {kind} backup {path} into {_shown(target)}.")
+    try:
+        _purge_restored(target, replace, months_before)
+    except Exception as exc:
+        raise click.ClickException(
+            f"The backup was restored, but migrating it or removing the attendee data past the "
+            f"retention period failed ({type(exc).__name__}: {exc}). Do not serve it yet: run "
+            "`flask db upgrade` and `flask privacy purge` against it first."
+        ) from exc
+
+
+def _retention_of_replaced() -> int | None:
+    """The retention period of the database a restore replaces (None: none readable)."""
+    from services import settings
+    from store.database import db
+
+    try:
+        return settings.retention_months()
+    except Exception:  # no settings table yet (an empty database): the backup's own applies
+        db.session.rollback()
+        return None
+    finally:
+        db.session.remove()
+        db.engine.dispose()  # no connection of this process stays open during the restore
+
+
+def _purge_restored(target: str, replace: bool, months_before: int | None) -> None:
+    """Remove the attendee data past the retention period from the restored database before
+    the app serves it: migrated to head first, then purged with the stricter of its own period
+    and the one of the database it replaced."""
+    from flask import current_app
+
+    from app import create_app
+    from services import retention
+    from store.database import db
+
+    if replace:
+        _upgrade_restored()
+        done = retention.purge_restored(months_before)
+    else:
+        restored = create_app({**current_app.config, "SQLALCHEMY_DATABASE_URI": target})
+        with restored.app_context():
+            try:
+                _upgrade_restored()
+                done = retention.purge_restored(None)
+            finally:
+                db.session.remove()
+                db.engine.dispose()
+    click.echo(_retention_sentence(done, dry_run=False))
+
+
+def _upgrade_restored() -> None:
+    """Migrate the restored database (this app context's) to the app's schema, when it is
+    under Alembic's control (a database made by `flask db upgrade`)."""
+    from flask_migrate import upgrade
+    from sqlalchemy import inspect
+
+    from store.database import db
+
+    with db.engine.connect() as conn:
+        managed = inspect(conn).has_table("alembic_version")
+    if managed:
+        upgrade()
 
 
 def _same_database(one: str, other: str) -> bool:
@@ -484,6 +549,26 @@ def _same_database(one: str, other: str) -> bool:
     )
 
 
+privacy_cli = AppGroup("privacy", help="Data protection: the retention of attendee data.")
+
+
+def _retention_sentence(plan, *, dry_run: bool) -> str:
+    from blueprints.messages import retention_done, retention_preview
+
+    return retention_preview(plan) if dry_run else retention_done(plan)
+
+
+@privacy_cli.command("purge")
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+def privacy_purge_command(dry_run):
+    """Remove the personal data of attendees of webinars that ended before the retention
+    period (Settings), keeping what the insights count; the daily job does the same."""
+    from services import retention
+
+    plan = retention.plan() if dry_run else retention.purge()
+    click.echo(_retention_sentence(plan, dry_run=dry_run))
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to `app`."""
     app.cli.add_command(calendly_cli)
@@ -493,3 +578,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(audit_cli)
 
     app.cli.add_command(backup_cli)
+    app.cli.add_command(privacy_cli)

@@ -59,8 +59,83 @@ def _valid_interval(_form, field) -> None:
         )
 
 
-class TokenForm(FlaskForm):
-    """Paste a Calendly Personal Access Token."""
+def _retention_fields(id_prefix: str):
+    """The period, the "without limit" choice and its confirmation, with ids of their own per
+    form (the Settings page shows the token form and the retention form at once)."""
+    low, high = settings.RETENTION_RANGE
+    return (
+        IntegerField(
+            _l("Delete attendee data this many months after the webinar"),
+            id=f"{id_prefix}retention_months",
+            default=settings.DEFAULT_RETENTION_MONTHS,
+            render_kw={"min": low, "max": high, "type": "number"},
+        ),
+        BooleanField(
+            _l("Keep attendee data without a time limit"), id=f"{id_prefix}keep_unlimited"
+        ),
+        BooleanField(
+            _l(
+                "I confirm: attendee data is to be kept without a time limit, although data "
+                "protection expects a fixed period."
+            ),
+            id=f"{id_prefix}confirm_unlimited",
+        ),
+    )
+
+
+class RetentionFields:
+    """How long attendee data is kept: months after the webinar (12 suggested), or, only as a
+    deliberate choice confirmed with a second tick, without limit. A blank field is no choice.
+    Shared by the retention form and the token form (connecting Calendly asks for it)."""
+
+    retention_months, keep_unlimited, confirm_unlimited = _retention_fields("")
+
+    # False: a post without the fields (not a blank one) leaves the stored choice as it is.
+    retention_required = True
+
+    def retention_given(self) -> bool:
+        """Whether the post carries a retention choice at all."""
+        return bool(self.retention_months.raw_data) or bool(self.keep_unlimited.data)
+
+    def validate_retention_months(self, field) -> None:
+        """A number of months, unless keeping without limit was chosen and confirmed."""
+        if self.keep_unlimited.data or not (self.retention_required or self.retention_given()):
+            field.errors.clear()  # the months do not count then, blank or not
+            return
+        low, high = settings.RETENTION_RANGE
+        if field.data is None or not low <= field.data <= high:
+            field.errors.clear()  # "Not a valid integer value" says less than this
+            raise ValidationError(
+                _l("Enter a number of months from %(low)d to %(high)d.", low=low, high=high)
+            )
+
+    def validate_confirm_unlimited(self, field) -> None:
+        """Keeping without limit counts only when confirmed."""
+        if self.keep_unlimited.data and not field.data:
+            raise ValidationError(
+                _l("Tick the confirmation to keep attendee data without a time limit.")
+            )
+
+    def chosen_months(self) -> int | None:
+        """The validated choice: months, or None for keeping without limit."""
+        return None if self.keep_unlimited.data else int(self.retention_months.data)
+
+    def show_stored(self) -> None:
+        """Fill the fields with the stored choice (the suggested period before any)."""
+        months = settings.retention_months()
+        self.keep_unlimited.data = months is None and settings.retention_chosen()
+        self.retention_months.data = months or settings.DEFAULT_RETENTION_MONTHS
+
+
+class RetentionForm(RetentionFields, FlaskForm):
+    """The retention period on the Settings page."""
+
+
+class TokenForm(RetentionFields, FlaskForm):
+    """Paste a Calendly Personal Access Token, and choose how long attendee data is kept."""
+
+    retention_months, keep_unlimited, confirm_unlimited = _retention_fields("token-")
+    retention_required = False
 
     token = PasswordField(
         _l("Personal Access Token"),

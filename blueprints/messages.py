@@ -9,8 +9,8 @@ import math
 from datetime import datetime
 
 from flask import url_for
+from flask_babel import format_date, format_number, ngettext, npgettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from markupsafe import Markup
 
 from calendly.errors import TOKEN_PAGE_URL, CalendlyError
@@ -393,3 +393,39 @@ def _skipped_text(entry: dict) -> str:
         position=position,
         fields=fields,
     )
+
+
+# -- retention (services/retention.py) -----------------------------------------------------------
+
+
+def retention_scope(plan) -> str:
+    """ "412 people from 37 webinars before 01.05.2026" for a retention Plan, in the admin's
+    language and number and date formats."""
+    people = npgettext(
+        "retention", "%(count)s person", "%(count)s people", plan.attendees,
+        count=format_number(plan.attendees),
+    )  # fmt: skip
+    webinars = npgettext(
+        "retention", "from %(count)s webinar", "from %(count)s webinars", plan.webinars,
+        count=format_number(plan.webinars),
+    )  # fmt: skip
+    return _(
+        "%(people)s %(webinars)s before %(date)s",
+        people=people,
+        webinars=webinars,
+        date=format_date(plan.cutoff, format="medium"),
+    )
+
+
+def retention_preview(plan) -> str:
+    """What the next retention run removes (None: data is kept without limit)."""
+    if plan is None:
+        return _("Attendee data is kept without a time limit: the daily run removes nothing.")
+    return _("The next run removes the personal data of %(scope)s.", scope=retention_scope(plan))
+
+
+def retention_done(plan) -> str:
+    """What a retention run removed."""
+    if plan is None:
+        return _("Attendee data is kept without a time limit: nothing was removed.")
+    return _("Removed the personal data of %(scope)s.", scope=retention_scope(plan))

@@ -17,16 +17,17 @@ from blueprints import htmx, sessions
 from blueprints.forms import (
     EventTypesForm,
     PreferencesForm,
+    RetentionForm,
     ScopeForm,
     TokenForm,
     timezone_names,
 )
-from blueprints.messages import calendly_problem
+from blueprints.messages import calendly_problem, retention_preview
 from calendly.errors import TOKEN_PAGE_URL, CalendlyError
 from mirror.event_types import ALL_TYPES
 from mirror.scope import HOSTS, ME, MODES, ORGANIZATION, Scope
 from mirror.sync import SyncAlreadyRunning
-from services import accounts, connection, scheduler, settings, sync_scope
+from services import accounts, connection, retention, scheduler, settings, sync_scope
 from services.secrets import TokenVaultError
 from services.syncing import start_background_sync
 from store.outcomes import SyncTrigger
@@ -36,6 +37,7 @@ bp = Blueprint("settings", __name__, url_prefix="/settings")
 SECTION_TEMPLATES = {
     "calendly": "settings/_calendly.html",
     "preferences": "settings/_preferences.html",
+    "retention": "settings/_retention.html",
 }
 
 
@@ -59,13 +61,17 @@ def save_token():
         problems = [calendly_problem(problem, on_settings=True) for problem in check.problems]
         form.token.errors.extend(problems or [_("Calendly did not accept the token.")])
         return _render("calendly", 422, token_form=form, refused=check)
+    changed = form.retention_given() and retention.change_months(
+        form.chosen_months(), accounts.get_admin(admin_id)
+    )
     if accounts.must_set_login(admin_id):
         # The token ended demo mode, and with it every session of the demo login, this one too.
         # Whoever connected the token goes on, in a new session, to choose their own login.
         sessions.start(accounts.get_admin(admin_id))
         return _go_to(url_for("account.claim"))
     message = _("Token saved. Connected to Calendly as %(name)s.", name=check.user.get("name"))
-    return _done("calendly", message, check=check)
+    # The retention section shows the period too: htmx gets it fresh beside the token's.
+    return _done("calendly", message, check=check, also_retention=changed)
 
 
 @bp.post("/token/remove")
@@ -190,6 +196,16 @@ def save_preferences():
     return _done("preferences", _("Settings saved."))
 
 
+@bp.post("/retention")
+def save_retention():
+    """Store how long attendee data is kept after a webinar (off only when confirmed)."""
+    form = RetentionForm()
+    if not form.validate_on_submit():
+        return _render("retention", 422, retention_form=form)
+    retention.change_months(form.chosen_months(), current_user)
+    return _done("retention", _("Retention period saved."))
+
+
 # -- rendering ----------------------------------------------------------------------------
 
 
@@ -241,9 +257,16 @@ def _render(what: str, status: int = 200, message=None, message_kind="info", **p
         context.update(_calendly_context(**parts))
     if not partial or what == "preferences":
         context.update(_preferences_context(parts.get("prefs_form")))
+    if not partial or what == "retention":
+        context.update(_retention_context(parts.get("retention_form")))
     if partial:
         # htmx 2 does not swap 4xx responses; the section shows its errors itself.
-        return render_template(SECTION_TEMPLATES[what], **context), 200
+        html = render_template(SECTION_TEMPLATES[what], **context)
+        if parts.get("also_retention"):
+            html += render_template(
+                "settings/_retention.html", oob=True, notices={}, **_retention_context(None)
+            )
+        return html, 200
     return render_template("settings/index.html", **context), status
 
 
@@ -266,8 +289,11 @@ def _calendly_context(
         selection += [ALL_TYPES] if types_form.all_types.data else []
     else:
         selection = settings.sync_event_types()
+    if token_form is None:
+        token_form = TokenForm(formdata=None)
+        token_form.show_stored()
     return {
-        "token_form": token_form or TokenForm(),
+        "token_form": token_form,
         "types_form": _types_form(check, types_form),
         "token_hint": hint,
         "token_from_env": env_token,
@@ -311,3 +337,16 @@ def _preferences_context(form: PreferencesForm | None) -> dict:
             interval_minutes=schedule["interval_minutes"],
         )
     return {"prefs_form": form, "timezone_names": timezone_names()}
+
+
+def _retention_context(form: RetentionForm | None) -> dict:
+    """The retention form, filled from the stored choice unless just submitted, and what the
+    next daily run removes."""
+    if form is None:
+        form = RetentionForm(formdata=None)
+        form.show_stored()
+    return {
+        "retention_form": form,
+        "retention_preview": retention_preview(retention.plan()),
+        "retention_chosen": settings.retention_chosen(),
+    }

@@ -58,6 +58,7 @@ class Downloader:
         wanted: EventTypeSelection,
         scope: Scope | None = None,
         type_owner: dict | None = None,
+        purged: frozenset[str] | set[str] = frozenset(),
     ):
         self.client = client
         self.window_start = window_start
@@ -71,6 +72,8 @@ class Downloader:
         # Whose event types are listed: {"user": ...}, or {"organization": ...} for a scope
         # wider than the token's own events (team types included).
         self.type_owner = type_owner or {}
+        # Events whose attendees the retention purge removed: their invitees are not read again.
+        self.purged = purged
 
     def run(self, reads: list[dict], pipe: queue.Queue, stop: threading.Event) -> None:
         """Walk the events of every read of the scope (``calendly.scope.reads_for``) into
@@ -106,7 +109,10 @@ class Downloader:
             put(pipe, stop, exc)
 
     def needs_invitees(self, event: ScheduledEvent) -> bool:
-        """Whether the event's invitees may differ from the stored ones."""
+        """Whether the event's invitees may differ from the stored ones (never asked for an event
+        whose attendees the retention purge removed, not even by a full sync)."""
+        if uuid_from_uri(event.uri) in self.purged:
+            return False
         if self.full:
             return True
         stored = self.known.get(uuid_from_uri(event.uri))

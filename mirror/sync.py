@@ -46,7 +46,14 @@ from mirror.event_types import (
 from mirror.problems import log_failure, problem_of
 from mirror.scope import HOSTS, ORGANIZATION, Scope, ScopeHostUnknown, ScopeNotAllowed
 from mirror.waits import DatabaseBusy, Patience
-from mirror.writer import WriteCounts, attendee_values, event_values, write_attendees, write_events
+from mirror.writer import (
+    WriteCounts,
+    attendee_values,
+    event_values,
+    purged_event_ids,
+    write_attendees,
+    write_events,
+)
 from store import clock, log_context
 from store.database import db, start_write
 from store.models import CalendlyEvent, SyncRun
@@ -323,6 +330,8 @@ class _SyncJob:
         )
         wanted = selection_from_cache(self.options.event_types)
         self.known = self.patience.run(self._known_events)
+        # The walk reads events from the window's start on: only those purged matter.
+        purged = self.patience.run(functools.partial(purged_event_ids, self.window_start))
         downloader = Downloader(
             self.client,
             window_start=self.window_start,
@@ -331,6 +340,7 @@ class _SyncJob:
             wanted=wanted,
             scope=scope,
             type_owner={"organization": org_uri} if scope.needs_admin else {"user": user_uri},
+            purged=purged,
         )
         # A producer thread downloads while this thread writes, so that the database work
         # hides behind the network wait instead of adding to it.

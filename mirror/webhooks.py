@@ -44,6 +44,7 @@ from mirror.problems import log_failure
 from mirror.writer import (
     attendee_values,
     event_values,
+    is_personal_data_removed,
     upsert_event,
     write_attendees,
     write_no_show,
@@ -352,6 +353,8 @@ def _apply_invitee(
         # The sync would never see it (nor vouch that it still exists): store nothing.
         if within is not None and not within(scheduled_event):
             return _ignored(DeliveryReason.OUTSIDE_SCOPE)
+        if is_personal_data_removed(uuid_from_uri(scheduled_event.uri)):
+            return _ignored(DeliveryReason.PERSONAL_DATA_REMOVED)
         event_id, event_outcome = upsert_event(_embedded_event_values(scheduled_event), now)
         if event_outcome != "unchanged":
             # A delivery never vouches for the whole invitee list (others may be missing or
@@ -370,6 +373,8 @@ def _apply_invitee(
             return _ignored(DeliveryReason.EVENT_NOT_MIRRORED)
         if not selection.includes(event.event_type_uri, event.name):
             return _ignored(DeliveryReason.TYPE_NOT_SYNCED)
+        if event.personal_data_removed_at is not None:
+            return _ignored(DeliveryReason.PERSONAL_DATA_REMOVED)
         event_id = event.id
 
     values = attendee_values(invitee, event_id)

@@ -414,6 +414,11 @@ def write_attendees(
     counts = WriteCounts()
     table = CalendlyEventAttendee.__table__
     rows = _last_per_id(rows)
+    # Attendees of a webinar the retention purge anonymised are never stored again (a sync
+    # that read them before the purge, a late webhook).
+    removed = _personal_data_removed({row["event_id"] for row in rows})
+    if removed:
+        rows = [row for row in rows if row["event_id"] not in removed]
     stored = _stored_rows(
         table, [r["calendly_id"] for r in rows if r["event_id"] not in new_event_ids]
     )
@@ -425,6 +430,47 @@ def write_attendees(
             to_write.append(values)
     _bulk_write(CalendlyEventAttendee, to_write, ATTENDEE_FIELDS, now)
     return counts
+
+
+def purged_event_ids(since: datetime | None = None) -> set[str]:
+    """The Calendly ids of the events (starting at `since` or later) whose attendees the
+    retention purge anonymised (ends the read transaction: the sync writes with this session
+    next)."""
+    query = select(CalendlyEvent.calendly_id).where(
+        CalendlyEvent.personal_data_removed_at.is_not(None)
+    )
+    if since is not None:
+        query = query.where(CalendlyEvent.start_time >= since)
+    ids = set(db.session.scalars(query))
+    db.session.commit()
+    return ids
+
+
+def is_personal_data_removed(calendly_id: str) -> bool:
+    """True when the retention purge anonymised the attendees of the event `calendly_id`."""
+    return (
+        db.session.scalar(
+            select(CalendlyEvent.id).where(
+                CalendlyEvent.calendly_id == calendly_id,
+                CalendlyEvent.personal_data_removed_at.is_not(None),
+            )
+        )
+        is not None
+    )
+
+
+def _personal_data_removed(event_ids: set) -> set[int]:
+    event_ids.discard(None)
+    if not event_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            select(CalendlyEvent.id).where(
+                CalendlyEvent.id.in_(event_ids),
+                CalendlyEvent.personal_data_removed_at.is_not(None),
+            )
+        )
+    )
 
 
 def write_no_show(

@@ -24,7 +24,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
@@ -580,9 +580,12 @@ def due_daily_tick(at: time, timezone: str, now: datetime) -> datetime:
     raise AssertionError("unreachable")
 
 
-def run_daily_backup(config: BackupConfig, timezone: str, owner: str) -> Backup | None:
+def run_daily_backup(
+    config: BackupConfig, timezone: str, owner: str, expired_before: datetime | None = None
+) -> Backup | None:
     """Make today's scheduled backup if it is due and no other process made it, and keep the
-    newest BACKUP_KEEP; None when there is nothing to do. Needs an app context."""
+    newest BACKUP_KEEP, none made before `expired_before` (the retention period's cutoff); None
+    when there is nothing to do. Needs an app context."""
     at = daily_time(config.daily_at)
     if at is None:
         return None
@@ -597,20 +600,30 @@ def run_daily_backup(config: BackupConfig, timezone: str, owner: str) -> Backup 
     if not leases.try_acquire(name, owner, SCHEDULED_LEASE_SECONDS):
         return None
     made = create_backup(config)
-    prune_backups(config.directory, config.keep)
+    prune_backups(config.directory, config.keep, expired_before=expired_before)
     return made
 
 
-def prune_backups(directory: Path, keep: int) -> list[Path]:
+def made_at(path: Path) -> datetime | None:
+    """When a backup named by this app was made (its name is the UTC time), else None."""
+    if not BACKUP_NAME.match(path.name):
+        return None
+    return datetime.strptime(path.name[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def prune_backups(directory: Path, keep: int, expired_before: datetime | None = None) -> list[Path]:
     """Delete all but the newest `keep` backups named by this app in `directory` (keep < 1:
-    none deleted); returns the deleted paths."""
-    if keep < 1 or not directory.is_dir():
+    none deleted for their number), and every one made before `expired_before` (it holds
+    attendee data past the retention period); returns the deleted paths."""
+    if not directory.is_dir():
         return []
     named = sorted(
         (p for p in directory.iterdir() if BACKUP_NAME.match(p.name) and p.is_file()),
         key=lambda p: p.name,
     )
-    doomed = named[:-keep]
+    doomed = named[:-keep] if keep >= 1 else []
+    if expired_before is not None:
+        doomed += [p for p in named if p not in doomed and made_at(p) < expired_before]
     for path in doomed:
         path.unlink(missing_ok=True)
     return doomed

@@ -39,8 +39,14 @@ from sqlalchemy import delete, or_
 from mirror import leases
 from mirror.problems import log_failure
 from mirror.sync import SyncAlreadyRunning, run_sync
-from services import alerts, maintenance, settings, webhook_subscriptions
-from services.backups import SCHEDULED_LEASE_PREFIX, Backup, BackupConfig, run_daily_backup
+from services import alerts, maintenance, retention, settings, webhook_subscriptions
+from services.backups import (
+    SCHEDULED_LEASE_PREFIX,
+    Backup,
+    BackupConfig,
+    prune_backups,
+    run_daily_backup,
+)
 from services.connection import build_client
 from services.secrets import TokenVaultError
 from services.syncing import options_from_settings
@@ -399,7 +405,11 @@ class SyncScheduler:
                             or_(
                                 *(
                                     Lease.name.startswith(prefix, autoescape=True)
-                                    for prefix in (TICK_LEASE_PREFIX, SCHEDULED_LEASE_PREFIX)
+                                    for prefix in (
+                                        TICK_LEASE_PREFIX,
+                                        SCHEDULED_LEASE_PREFIX,
+                                        retention.DAILY_LEASE_PREFIX,
+                                    )
                                 )
                             ),
                             Lease.expires_at < clock.now(),
@@ -411,14 +421,37 @@ class SyncScheduler:
                 log_failure(log, "could not refresh the sync schedule; trying again later", exc=exc)
             finally:
                 db.session.remove()
+            self.retention_if_due()
             self.backup_if_due()
+
+    def retention_if_due(self) -> retention.Plan | None:
+        """Run today's retention purge unless another process ran it (once a day, in the
+        admin's time zone)."""
+        with self.app.app_context():
+            try:
+                done = retention.run_daily(self.owner)
+                if done is not None:
+                    # Backups hold the people the purge removed: those past the period go too.
+                    config = BackupConfig.from_config(self.app.config, self.app.instance_path)
+                    prune_backups(config.directory, 0, expired_before=done.cutoff_at)
+                return done
+            except Exception as exc:  # tried again the next day
+                log_failure(log, "the daily retention purge failed", exc=exc)
+                return None
+            finally:
+                db.session.remove()
 
     def backup_if_due(self) -> Backup | None:
         """Make the daily backup (BACKUP_AT) when it is due and no other process made it."""
         with self.app.app_context():
             config = BackupConfig.from_config(self.app.config, self.app.instance_path)
             try:
-                made = run_daily_backup(config, settings.display_timezone(), self.owner)
+                made = run_daily_backup(
+                    config,
+                    settings.display_timezone(),
+                    self.owner,
+                    expired_before=retention.expired_before(settings.retention_months()),
+                )
             except Exception as exc:  # the backup of the next day is tried all the same
                 log_failure(log, "the daily backup failed", exc=exc)
                 return None

@@ -35,6 +35,11 @@ SCOPE_KEY = "sync_scope"
 ACCESS_KEY = "calendly_access"
 # The organization's members as last listed: [{"uri", "name", "email", "role"}, ...].
 MEMBERS_KEY = "calendly_members"
+# How long attendee data is kept after a webinar: {"months": N}, or {"months": None} when an
+# admin chose deliberately to keep it without limit. Not stored: the suggested period applies.
+RETENTION_KEY = "attendee_retention"
+DEFAULT_RETENTION_MONTHS = 12
+RETENTION_RANGE = (1, 120)
 
 
 def get_setting(key: str, default=None):
@@ -354,3 +359,31 @@ def save_webhook_signing_key(key: str | None) -> None:
         WEBHOOK_SIGNING_KEY_SETTING,
         {"ciphertext": _vault().encrypt(key), "saved_at": clock.now().isoformat()},
     )
+
+
+def retention_months() -> int | None:
+    """Months after a webinar its attendees' personal data is kept; None when an admin chose to
+    keep it without limit. DEFAULT_RETENTION_MONTHS until someone chooses."""
+    stored = get_setting(RETENTION_KEY)
+    if not isinstance(stored, dict):
+        return DEFAULT_RETENTION_MONTHS
+    months = stored.get("months")
+    if months is None:
+        return None
+    try:
+        months = int(months)
+    except (TypeError, ValueError):
+        log.warning("unreadable retention period %r; using %d", months, DEFAULT_RETENTION_MONTHS)
+        return DEFAULT_RETENTION_MONTHS
+    low, high = RETENTION_RANGE
+    return min(max(months, low), high)
+
+
+def retention_chosen() -> bool:
+    """True once an admin chose the retention period (or chose to keep data without limit)."""
+    return isinstance(get_setting(RETENTION_KEY), dict)
+
+
+def save_retention_months(months: int | None) -> None:
+    """Store the retention period (None: keep attendee data without limit)."""
+    set_setting(RETENTION_KEY, {"months": None if months is None else int(months)})

@@ -107,6 +107,9 @@ class CalendlyEvent(CalendlyRecord, db.Model):
     attendance_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when the attendees were last written in full; NULL means they still need fetching.
     attendees_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the retention purge anonymised its attendees (services/retention.py); from then on
+    # neither the sync nor a webhook stores a person of it again. NULL: not purged.
+    personal_data_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
     attendees: Mapped[list[CalendlyEventAttendee]] = relationship(

@@ -104,6 +104,8 @@ class DeliveryReason(StrEnum):
     OUTSIDE_SCOPE = "outside_scope"  # a webinar none of the scope's hosts hosts
     EVENT_NOT_MIRRORED = "event_not_mirrored"
     INVITEE_NOT_MIRRORED = "invitee_not_mirrored"
+    # Its webinar's attendee data was removed after the retention period: nobody is stored.
+    PERSONAL_DATA_REMOVED = "personal_data_removed"
     STALE = "stale"  # older than the stored invitee
     # rejected
     BODY_TOO_LARGE = "body_too_large"

@@ -416,3 +416,39 @@ def test_search_index_and_totals_migrate_both_ways(make_app):
         db.drop_all()
         with db.engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE alembic_version")
+
+
+def test_the_personal_data_removed_mark_migrates_both_ways_and_keeps_the_triggers(make_app):
+    from datetime import datetime
+
+    from sqlalchemy import inspect, text
+
+    from services import queries
+
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        upgrade(revision="pr12a0f1e2d3")
+        with db.engine.begin() as conn:
+            _add_event(conn, datetime(2026, 1, 1, 6, 0))
+        upgrade(revision="ret12b3c4d5e")
+        columns = {c["name"] for c in inspect(db.engine).get_columns("calendly_events")}
+        assert "personal_data_removed_at" in columns
+        with db.engine.begin() as conn:
+            # The table was altered, not rebuilt: its totals trigger still counts.
+            conn.execute(text("UPDATE calendly_events SET invitees_total = 4"))
+            assert conn.scalar(text("SELECT personal_data_removed_at FROM calendly_events")) is None
+        assert queries.mirror_totals().attendees == 4
+        db.session.commit()
+        downgrade(revision="pr12a0f1e2d3")
+        columns = {c["name"] for c in inspect(db.engine).get_columns("calendly_events")}
+        assert "personal_data_removed_at" not in columns
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE calendly_events SET invitees_total = 2"))
+        assert queries.mirror_totals().attendees == 2
+        db.session.commit()
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE alembic_version")

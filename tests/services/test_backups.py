@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, func, select, update
 
 from mirror import leases
 from mirror.sync import SYNC_LEASE
-from services import app_processes, backups
+from services import app_processes, backups, retention
 from services.scheduler import SyncScheduler
 from store import clock
 from store.database import db
@@ -337,6 +337,8 @@ def test_the_daily_backup_runs_in_one_process_only_and_keeps_the_newest(
         DISPLAY_TIMEZONE=zone,
     )
     ext = backups.EXTENSIONS["postgresql" if on_postgres(database_url) else "sqlite"]
+    with app.app_context():  # no retention period: only BACKUP_KEEP prunes (by age: retention)
+        retention.change_months(None, None)
     backup_dir.mkdir()
     older = [backup_dir / f"2020010{day}T060000Z{ext}" for day in (1, 2, 3)]
     for path in older:
