@@ -182,7 +182,7 @@ def confirm_import(event: CalendlyEvent, missing_ids: list[int], actor) -> Impor
             outcome.not_tried, outcome.out_of_time = todo[position:], True
             break
         try:
-            no_shows.mark_no_show(attendee.id)
+            no_shows.mark_no_show(attendee.id, actor)
         except no_shows.NoShowError as exc:
             db.session.rollback()
             outcome.failed.append((attendee, exc))
