@@ -401,8 +401,10 @@ def backup_restore_command(path, into_url, force):
     """Restore a backup made by `flask backup create`, into a new database (--into URL) or,
     with --force and every app process stopped, into the configured one.
 
-    An encrypted backup needs BACKUP_ENCRYPTION_KEY. Afterwards run `flask db upgrade` when the
-    backup comes from an older version of the app.
+    An encrypted backup needs BACKUP_ENCRYPTION_KEY. People erased since the backup was made
+    (the tombstones of the configured database, with ERASURE_KEY) are erased from the restored
+    data before anything serves it. Afterwards run `flask db upgrade` when the backup comes
+    from an older version of the app.
     """
     from services import backups
     from store.database import normalise_database_url
@@ -426,7 +428,13 @@ def backup_restore_command(path, into_url, force):
             )
     try:
         kind = backups.restore_backup(
-            path, target, key=config.key, pg_bin_dir=config.pg_bin_dir, replace=replace
+            path,
+            target,
+            key=config.key,
+            pg_bin_dir=config.pg_bin_dir,
+            replace=replace,
+            erasure_key=config.erasure_key,
+            tombstones_from=config.database_url,
         )
     except backups.BackupError as exc:
         raise click.ClickException(str(exc)) from exc

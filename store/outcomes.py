@@ -105,6 +105,7 @@ class DeliveryReason(StrEnum):
     EVENT_NOT_MIRRORED = "event_not_mirrored"
     INVITEE_NOT_MIRRORED = "invitee_not_mirrored"
     STALE = "stale"  # older than the stored invitee
+    PERSON_ERASED = "person_erased"  # an invitee of a person erased after it was booked
     # rejected
     BODY_TOO_LARGE = "body_too_large"
     NO_SIGNING_KEY = "no_signing_key"
