@@ -81,6 +81,14 @@ CASES = {
     "attendees.person": Case(path={"email": "someone@example.org"}),
     "attendees.mark_no_show": Case(path={"attendee_id": "1"}),
     "attendees.undo_no_show": Case(path={"attendee_id": "1"}),
+    "attendees.export_person_confirm": Case(query={"email": "someone@example.org"}),
+    "attendees.export_person": Case(
+        fields={"email": "someone@example.org", "format": "json", "confirm": "yes"}
+    ),
+    "attendees.erase_person_confirm": Case(query={"email": "someone@example.org"}),
+    "attendees.erase_person": Case(
+        fields={"email": "someone@example.org", "confirm_email": "someone@example.org"}
+    ),
     "settings.index": Case(),
     "settings.save_token": Case(form=forms.TokenForm),
     "settings.remove_token": Case(),
