@@ -129,3 +129,32 @@ def test_erasing_again_after_a_new_booking_moves_the_tombstone(app, add_webinar,
     with app.app_context():
         [again] = db.session.scalars(select(PersonTombstone.erased_at)).all()
     assert again >= first
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_the_writers_check_drops_only_bookings_made_before_the_erasure(app, monkeypatch, whole):
+    from datetime import timedelta
+
+    from store import clock
+
+    if not whole:  # many tombstones: looked up by the batch's emails instead
+        monkeypatch.setattr(erasures, "READ_WHOLE", 0)
+    erased_at = clock.now()
+    key = "test-erasure-key"
+    rows = [
+        {"email": "Gone@Example.de", "calendly_created_at": erased_at - timedelta(days=2)},
+        {"email": "gone@example.de", "calendly_created_at": erased_at + timedelta(seconds=1)},
+        {"email": "gone@example.de", "calendly_created_at": None},
+        {"email": "kept@example.de", "calendly_created_at": erased_at - timedelta(days=2)},
+        {"email": None, "calendly_created_at": None},
+    ]
+    with app.app_context():
+        connection = db.session.connection()
+        assert erasures.without_erased(connection, key, rows) == (rows, 0)
+        erasures.add_tombstones(
+            connection, {erasures.person_hmac(key, "gone@example.de"): erased_at}
+        )
+        kept, dropped = erasures.without_erased(connection, key, rows)
+        db.session.rollback()
+    assert dropped == 2
+    assert kept == [rows[1], rows[3], rows[4]]
