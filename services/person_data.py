@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,7 +21,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from calendly.errors import CalendlyError, PermissionDeniedError
-from services import audit
+from services import audit, queries
 from services.connection import build_client
 from services.export import BOM, csv_cell
 from services.secrets import TokenVaultError
@@ -94,14 +95,18 @@ def person_rows(email: str) -> list[tuple[CalendlyEventAttendee, CalendlyEvent]]
 
 
 def _attendee_ids(email: str) -> list[int]:
-    """Ids of the attendees whose email equals `email` case-folded (a pass over the emails:
-    SQL's lower() is not Unicode case folding)."""
+    """Ids of the attendees whose email equals `email` case-folded: the search index finds the
+    candidates (their search text holds the email case-folded), Python compares exactly (SQL's
+    lower() is not Unicode case folding)."""
     wanted = email.strip().casefold()
-    table = CalendlyEventAttendee.__table__
-    rows = db.session.execute(
-        select(table.c.id, table.c.email).where(table.c.email.is_not(None))
-    ).all()
-    return [row.id for row in rows if row.email.strip().casefold() == wanted]
+    if not wanted:
+        return []
+    folded = unicodedata.normalize("NFC", wanted)
+    return [
+        attendee_id
+        for attendee_id, stored in queries.attendees_containing(folded)
+        if stored is not None and stored.strip().casefold() == wanted
+    ]
 
 
 # -- export (Art. 15) ----------------------------------------------------------------------------

@@ -158,3 +158,12 @@ def test_the_writers_check_drops_only_bookings_made_before_the_erasure(app, monk
         db.session.rollback()
     assert dropped == 2
     assert kept == [rows[1], rows[3], rows[4]]
+
+
+def test_the_erasure_compares_emails_case_folded(app, add_webinar, add_attendee):
+    event = add_webinar()
+    add_attendee(event, name="Jörg Straße", email="Jörg.Straße@Example.de")
+    add_attendee(event, name="Jörg Strasse", email="JÖRG.STRASSE@example.de")
+    add_attendee(event, name="Other", email="joerg.strasse@example.de")
+    assert _erase(app, "jörg.strasse@example.de").bookings == 2
+    assert _stored(app, "joerg.strasse@example.de") == [f"{event.uri}/invitees/inv-0003"]
