@@ -2,7 +2,9 @@
 
 It serves seeded data (see devtools.sample_data) under the paths a sync client uses, with
 Calendly's auth, errors, pagination and rate-limit headers, and can inject faults (5xx, 429,
-timeouts, dropped connections, malformed bodies, revoked tokens, rejected page tokens).
+timeouts, dropped connections, malformed bodies, revoked tokens, rejected page tokens). Writes:
+no-shows, webhook subscriptions, and the data-compliance deletion of invitees (accepted only
+after ``set_enterprise(True)``, as on Calendly's Enterprise plan).
 
 Every ``uri`` and ``next_page`` it returns points at https://api.calendly.com, never at the
 simulator's own address: a client that requests those URLs instead of building paths from UUIDs
