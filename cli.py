@@ -458,6 +458,37 @@ def _same_database(one: str, other: str) -> bool:
     )
 
 
+people_cli = AppGroup("people", help="A person's data: export (Art. 15) and erasure (Art. 17).")
+
+
+@people_cli.command("export")
+@click.argument("email")
+@click.option("--format", "kind", type=click.Choice(["json", "csv"]), default="json")
+def people_export_command(email, kind):
+    """Print every stored field of the bookings made with EMAIL (any case), as JSON or CSV.
+    Recorded in the audit log without the email."""
+    from services import person_data
+
+    click.echo(person_data.export_person(email, kind, None), nl=False)
+
+
+@people_cli.command("erase")
+@click.argument("email")
+@click.option("--at-calendly", is_flag=True, help="Also ask Calendly to erase the person "
+              "(data compliance API, Enterprise plans only).")  # fmt: skip
+@click.confirmation_option(prompt="Erase this person's bookings here for good?")
+def people_erase_command(email, at_calendly):
+    """Erase the person with EMAIL: every booking here, with a tombstone so that syncs and
+    webhooks do not store them again (asks first unless --yes is given)."""
+    from services import person_data
+
+    done = person_data.erase_person(email, None, at_calendly=at_calendly)
+    click.echo(f"Erased here: {done.bookings} booking(s).")
+    if at_calendly:
+        said = f" ({done.problem})" if done.problem is not None else ""
+        click.echo(f"At Calendly: {done.at_calendly}{said}")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to `app`."""
     app.cli.add_command(calendly_cli)
@@ -466,3 +497,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(alerts_cli)
 
     app.cli.add_command(backup_cli)
+    app.cli.add_command(people_cli)
