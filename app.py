@@ -12,7 +12,7 @@ from config import ENV_SETTINGS, DefaultConfig
 from mirror.problems import log_failure
 from services.backups import daily_time
 from services.mailer import check_mail_settings
-from services.secrets import TokenVault, secret_key, token_encryption_key
+from services.secrets import TokenVault, erasure_key, secret_key, token_encryption_key
 from store import database, log_context
 from store.database import db, migrate
 
@@ -48,6 +48,8 @@ def load_config(app: Flask, config: dict | None) -> None:
         app.config["SECRET_KEY"] = secret_key(app.instance_path)
     if not app.config.get("TOKEN_ENCRYPTION_KEY"):
         app.config["TOKEN_ENCRYPTION_KEY"] = token_encryption_key(app.instance_path)
+    if not app.config.get("ERASURE_KEY"):
+        app.config["ERASURE_KEY"] = erasure_key(app.instance_path)
 
 
 def _check_scope(config) -> None:

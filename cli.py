@@ -435,9 +435,10 @@ def backup_restore_command(path, into_url, force):
     """Restore a backup made by `flask backup create`, into a new database (--into URL) or,
     with --force and every app process stopped, into the configured one.
 
-    An encrypted backup needs BACKUP_ENCRYPTION_KEY. The restored database is migrated to this
-    version of the app, and attendee data past the retention period is removed from it before
-    the app serves it.
+    An encrypted backup needs BACKUP_ENCRYPTION_KEY. People erased since the backup was made
+    (the tombstones of the configured database, with ERASURE_KEY) are erased from the restored
+    data; then the restored database is migrated to this version of the app, and attendee data
+    past the retention period is removed from it, before the app serves it.
     """
     from services import backups
     from store.database import normalise_database_url
@@ -463,7 +464,13 @@ def backup_restore_command(path, into_url, force):
         months_before = _retention_of_replaced()
     try:
         kind = backups.restore_backup(
-            path, target, key=config.key, pg_bin_dir=config.pg_bin_dir, replace=replace
+            path,
+            target,
+            key=config.key,
+            pg_bin_dir=config.pg_bin_dir,
+            replace=replace,
+            erasure_key=config.erasure_key,
+            tombstones_from=config.database_url,
         )
     except backups.BackupError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -569,6 +576,37 @@ def privacy_purge_command(dry_run):
     click.echo(_retention_sentence(plan, dry_run=dry_run))
 
 
+people_cli = AppGroup("people", help="A person's data: export (Art. 15) and erasure (Art. 17).")
+
+
+@people_cli.command("export")
+@click.argument("email")
+@click.option("--format", "kind", type=click.Choice(["json", "csv"]), default="json")
+def people_export_command(email, kind):
+    """Print every stored field of the bookings made with EMAIL (any case), as JSON or CSV.
+    Recorded in the audit log without the email."""
+    from services import person_data
+
+    click.echo(person_data.export_person(email, kind, None), nl=False)
+
+
+@people_cli.command("erase")
+@click.argument("email")
+@click.option("--at-calendly", is_flag=True, help="Also ask Calendly to erase the person "
+              "(data compliance API, Enterprise plans only).")  # fmt: skip
+@click.confirmation_option(prompt="Erase this person's bookings here for good?")
+def people_erase_command(email, at_calendly):
+    """Erase the person with EMAIL: every booking here, with a tombstone so that syncs and
+    webhooks do not store them again (asks first unless --yes is given)."""
+    from services import person_data
+
+    done = person_data.erase_person(email, None, at_calendly=at_calendly)
+    click.echo(f"Erased here: {done.bookings} booking(s).")
+    if at_calendly:
+        said = f" ({done.problem})" if done.problem is not None else ""
+        click.echo(f"At Calendly: {done.at_calendly}{said}")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to `app`."""
     app.cli.add_command(calendly_cli)
@@ -579,3 +617,4 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(backup_cli)
     app.cli.add_command(privacy_cli)
+    app.cli.add_command(people_cli)

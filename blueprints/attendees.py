@@ -18,14 +18,14 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_babel import get_locale, get_timezone
+from flask_babel import get_locale, get_timezone, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from blueprints import htmx, waits
 from blueprints.guard import viewer_allowed
 from blueprints.messages import calendly_problem, with_html
-from services import export, no_shows, queries
+from services import export, no_shows, person_data, queries
 from store.database import db
 from store.models import CalendlyEvent, CalendlyEventAttendee
 
@@ -120,6 +120,101 @@ def person(email: str):
     if not bookings:
         return render_template("attendees/person.html", email=email, bookings=[]), 404
     return render_template("attendees/person.html", email=email, bookings=bookings)
+
+
+# -- a person's data: export (Art. 15) and erasure (Art. 17), admins only ----------------------
+
+
+def _person_email() -> str:
+    """The person's email from the query or the form (at most 255 characters, as stored)."""
+    return (request.values.get("email") or "").strip()[:255]
+
+
+@bp.get("/person-data/export")
+def export_person_confirm():
+    """The confirmation step of a person's export: what the file holds, and the formats."""
+    email = _person_email()
+    rows = person_data.person_rows(email) if email else []
+    status = 200 if rows else 404
+    return render_template("attendees/export_person.html", email=email, rows=rows), status
+
+
+@bp.post("/person-data/export")
+def export_person():
+    """Every stored field of a person's bookings as JSON or CSV, once confirmed."""
+    email, kind = _person_email(), request.form.get("format", "")
+    if not email or kind not in person_data.FORMATS or request.form.get("confirm") != "yes":
+        flash(_("Confirm the export and choose a format."), "error")
+        return redirect(url_for("attendees.export_person_confirm", email=email), 303)
+    delimiter = export.delimiter_for(str(get_locale()))
+    document = person_data.export_person(email, kind, current_user, delimiter)
+    mimetype = export.CSV_MIMETYPE if kind == "csv" else "application/json"
+    return Response(
+        document,
+        mimetype=mimetype,
+        headers=_attachment(person_data.export_file_name(email, kind)),
+    )
+
+
+@bp.get("/person-data/erase")
+def erase_person_confirm():
+    """The confirmation step of a person's erasure: what will happen, the email to type."""
+    email = _person_email()
+    rows = person_data.person_rows(email) if email else []
+    status = 200 if rows else 404
+    return render_template("attendees/erase_person.html", email=email, rows=rows), status
+
+
+@bp.post("/person-data/erase")
+def erase_person():
+    """Erase a person here (and at Calendly when asked), once the email is typed again."""
+    email = _person_email()
+    typed = (request.form.get("confirm_email") or "").strip()
+    if not email or typed.casefold() != email.casefold():
+        flash(_("Type the email address of the person to confirm the erasure."), "error")
+        return redirect(url_for("attendees.erase_person_confirm", email=email), 303)
+    done = person_data.erase_person(
+        email, current_user, at_calendly=request.form.get("at_calendly") == "yes"
+    )
+    flash(
+        ngettext(
+            "The person is erased here: %(num)d booking deleted.",
+            "The person is erased here: %(num)d bookings deleted.",
+            done.bookings,
+        ),
+        "success",
+    )
+    message = erasure_at_calendly_message(done)
+    if message is not None:
+        flash(*message)
+    return redirect(url_for("attendees.search"), 303)
+
+
+def erasure_at_calendly_message(done: person_data.Erasure) -> tuple[str, str] | None:
+    """What became of the erasure at Calendly, as a flash message and its kind."""
+    outcome = done.at_calendly
+    if outcome == person_data.AtCalendly.REQUESTED:
+        return _("Calendly has accepted the erasure and deletes the person's data there."), (
+            "success"
+        )
+    if outcome == person_data.AtCalendly.REFUSED_PLAN:
+        return _(
+            "Calendly refused the erasure there: its data compliance API needs an Enterprise "
+            "plan. The person is erased here all the same; ask Calendly's support to erase "
+            "them there, or do it in Calendly."
+        ), "warning"
+    if outcome == person_data.AtCalendly.REFUSED_PERMISSION:
+        return _(
+            "Calendly refused the erasure there: the token's user needs to be an admin or owner "
+            "with Calendly's data requests permission (and the token the scope for it). The "
+            "person is erased here all the same."
+        ), "warning"
+    if outcome == person_data.AtCalendly.FAILED:
+        return with_html(
+            _("The erasure at Calendly failed; the person is erased here. %(problem)s"),
+            problem=calendly_problem(done.problem, write=True),
+        ), "warning"
+    return None
 
 
 # -- no-shows -------------------------------------------------------------------------------------

@@ -314,6 +314,24 @@ class CalendlyClient(Transport):
         """
         self.request("DELETE", f"/invitee_no_shows/{uuid_from_uri(no_show_uri_or_uuid)}")
 
+    def delete_invitee_data(self, emails: Sequence[str]) -> None:
+        """Ask Calendly to delete everything it holds on these invitees (``POST
+        /data_compliance/deletion/invitees``; Enterprise plans only). Calendly accepts the
+        request (202) and deletes asynchronously.
+
+        Args:
+            emails: The invitees' email addresses (at least one).
+
+        Raises:
+            ValueError: no email.
+            PermissionDeniedError: a plan without data compliance (not Enterprise), or a token
+                whose user lacks the data requests permission (403).
+            CalendlyError: any other failure; a NetworkError leaves the outcome unknown.
+        """
+        if isinstance(emails, str) or not emails:
+            raise ValueError("emails must be a non-empty list of email addresses")
+        self.request("POST", "/data_compliance/deletion/invitees", json={"emails": list(emails)})
+
     def iter_webhook_subscriptions(
         self, *, organization: str, scope: str = "organization", user: str | None = None
     ) -> Iterator[dict]:

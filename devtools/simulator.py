@@ -2,7 +2,9 @@
 
 It serves seeded data (see devtools.sample_data) under the paths a sync client uses, with
 Calendly's auth, errors, pagination and rate-limit headers, and can inject faults (5xx, 429,
-timeouts, dropped connections, malformed bodies, revoked tokens, rejected page tokens).
+timeouts, dropped connections, malformed bodies, revoked tokens, rejected page tokens). Writes:
+no-shows, webhook subscriptions, and the data-compliance deletion of invitees (accepted only
+after ``set_enterprise(True)``, as on Calendly's Enterprise plan).
 
 Every ``uri`` and ``next_page`` it returns points at https://api.calendly.com, never at the
 simulator's own address: a client that requests those URLs instead of building paths from UUIDs
@@ -79,6 +81,18 @@ ERR_PERMISSION = {
     "message": "You do not have permission to access this resource.",
 }
 ERR_PLAN = {"title": "Permission Denied", "message": "Please upgrade to a paid Calendly account."}
+ERR_ENTERPRISE = {
+    "title": "Permission Denied",
+    "message": "Please upgrade your Calendly account to Enterprise.",
+}
+ERR_DATA_REQUESTS = {
+    "title": "Permission Denied",
+    "message": "You must be an admin/owner with the data requests permission enabled to use "
+    "this resource. Contact Calendly support and ask them to grant you data requests "
+    "permission.",
+}
+# The scope the simulator asks for data-compliance deletion (Calendly names none in its spec).
+DATA_COMPLIANCE_SCOPE = "data_compliance:write"
 ERR_HOOK_EXISTS = {"title": "Already Exists", "message": "Hook with this url already exists"}
 # Event names Calendly accepts for webhook subscriptions, and the scopes each one allows.
 WEBHOOK_EVENTS = (
@@ -708,6 +722,10 @@ class CalendlySimulator:
         # when set, deliveries go to this origin (scheme, host, port) with the callback's path.
         self.deliver_to: str | None = None
         self._plan_allows_webhooks = True
+        # Data-compliance deletion (POST /data_compliance/deletion/invitees): Enterprise only.
+        self._enterprise = False
+        # The email lists of every accepted deletion request, oldest first (tests read it).
+        self.deletion_requests: list[list[str]] = []
         self._org_admin = True
         self._missing_scopes: set[str] = set()
         self._webhook_rng = random.Random(f"webhooks:{self.seed}")
@@ -717,6 +735,12 @@ class CalendlySimulator:
         """False: listing and creating webhook subscriptions answer 403 (a plan without them)."""
         with self._lock:
             self._plan_allows_webhooks = bool(allowed)
+
+    def set_enterprise(self, enterprise: bool) -> None:
+        """True: the account has the Enterprise plan, so data-compliance deletion of invitees
+        is accepted (202) and done; False (the default): it answers Calendly's 403."""
+        with self._lock:
+            self._enterprise = bool(enterprise)
 
     def set_org_admin(self, admin: bool) -> None:
         """False: the token's user is a plain member (role "user"), so organization-scope
@@ -1149,6 +1173,10 @@ class CalendlySimulator:
             return _json(401, ERR_UNAUTHENTICATED)
         if path.startswith(("/invitee_no_shows", "/webhook_subscriptions")):
             return self._dispatch_writable(method, path, query, environ)
+        if path.rstrip("/") == "/data_compliance/deletion/invitees":
+            if method != "POST":
+                return _json(404, ERR_NOT_FOUND)
+            return self._scoped(DATA_COMPLIANCE_SCOPE) or self._delete_invitee_data(environ)
         if method not in ("GET", "HEAD"):
             return _json(404, ERR_NOT_FOUND)
         parts = [p for p in path.split("/") if p]
@@ -1243,6 +1271,34 @@ class CalendlySimulator:
 
     def _plan_refusal(self) -> _Response | None:
         return None if self._plan_allows_webhooks else _json(403, ERR_PLAN)
+
+    def _delete_invitee_data(self, environ) -> _Response:
+        """Enterprise: remove every invitee with one of the emails (any case) and answer 202;
+        otherwise Calendly's 403s (plan, or a user without the data requests permission)."""
+        if not self._enterprise:
+            return _json(403, ERR_ENTERPRISE)
+        if not self._org_admin:
+            return _json(403, ERR_DATA_REQUESTS)
+        body, refusal = _read_json(environ)
+        if refusal is not None:
+            return refusal
+        emails = body.get("emails")
+        if (
+            not isinstance(emails, list)
+            or not emails
+            or not all(isinstance(e, str) and "@" in e for e in emails)
+        ):
+            detail = {"parameter": "emails", "message": "must be a list of email addresses"}
+            return _json(400, invalid_argument([detail]))
+        wanted = {email.strip().casefold() for email in emails}
+        with self._lock:
+            for event_uuid, invitees in self.invitees.items():
+                kept = [inv for inv in invitees if (inv["email"] or "").casefold() not in wanted]
+                if len(kept) != len(invitees):
+                    invitees[:] = kept
+                    sd.recount(self.events[event_uuid], invitees)
+            self.deletion_requests.append(list(emails))
+        return _json(202, {})
 
     def _create_no_show(self, environ) -> _Response:
         body, refusal = _read_json(environ)

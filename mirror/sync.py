@@ -115,6 +115,9 @@ class SyncOptions:
     # Told when the run has ended (recorded or not): its trigger, its outcome ("succeeded" or
     # the RunProblem) and how many seconds its work took, e.g. for metrics.
     on_end: Callable[[str, str, float], None] | None = None
+    # The key of the erased people's tombstones (ERASURE_KEY): their bookings made before the
+    # erasure are not stored again. None: no check (the mirror alone, in tests).
+    erasure_key: str | None = None
 
 
 def begin_run(options: SyncOptions) -> SyncRun:
@@ -466,7 +469,9 @@ class _SyncJob:
                 if outcome == "created":
                     created.add(event_id)
                 rows.extend(dict(row, event_id=event_id) for row in invitee_rows or ())
-            attendee_counts = write_attendees(rows, self.now, new_event_ids=created)
+            attendee_counts = write_attendees(
+                rows, self.now, new_event_ids=created, erasure_key=self.options.erasure_key
+            )
             # Last, so that the lease row stays locked for a moment only: commit only what
             # was written under the run's own lease.
             if not leases.held_by(db.session, SYNC_LEASE, self.options.owner):

@@ -124,6 +124,7 @@ def receive_delivery(
     received_at: datetime | None = None,
     now: float | None = None,
     within: InScope | None = None,
+    erasure_key: str | None = None,
 ) -> DeliveryResult:
     """Verify, apply and record one delivery; never raises. Needs an app context.
 
@@ -135,6 +136,8 @@ def receive_delivery(
         received_at: when the delivery arrived (default: now).
         within: whether an event lies in the sync scope (default: every event does).
         now: the current Unix time for the signature's tolerance (default: the clock).
+        erasure_key: the key of the erased people's tombstones: an invitee of an erased
+            person, created before the erasure, is not stored (None: no check).
 
     Returns:
         DeliveryResult: 200 applied or ignored, and 200 rejected for an authentic body that is
@@ -161,7 +164,11 @@ def receive_delivery(
     event = event if isinstance(event, str) else None
     try:
         outcome = handle_delivery(
-            payload, selection=selection, received_at=received_at, within=within
+            payload,
+            selection=selection,
+            received_at=received_at,
+            within=within,
+            erasure_key=erasure_key,
         )
     except MalformedRecordError as exc:
         log.warning("webhook %s rejected: %s", event, exc)
@@ -261,6 +268,7 @@ def handle_delivery(
     selection: EventTypeSelection,
     received_at: datetime | None = None,
     within: InScope | None = None,
+    erasure_key: str | None = None,
 ) -> Outcome:
     """Apply one authentic, parsed delivery to the mirror and record it, in one transaction.
 
@@ -280,7 +288,7 @@ def handle_delivery(
     for attempt in range(1, ATTEMPTS + 1):
         try:
             start_write(db.session)
-            outcome = _apply(delivery, selection, within)
+            outcome = _apply(delivery, selection, within, erasure_key)
             db.session.add(
                 WebhookDelivery(
                     received_at=received_at,
@@ -329,9 +337,14 @@ def _read_envelope(payload) -> _Delivery:
     return _Delivery(envelope.event, envelope.created_at, record, invitee_uri)
 
 
-def _apply(delivery: _Delivery, selection: EventTypeSelection, within: InScope | None) -> Outcome:
+def _apply(
+    delivery: _Delivery,
+    selection: EventTypeSelection,
+    within: InScope | None,
+    erasure_key: str | None = None,
+) -> Outcome:
     if delivery.event in INVITEE_EVENTS:
-        return _apply_invitee(delivery, selection, within)
+        return _apply_invitee(delivery, selection, within, erasure_key)
     if delivery.event in NO_SHOW_EVENTS:
         return _apply_no_show(delivery, on=delivery.event == "invitee_no_show.created")
     log.info("webhook event %r is not handled; acknowledged and ignored", delivery.event)
@@ -341,7 +354,10 @@ def _apply(delivery: _Delivery, selection: EventTypeSelection, within: InScope |
 
 
 def _apply_invitee(
-    delivery: _Delivery, selection: EventTypeSelection, within: InScope | None
+    delivery: _Delivery,
+    selection: EventTypeSelection,
+    within: InScope | None,
+    erasure_key: str | None = None,
 ) -> Outcome:
     """invitee.created / invitee.canceled: upsert the embedded event, then the invitee."""
     invitee, now = delivery.payload, clock.now()
@@ -383,7 +399,10 @@ def _apply_invitee(
             _attendees.c.calendly_id == values["calendly_id"]
         )
     ).first()
-    counts = write_attendees([values], now)
+    counts = write_attendees([values], now, erasure_key=erasure_key)
+    if counts.erased:
+        # The person was erased here after this booking was made: it stays erased.
+        return _ignored(DeliveryReason.PERSON_ERASED)
     if counts.created or counts.updated:
         written["invitee"] = "created" if counts.created else "updated"
     elif _older(values["calendly_updated_at"], stored[0] if stored else None):

@@ -29,6 +29,7 @@ from calendly.records import (
 )
 from mirror.columns import fit, free_text
 from store.database import db
+from store.erasures import without_erased
 from store.models import (
     CalendlyEvent,
     CalendlyEventAttendee,
@@ -265,6 +266,8 @@ class WriteCounts:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    # Invitees of an erased person, created before the erasure: not stored (store/erasures.py).
+    erased: int = 0
 
     def record(self, outcome: str) -> None:
         """Count one 'created', 'updated' or 'unchanged' row."""
@@ -274,6 +277,7 @@ class WriteCounts:
         self.created += other.created
         self.updated += other.updated
         self.unchanged += other.unchanged
+        self.erased += other.erased
 
 
 def _outcome(stored, values: dict, fields: Iterable[str]) -> str:
@@ -405,11 +409,17 @@ def upsert_event(values: dict, now: datetime) -> tuple[int, str]:
 
 
 def write_attendees(
-    rows: list[dict], now: datetime, *, new_event_ids: frozenset[int] | set[int] = frozenset()
+    rows: list[dict],
+    now: datetime,
+    *,
+    new_event_ids: frozenset[int] | set[int] = frozenset(),
+    erasure_key: str | None = None,
 ) -> WriteCounts:
     """Write invitees (of any events) inside the caller's transaction and count outcomes.
 
     `new_event_ids` are events created in this transaction: none of their invitees is stored.
+    With `erasure_key` (ERASURE_KEY), the invitees of an erased person created before the
+    erasure are left out (one tombstone lookup per batch); without it none are.
     """
     counts = WriteCounts()
     table = CalendlyEventAttendee.__table__
@@ -419,6 +429,8 @@ def write_attendees(
     removed = _personal_data_removed({row["event_id"] for row in rows})
     if removed:
         rows = [row for row in rows if row["event_id"] not in removed]
+    if erasure_key is not None:
+        rows, counts.erased = without_erased(db.session.connection(), erasure_key, rows)
     stored = _stored_rows(
         table, [r["calendly_id"] for r in rows if r["event_id"] not in new_event_ids]
     )

@@ -37,9 +37,9 @@ from mirror import leases
 from mirror.sync import SYNC_LEASE
 from services import app_processes
 from services.secrets import fernet_for
-from store import clock
+from store import clock, erasures
 from store.database import db
-from store.models import AppProcess, Lease
+from store.models import AppProcess, Lease, PersonTombstone
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -76,6 +76,8 @@ class BackupConfig:
     pg_bin_dir: str = ""
     keep: int = 7
     daily_at: str = ""
+    # ERASURE_KEY: a restore applies the erased people's tombstones with it.
+    erasure_key: str = ""
 
     @classmethod
     def from_config(cls, config, instance_path: str) -> BackupConfig:
@@ -87,6 +89,7 @@ class BackupConfig:
             pg_bin_dir=config.get("PG_BIN_DIR") or "",
             keep=int(config.get("BACKUP_KEEP") or 0),
             daily_at=(config.get("BACKUP_AT") or "").strip(),
+            erasure_key=config.get("ERASURE_KEY") or "",
         )
 
 
@@ -361,7 +364,14 @@ def _plain_chunks(source: _Source, key: str) -> Iterator[bytes]:
 
 
 def restore_backup(
-    path: Path, into_url: str, *, key: str = "", pg_bin_dir: str = "", replace: bool = False
+    path: Path,
+    into_url: str,
+    *,
+    key: str = "",
+    pg_bin_dir: str = "",
+    replace: bool = False,
+    erasure_key: str = "",
+    tombstones_from: str | None = None,
 ) -> str:
     """Restore the backup at `path` into the database `into_url`; returns its kind.
 
@@ -369,6 +379,10 @@ def restore_backup(
     database without tables) unless `replace`, which the caller allows only after
     `replace_refusals` found no app process. Rows of `app_processes` are not restored: they
     describe the processes of the database the backup came from.
+
+    People erased since the backup was made stay erased: the tombstones of `tombstones_from`
+    (default: `into_url`, the database being replaced), read before the restore, are carried
+    into the restored database and applied with `erasure_key` before anything serves it.
 
     Raises:
         BackupError: unreadable or undecryptable backup, a backup of the other kind of database,
@@ -380,12 +394,46 @@ def restore_backup(
         raise BackupError(
             f"{path} is a {source.kind} backup; it restores into a {source.kind} database only."
         )
+    tombstones = _read_tombstones(tombstones_from or into_url)
     if target == SQLITE:
         _restore_sqlite(source, key, Path(_sqlite_path(into_url)), replace)
     else:
         _restore_postgresql(source, key, into_url, pg_bin_dir, replace)
+    apply_erasures(into_url, tombstones, erasure_key)
     _forget_processes(into_url)
     return source.kind
+
+
+def _read_tombstones(url: str) -> dict:
+    """The tombstones of the database `url` ({} when it does not exist or has none)."""
+    if kind_of(url) == SQLITE and not Path(_sqlite_path(url)).exists():
+        return {}
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table(PersonTombstone.__tablename__):
+                return {}
+            return erasures.read_tombstones(conn)
+    except Exception as exc:
+        raise BackupError(f"Cannot read the erasures of {make_url(url).database}: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
+def apply_erasures(url: str, tombstones: dict, erasure_key: str) -> int:
+    """Carry `tombstones` into the restored database `url` and delete every attendee its
+    tombstones erase (ERASURE_KEY); returns how many. A backup of an older schema gets the
+    tombstones table here (its migration then finds it)."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            PersonTombstone.__table__.create(conn, checkfirst=True)
+            erasures.add_tombstones(conn, tombstones)
+            if not erasure_key:
+                return 0
+            return erasures.apply_tombstones(conn, erasure_key)
+    finally:
+        engine.dispose()
 
 
 def _restore_sqlite(source: _Source, key: str, target: Path, replace: bool) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from mirror import webhooks
@@ -65,4 +66,5 @@ def _receive(body: bytes, signature_header: str | None) -> webhooks.DeliveryResu
         selection=selection,
         received_at=received_at,
         within=None if user_uri is None and scope.mode == ME else within,
+        erasure_key=current_app.config["ERASURE_KEY"],
     )

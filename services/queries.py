@@ -324,6 +324,21 @@ def _count_up_to(ids, cap: int) -> int:
     return db.session.scalar(select(func.count()).select_from(ids.limit(cap).subquery()))
 
 
+def attendees_containing(folded: str) -> list[tuple[int, str | None]]:
+    """(id, email) of every attendee whose search text contains the case-folded `folded`,
+    found through the trigram index (a person's data: their candidate bookings)."""
+    at = CalendlyEventAttendee
+    if len(folded) < search_index.MIN_INDEXED_LENGTH:
+        return [tuple(row) for row in db.session.execute(select(at.id, at.email))]
+    if db.session.get_bind().dialect.name != "sqlite":
+        where = _contains(at.search_text, folded)
+    else:
+        fts = search_index.attendee_search
+        phrase = search_index.match_phrase(folded)
+        where = at.id.in_(select(fts.c.rowid).where(fts.c.search_text.op("MATCH")(phrase)))
+    return [tuple(row) for row in db.session.execute(select(at.id, at.email).where(where))]
+
+
 def person_bookings(email: str) -> list[tuple[CalendlyEventAttendee, CalendlyEvent]]:
     """Every booking made with `email`, across webinars, newest webinar first."""
     return list(

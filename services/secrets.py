@@ -70,3 +70,9 @@ def token_encryption_key(instance_path: str) -> str:
     return read_or_create(
         Path(instance_path) / "fernet.key", lambda: Fernet.generate_key().decode("ascii")
     )
+
+
+def erasure_key(instance_path: str) -> str:
+    """The HMAC key of the erased people's tombstones (store/erasures.py), kept apart from the
+    other keys in instance/erasure.key."""
+    return read_or_create(Path(instance_path) / "erasure.key", lambda: secrets.token_hex(32))

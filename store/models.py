@@ -570,3 +570,18 @@ class AuditEntry(db.Model):
 
     def __repr__(self) -> str:
         return f"<AuditEntry {self.id} {self.action} {self.actor_email or '-'}>"
+
+
+class PersonTombstone(db.Model):
+    """A person erased here (Art. 17): the HMAC of their case-folded email (store/erasures.py)
+    and when. Syncs and webhook deliveries do not store the invitees of that email created
+    before `erased_at` again; a later booking is a new record."""
+
+    __tablename__ = "person_tombstones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_hmac: Mapped[str] = mapped_column(String(64), unique=True)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    def __repr__(self) -> str:
+        return f"<PersonTombstone {self.person_hmac[:12]} {self.erased_at:%Y-%m-%d}>"

@@ -107,6 +107,7 @@ class DeliveryReason(StrEnum):
     # Its webinar's attendee data was removed after the retention period: nobody is stored.
     PERSONAL_DATA_REMOVED = "personal_data_removed"
     STALE = "stale"  # older than the stored invitee
+    PERSON_ERASED = "person_erased"  # an invitee of a person erased after it was booked
     # rejected
     BODY_TOO_LARGE = "body_too_large"
     NO_SIGNING_KEY = "no_signing_key"

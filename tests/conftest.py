@@ -295,6 +295,7 @@ def _test_config(database_url: str) -> dict:
         "TESTING": True,
         "SECRET_KEY": "test-secret",
         "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "ERASURE_KEY": "test-erasure-key",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SCHEDULER_ENABLED": False,
         "CALENDLY_TOKEN": "",

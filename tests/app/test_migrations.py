@@ -452,3 +452,37 @@ def test_the_personal_data_removed_mark_migrates_both_ways_and_keeps_the_trigger
         db.drop_all()
         with db.engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE alembic_version")
+
+
+def test_person_tombstones_migrate_both_ways(make_app):
+    from sqlalchemy import inspect, text
+
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        upgrade(revision="ret12b3c4d5e")
+        assert "person_tombstones" not in inspect(db.engine).get_table_names()
+        upgrade(revision="er12b3c4d5e6")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO person_tombstones (person_hmac, erased_at)"
+                    " VALUES ('ab12', '2026-01-01 06:00:00')"
+                )
+            )
+            assert conn.scalar(text("SELECT count(*) FROM person_tombstones")) == 1
+        downgrade(revision="ret12b3c4d5e")
+        assert "person_tombstones" not in inspect(db.engine).get_table_names()
+        # A restore may have made the table before the upgrade: the upgrade keeps it.
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TABLE person_tombstones (id INTEGER PRIMARY KEY,"
+                " person_hmac VARCHAR(64) NOT NULL UNIQUE, erased_at TIMESTAMP NOT NULL)"
+            )
+        upgrade(revision="er12b3c4d5e6")
+        assert "person_tombstones" in inspect(db.engine).get_table_names()
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE alembic_version")

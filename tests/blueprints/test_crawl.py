@@ -86,6 +86,14 @@ CASES = {
     # A urlencoded body carries no file: the view says to choose one.
     "attendance.preview": Case(path={"event_id": "1"}),
     "attendance.confirm": Case(path={"event_id": "1"}, fields={"token": "not-a-token"}),
+    "attendees.export_person_confirm": Case(query={"email": "someone@example.org"}),
+    "attendees.export_person": Case(
+        fields={"email": "someone@example.org", "format": "json", "confirm": "yes"}
+    ),
+    "attendees.erase_person_confirm": Case(query={"email": "someone@example.org"}),
+    "attendees.erase_person": Case(
+        fields={"email": "someone@example.org", "confirm_email": "someone@example.org"}
+    ),
     "settings.index": Case(),
     "settings.save_token": Case(form=forms.TokenForm),
     "settings.remove_token": Case(),

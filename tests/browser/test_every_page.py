@@ -219,6 +219,9 @@ def test_every_page_fits_the_screen_and_passes_axe(
     page.goto(live_server(f"/search?q={query}"))
     expect(page.locator("#search-results .person-name").first).to_be_visible()
     check(f"search for {json.dumps(query)}")
+    for action in ("export", "erase"):  # a person's data: the confirmation steps
+        page.goto(live_server(f"/person-data/{action}?email={data['email']}"))
+        check(f"person data, {action} to confirm")
     page.goto(live_server("/settings"))
     check.settle()
     page.locator("#webhook-admin tr.webhook .confirm-delete summary").first.click()
