@@ -166,17 +166,22 @@ def _export(p: dict, raw: dict) -> str:
 
 
 def _erased(p: dict, raw: dict) -> str:
-    if raw.get("at_calendly"):
+    # `at_calendly`: what became of the request at Calendly (services.person_data.AtCalendly),
+    # or a bool in entries written before it said more.
+    at_calendly = raw.get("at_calendly")
+    names = {"person": p.get("person", "?"), "bookings": p.get("bookings", "?")}
+    if at_calendly is True or at_calendly == "requested":
         return _(
             "Erased the data of person %(person)s (%(bookings)s bookings), in Calendly too.",
-            person=p.get("person", "?"),
-            bookings=p.get("bookings", "?"),
+            **names,
         )
-    return _(
-        "Erased the data of person %(person)s (%(bookings)s bookings).",
-        person=p.get("person", "?"),
-        bookings=p.get("bookings", "?"),
-    )
+    if at_calendly in ("refused_plan", "refused_permission", "failed"):
+        return _(
+            "Erased the data of person %(person)s (%(bookings)s bookings); Calendly did not "
+            "erase it.",
+            **names,
+        )
+    return _("Erased the data of person %(person)s (%(bookings)s bookings).", **names)
 
 
 def _with(p: dict, *names: str) -> dict:

@@ -174,6 +174,16 @@ def test_sentences_of_the_other_helpers_actions(app):
         "Recorded the attendance of webinar EV1: 12 attended, 3 no-shows."
     )
     assert said["person_exported"] == "Exported the data of person P-7f3a as JSON."
+    with app.test_request_context(), force_locale("en"):
+        for at_calendly, ending in [
+            ("requested", ", in Calendly too."),
+            ("refused_plan", "; Calendly did not erase it."),
+            ("failed", "; Calendly did not erase it."),
+            ("not_asked", "."),
+        ]:
+            params = {"person": "P-1", "bookings": 2, "at_calendly": at_calendly}
+            sentence = entry_sentence(AuditEntry(action="person_erased", params=params))
+            assert sentence == "Erased the data of person P-1 (2 bookings)" + ending
     assert said["role_changed"] == "Changed the role of account #2 from Viewer to Admin."
 
 

@@ -45,11 +45,10 @@ def _token(client, path: str) -> str:
 
 
 def _audit(app) -> list[tuple[str, dict]]:
+    """The entries of what was done to persons (not the fixtures' accounts and sign-ins)."""
+    query = select(AuditEntry).where(AuditEntry.action.like("person_%")).order_by(AuditEntry.id)
     with app.app_context():
-        return [
-            (entry.action, entry.params)
-            for entry in db.session.scalars(select(AuditEntry).order_by(AuditEntry.id))
-        ]
+        return [(entry.action, entry.params) for entry in db.session.scalars(query)]
 
 
 def _emails(app) -> list[str]:
