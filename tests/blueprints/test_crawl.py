@@ -100,6 +100,7 @@ CASES = {
     "settings.save_event_types": Case(form=forms.EventTypesForm),
     "settings.save_scope": Case(form=forms.ScopeForm),
     "settings.save_preferences": Case(form=forms.PreferencesForm),
+    "settings.save_retention": Case(form=forms.RetentionForm),
     "sync.status": Case(query={"run": "1"}),
     "sync.start": Case(),
     "sync.runs": Case(query={"page": "1"}),
@@ -148,6 +149,9 @@ FORM_VALUES = {
     "role": "viewer",
     "mode": "me",
     "hosts": "https://api.calendly.com/users/X",
+    "retention_months": "12",
+    "keep_unlimited": "",
+    "confirm_unlimited": "",
 }
 SIGNING_KEY = "crawl-signing-key"
 BLUEPRINTS = (

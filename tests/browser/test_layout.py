@@ -174,7 +174,7 @@ def test_settings_fields_buttons_and_confirmations(admin_on, live_server, calend
     assert disabled["background"] != enabled["background"]
 
     # The confirmation shows beside the form that was saved, and takes the focus.
-    page.get_by_role("button", name="Save", exact=True).click()
+    page.locator("#preferences").get_by_role("button", name="Save", exact=True).click()
     notice = page.locator("#preferences .notice")
     expect(notice).to_contain_text("Settings saved.")
     expect(notice).to_be_focused()
