@@ -108,6 +108,8 @@ class SyncOptions:
     # Told when the run has ended (recorded or not): its trigger, its outcome ("succeeded" or
     # the RunProblem) and how many seconds its work took, e.g. for metrics.
     on_end: Callable[[str, str, float], None] | None = None
+    # The admin's time zone (IANA name): the webinars' local_* columns give their start in it.
+    zone: str = "UTC"
 
 
 def begin_run(options: SyncOptions) -> SyncRun:
@@ -449,6 +451,7 @@ class _SyncJob:
                 new_ids={cid for cid in ids if cid not in self.known},
                 complete_ids={cid for cid, ok in fetched.items() if ok},
                 incomplete_ids={cid for cid, ok in fetched.items() if not ok},
+                zone=self.options.zone,
             )
             rows, created = [], set()
             for calendly_id, (_, invitee_rows, _) in zip(ids, prepared, strict=True):

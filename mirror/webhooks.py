@@ -123,6 +123,7 @@ def receive_delivery(
     received_at: datetime | None = None,
     now: float | None = None,
     within: InScope | None = None,
+    zone: str = "UTC",
 ) -> DeliveryResult:
     """Verify, apply and record one delivery; never raises. Needs an app context.
 
@@ -134,6 +135,7 @@ def receive_delivery(
         received_at: when the delivery arrived (default: now).
         within: whether an event lies in the sync scope (default: every event does).
         now: the current Unix time for the signature's tolerance (default: the clock).
+        zone: the admin's time zone, for a written webinar's local_* columns.
 
     Returns:
         DeliveryResult: 200 applied or ignored, and 200 rejected for an authentic body that is
@@ -160,7 +162,7 @@ def receive_delivery(
     event = event if isinstance(event, str) else None
     try:
         outcome = handle_delivery(
-            payload, selection=selection, received_at=received_at, within=within
+            payload, selection=selection, received_at=received_at, within=within, zone=zone
         )
     except MalformedRecordError as exc:
         log.warning("webhook %s rejected: %s", event, exc)
@@ -260,6 +262,7 @@ def handle_delivery(
     selection: EventTypeSelection,
     received_at: datetime | None = None,
     within: InScope | None = None,
+    zone: str = "UTC",
 ) -> Outcome:
     """Apply one authentic, parsed delivery to the mirror and record it, in one transaction.
 
@@ -279,7 +282,7 @@ def handle_delivery(
     for attempt in range(1, ATTEMPTS + 1):
         try:
             start_write(db.session)
-            outcome = _apply(delivery, selection, within)
+            outcome = _apply(delivery, selection, within, zone)
             db.session.add(
                 WebhookDelivery(
                     received_at=received_at,
@@ -328,9 +331,11 @@ def _read_envelope(payload) -> _Delivery:
     return _Delivery(envelope.event, envelope.created_at, record, invitee_uri)
 
 
-def _apply(delivery: _Delivery, selection: EventTypeSelection, within: InScope | None) -> Outcome:
+def _apply(
+    delivery: _Delivery, selection: EventTypeSelection, within: InScope | None, zone: str
+) -> Outcome:
     if delivery.event in INVITEE_EVENTS:
-        return _apply_invitee(delivery, selection, within)
+        return _apply_invitee(delivery, selection, within, zone)
     if delivery.event in NO_SHOW_EVENTS:
         return _apply_no_show(delivery, on=delivery.event == "invitee_no_show.created")
     log.info("webhook event %r is not handled; acknowledged and ignored", delivery.event)
@@ -340,7 +345,7 @@ def _apply(delivery: _Delivery, selection: EventTypeSelection, within: InScope |
 
 
 def _apply_invitee(
-    delivery: _Delivery, selection: EventTypeSelection, within: InScope | None
+    delivery: _Delivery, selection: EventTypeSelection, within: InScope | None, zone: str
 ) -> Outcome:
     """invitee.created / invitee.canceled: upsert the embedded event, then the invitee."""
     invitee, now = delivery.payload, clock.now()
@@ -352,7 +357,7 @@ def _apply_invitee(
         # The sync would never see it (nor vouch that it still exists): store nothing.
         if within is not None and not within(scheduled_event):
             return _ignored(DeliveryReason.OUTSIDE_SCOPE)
-        event_id, event_outcome = upsert_event(_embedded_event_values(scheduled_event), now)
+        event_id, event_outcome = upsert_event(_embedded_event_values(scheduled_event), now, zone)
         if event_outcome != "unchanged":
             # A delivery never vouches for the whole invitee list (others may be missing or
             # still on their way): keep the event on the next sync's list to fetch in full.

@@ -44,6 +44,7 @@ def _receive(body: bytes, signature_header: str | None) -> webhooks.DeliveryResu
         selection = selection_from_cache(settings.sync_event_types())
         scope = settings.sync_scope()
         user_uri = (settings.account() or {}).get("user_uri")
+        zone = settings.display_timezone()
 
         def within(event):
             return scope.includes(event, user_uri)
@@ -65,4 +66,5 @@ def _receive(body: bytes, signature_header: str | None) -> webhooks.DeliveryResu
         selection=selection,
         received_at=received_at,
         within=None if user_uri is None and scope.mode == ME else within,
+        zone=zone,
     )

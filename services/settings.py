@@ -12,6 +12,7 @@ from flask import current_app
 
 from mirror.event_types import ALL_TYPES
 from mirror.scope import ME, Scope
+from mirror.writer import restamp_local_times
 from store import clock
 from store.database import db, start_write
 from store.models import Setting
@@ -252,8 +253,13 @@ def sync_schedule() -> dict:
 
 
 def save_preferences(timezone: str, lookback: int, daily_time: str, interval_minutes: int) -> None:
-    """Store the Settings page's display time zone, look-back days and sync schedule."""
-    set_setting(TIMEZONE_KEY, timezone)
+    """Store the Settings page's display time zone, look-back days and sync schedule; a new
+    time zone restamps every webinar's local start (the insights page buckets by it)."""
+    if timezone != get_setting(TIMEZONE_KEY, current_app.config["DISPLAY_TIMEZONE"]):
+        start_write(db.session)
+        db.session.merge(Setting(key=TIMEZONE_KEY, value=timezone))
+        restamp_local_times(timezone)
+        db.session.commit()
     set_setting(LOOKBACK_KEY, int(lookback))
     set_setting(SCHEDULE_KEY, {"daily_time": daily_time, "interval_minutes": int(interval_minutes)})
 

@@ -51,6 +51,7 @@ def options_from_settings(
         members=members,
         on_members=settings.save_org_members,
         on_end=metrics.count_sync,
+        zone=settings.display_timezone(),
     )
 
 
