@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from flask_babel import format_date, format_decimal, format_percent, get_locale
+from flask_babel import format_date, format_decimal, format_percent, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -65,12 +65,20 @@ class Chart:
     empty: bool = False
 
 
+def percent_text(value: float, decimals: int = 1) -> str:
+    """`value` (0 to 1) as a percentage in the admin's language: "62.5%", "62,5 %"."""
+    pattern = get_locale().percent_formats[None].pattern
+    if decimals:
+        pattern = pattern.replace("#,##0", "#,##0." + "0" * decimals)
+    return format_percent(value, pattern)
+
+
 def shown(value) -> str:
     """A table cell in the admin's language: numbers and dates in its format."""
     if value is None:
         return "–"
     if isinstance(value, Rate):
-        return format_percent(value, "#,##0.0 %")
+        return percent_text(value)
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int | float):
@@ -111,7 +119,7 @@ def _axis_max(top: float, percent: bool) -> float:
 
 
 def _value_text(value: float, percent: bool) -> str:
-    return format_percent(value, "#,##0 %") if percent else format_decimal(value)
+    return percent_text(value, 0) if percent else format_decimal(value)
 
 
 def vertical(chart: Chart, categories: list[str], series: list[tuple[str, str, list]],
@@ -184,7 +192,7 @@ def _rate(part: int, whole: int) -> Rate | None:
 
 
 def _rate_text(rate) -> str:
-    return "–" if rate is None else format_percent(rate, "#,##0.0 %")
+    return "–" if rate is None else percent_text(rate)
 
 
 WEEKDAYS = (_l("Monday"), _l("Tuesday"), _l("Wednesday"), _l("Thursday"), _l("Friday"),
@@ -218,8 +226,8 @@ def bookings_chart(figures: insights.Insights) -> Chart:
         ],
     )
     chart.summary = _(
-        "%(bookings)s bookings, %(canceled)s cancellations, %(attended)s attended and "
-        "%(no_shows)s no-shows in %(weeks)s weeks.",
+        "Bookings: %(bookings)s, cancellations: %(canceled)s, attended: %(attended)s, "
+        "no-shows: %(no_shows)s (%(weeks)s weeks).",
         bookings=format_decimal(sum(w.booked for w in weeks)),
         canceled=format_decimal(sum(w.canceled for w in weeks)),
         attended=format_decimal(sum(w.attended for w in weeks)),
@@ -273,7 +281,10 @@ def show_up_webinars_chart(figures: insights.Insights) -> Chart:
         "bar-attended",
         percent=True,
     )  # fmt: skip
-    chart.summary = _("%(count)s recorded webinars.", count=format_decimal(len(webinars)))
+    chart.summary = ngettext(
+        "%(count)s recorded webinar.", "%(count)s recorded webinars.", len(webinars),
+        count=format_decimal(len(webinars)),
+    )  # fmt: skip
     return chart
 
 
@@ -293,7 +304,9 @@ def _fill_chart(chart_id: str, title: str, question: str, fills: list) -> Chart:
         "bar-booked",
         percent=True,
     )  # fmt: skip
-    chart.summary = _("%(count)s webinars.", count=format_decimal(len(fills)))
+    chart.summary = ngettext(
+        "%(count)s webinar.", "%(count)s webinars.", len(fills), count=format_decimal(len(fills))
+    )
     return chart
 
 
@@ -376,7 +389,7 @@ def _lead_label(bucket: insights.LeadBucket) -> str:
     if bucket.low == bucket.high == 0:
         return _("same day")
     if bucket.low == bucket.high:
-        return _("%(days)s day", days=bucket.low)
+        return ngettext("%(num)s day", "%(num)s days", bucket.low)
     return _("%(low)s–%(high)s days", low=bucket.low, high=bucket.high)
 
 
@@ -391,7 +404,10 @@ def lead_time_chart(figures: insights.Insights) -> Chart:
         [[label, b.bookings] for label, b in zip(labels, buckets, strict=True)],
     )
     vertical(chart, labels, [(_("Bookings"), "bar-booked", [b.bookings for b in buckets])])
-    chart.summary = _("%(count)s bookings.", count=format_decimal(sum(b.bookings for b in buckets)))
+    total = sum(b.bookings for b in buckets)
+    chart.summary = ngettext(
+        "%(count)s booking.", "%(count)s bookings.", total, count=format_decimal(total)
+    )
     return chart
 
 
@@ -419,7 +435,9 @@ def answer_charts(figures: insights.Insights) -> list[Chart]:
             ],
             "bar-answer",
         )
-        chart.summary = _("%(count)s answers.", count=format_decimal(total))
+        chart.summary = ngettext(
+            "%(count)s answer.", "%(count)s answers.", total, count=format_decimal(total)
+        )
         chart.empty = total == 0
         charts.append(chart)
     return charts

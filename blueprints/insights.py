@@ -53,7 +53,8 @@ def download(chart_id: str, extension: str):
     else:
         values = ([charts.exported(value) for value in row] for row in rows)
         document = export.workbook(headers, values, title, timezone, language)
-    name = f"{pgettext('file name', 'insights')}-{chart_id}.{extension}"
+    stem = pgettext("file name", "insights")
+    name = f"{stem}-{chart_id}.{extension}"
     mimetype = export.CSV_MIMETYPE if extension == "csv" else export.XLSX_MIMETYPE
     return Response(document, mimetype=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
