@@ -176,6 +176,7 @@ def _mix(expr: str, salt: int) -> str:
 
 def build_database(db, n_events: int, n_attendees: int) -> None:
     """Fill an empty schema with realistic German webinar data, in a handful of statements."""
+    from flask import current_app
     from sqlalchemy import insert, text
 
     from store import clock, search_index
@@ -340,7 +341,7 @@ def build_database(db, n_events: int, n_attendees: int) -> None:
     # writer stamps it.
     from mirror.writer import restamp_local_times
 
-    restamp_local_times(db.get_app().config["DISPLAY_TIMEZONE"])
+    restamp_local_times(current_app.config["DISPLAY_TIMEZONE"])
     db.session.commit()
     analyze(db)
 

@@ -15,14 +15,15 @@ from blueprints.filters import weekday_datetime
 from services import insights
 
 # Drawing sizes (SVG user units; the SVG scales to the width of its box).
-WIDTH = 720
+WIDTH = 600
 HEIGHT = 260
 PLOT_TOP = 16
-PLOT_BOTTOM = 44  # room for the category labels
-PLOT_LEFT = 48  # room for the value axis
+PLOT_BOTTOM = 64  # room for the category labels
+PLOT_LEFT = 64  # room for the value axis (and the first slanted category label)
+CHAR_WIDTH = 6.5  # about, at the labels' font size
 ROW_HEIGHT = 24
-LABEL_WIDTH = 260  # horizontal bars: room for the labels on the left
-LABEL_CHARS = 40
+LABEL_WIDTH = 230  # horizontal bars: room for the labels on the left
+LABEL_CHARS = 34
 
 
 class Rate(float):
@@ -56,6 +57,7 @@ class Chart:
     headers: list[str]
     rows: list[list]
     kind: str = "vertical"  # or "horizontal"
+    slanted: bool = False  # category labels too wide to stand side by side
     height: float = HEIGHT
     bars: list[Bar] = field(default_factory=list)
     x_labels: list[Tick] = field(default_factory=list)
@@ -132,6 +134,10 @@ def vertical(chart: Chart, categories: list[str], series: list[tuple[str, str, l
     plot_width = WIDTH - PLOT_LEFT - 8
     slot = plot_width / max(1, len(categories))
     bar_width = max(2.0, slot * 0.8 / max(1, len(series)))
+    # Every label when they fit, else every n-th.
+    every = max(1, round(len(categories) / 14))
+    widest = max((len(category) for category in categories), default=0) * CHAR_WIDTH
+    chart.slanted = widest > slot * every * 0.95
     for index, category in enumerate(categories):
         left = PLOT_LEFT + index * slot + slot * 0.1
         for number, (label, css, vs) in enumerate(series):
@@ -149,10 +155,10 @@ def vertical(chart: Chart, categories: list[str], series: list[tuple[str, str, l
                     f"{category} · {label}: {_value_text(value, percent)}",
                 )
             )
-        # Every label when they fit, else every n-th.
-        every = max(1, round(len(categories) / 14))
         if index % every == 0:
-            chart.x_labels.append(Tick(round(left + slot * 0.4, 1), chart.height - 26, category))
+            x = round(left + slot * 0.4, 1)
+            y = PLOT_TOP + plot_height + (12 if chart.slanted else 16)
+            chart.x_labels.append(Tick(x, y, category))
     for step in range(5):
         value = top * step / 4
         y = PLOT_TOP + plot_height - plot_height * step / 4
@@ -169,7 +175,7 @@ def horizontal(chart: Chart, rows: list[tuple[str, float | None, str]], css: str
     chart.height = PLOT_TOP + ROW_HEIGHT * max(1, len(rows)) + 8
     values = [value for _label, value, _text in rows if value is not None]
     top = _axis_max(max(values, default=0), percent)
-    plot_width = WIDTH - LABEL_WIDTH - 90
+    plot_width = WIDTH - LABEL_WIDTH - 80
     for index, (label, value, text) in enumerate(rows):
         y = PLOT_TOP + index * ROW_HEIGHT
         short = label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
@@ -385,7 +391,7 @@ def fill_hour_chart(figures: insights.Insights) -> Chart:
 
 def _lead_label(bucket: insights.LeadBucket) -> str:
     if bucket.high is None:
-        return _("%(days)s days or more", days=bucket.low)
+        return _("%(days)s+ days", days=bucket.low)
     if bucket.low == bucket.high == 0:
         return _("same day")
     if bucket.low == bucket.high:
