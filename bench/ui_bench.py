@@ -333,7 +333,7 @@ def build_database(db, n_events: int, n_attendees: int) -> None:
                 f"""INSERT INTO choice_answers (event_id, attendee_id, question_key, answer)
                 SELECT event_id, id, '{key}', {d.answer_at("questions_and_answers",
                                                           question["position"])}
-                FROM calendly_event_attendees""",
+                FROM calendly_event_attendees WHERE NOT rescheduled""",
             )  # fmt: skip
         for statement in search_index.create_statements(d.name):
             conn.exec_driver_sql(statement)

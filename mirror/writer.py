@@ -460,7 +460,8 @@ def write_attendees(
 
 def write_choice_answers(calendly_ids: list[str]) -> None:
     """Replace the ChoiceAnswer rows of the attendees `calendly_ids` with those of their stored
-    answers, inside the caller's transaction (the insights page counts them)."""
+    answers, inside the caller's transaction (the insights page counts them). The old half of
+    a reschedule has none: the person's answers count once, with the new booking."""
     if not calendly_ids:
         return
     connection = db.session.connection()
@@ -475,6 +476,7 @@ def write_choice_answers(calendly_ids: list[str]) -> None:
                     attendees.c.id,
                     attendees.c.event_id,
                     attendees.c.questions_and_answers,
+                    attendees.c.rescheduled,
                     events.c.event_type_uri,
                 )
                 .join(events, events.c.id == attendees.c.event_id)
@@ -485,7 +487,7 @@ def write_choice_answers(calendly_ids: list[str]) -> None:
     rows = []
     for row in stored:
         of_type = questions.get(row.event_type_uri)
-        if of_type:
+        if of_type and not row.rescheduled:
             rows.extend(
                 choices.answer_rows(of_type, row.questions_and_answers, row.event_id, row.id)
             )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, and_, case, cast, func, select
+from sqlalchemy import Float, and_, case, cast, func, literal_column, select
 
 from services import audit, settings
 from store import clock
@@ -330,18 +330,26 @@ def lead_time(period: Period) -> list[LeadBucket]:
     """How many days before the webinar people booked, in LEAD_BUCKETS (every booking of the
     period's webinars, canceled ones included, except the old halves of reschedules)."""
     ev, at = CalendlyEvent, CalendlyEventAttendee
-    days = func.floor(days_between(ev.start_time, at.calendly_created_at))
-    whens = [
-        (days <= high, index) for index, (_low, high) in enumerate(LEAD_BUCKETS) if high is not None
-    ]
-    bucket = case(*whens, else_=len(LEAD_BUCKETS) - 1)
-    rows = db.session.execute(
-        select(bucket, func.count())
+    # Whole days first (an aggregate: computed once per booking, not once per bucket tried),
+    # then the buckets of those few rows.
+    per_day = (
+        select(
+            func.floor(days_between(ev.start_time, at.calendly_created_at)).label("days"),
+            func.count().label("bookings"),
+        )
         .select_from(ev)
         .join(at, at.event_id == ev.id)
         .where(_in_period(period), at.calendly_created_at.is_not(None), at.rescheduled.is_(False))
-        .group_by(bucket)
-    ).all()
+        .group_by(literal_column("days"))
+        .subquery()
+    )
+    whens = [
+        (per_day.c.days <= high, index)
+        for index, (_low, high) in enumerate(LEAD_BUCKETS)
+        if high is not None
+    ]
+    bucket = case(*whens, else_=len(LEAD_BUCKETS) - 1)
+    rows = db.session.execute(select(bucket, func.sum(per_day.c.bookings)).group_by(bucket)).all()
     counts = {int(index): int(count) for index, count in rows}
     return [
         LeadBucket(low, high, counts.get(index, 0))
@@ -402,13 +410,13 @@ def answers(period: Period, questions: list[AnswerCounts]) -> list[AnswerCounts]
     left out): one SQL row per question and answer."""
     if not questions:
         return questions
-    ca, ev, at = ChoiceAnswer, CalendlyEvent, CalendlyEventAttendee
+    ca, ev = ChoiceAnswer, CalendlyEvent
     by_key = {question.key: question for question in questions}
+    # The writer keeps no answers of the old halves of reschedules.
     rows = db.session.execute(
         select(ca.question_key, ca.answer, func.count())
         .join(ev, ev.id == ca.event_id)
-        .join(at, at.id == ca.attendee_id)
-        .where(_in_period(period), at.rescheduled.is_(False), ca.question_key.in_(list(by_key)))
+        .where(_in_period(period), ca.question_key.in_(list(by_key)))
         .group_by(ca.question_key, ca.answer)
     ).all()
     for key, answer, count in rows:

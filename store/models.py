@@ -203,14 +203,17 @@ class ChoiceAnswer(db.Model):
     __tablename__ = "choice_answers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[int] = mapped_column(
-        ForeignKey("calendly_events.id", ondelete="CASCADE"), index=True
-    )
+    event_id: Mapped[int] = mapped_column(ForeignKey("calendly_events.id", ondelete="CASCADE"))
     attendee_id: Mapped[int] = mapped_column(
         ForeignKey("calendly_event_attendees.id", ondelete="CASCADE"), index=True
     )
     question_key: Mapped[str] = mapped_column(String(32))
     answer: Mapped[str] = mapped_column(Text)
+
+    # The answer counts of a period read this index alone, webinar by webinar.
+    __table_args__ = (
+        Index("ix_choice_answers_event_key_answer", "event_id", "question_key", "answer"),
+    )
 
 
 # German spellings without umlauts: "Jürgen" is typed as "juergen" or "jurgen".
@@ -281,6 +284,15 @@ class CalendlyEventAttendee(CalendlyRecord, db.Model):
 
     __table_args__ = (
         Index("ix_attendees_event_status", "event_id", "status"),
+        # The insights page counts a period's bookings from this index alone (no table rows).
+        Index(
+            "ix_attendees_event_insights",
+            "event_id",
+            "status",
+            "no_show",
+            "rescheduled",
+            "calendly_created_at",
+        ),  # fmt: skip
         # Attendee search walks this index from the newest booking without touching the table
         # (on PostgreSQL too, as an index-only scan: hence the email).
         Index("ix_attendees_booked_search_email", "calendly_created_at", "search_text", "email"),

@@ -85,6 +85,7 @@ def _backfill(conn) -> None:
         sa.text(
             "SELECT a.id, a.event_id, a.questions_and_answers, e.event_type_uri"
             " FROM calendly_event_attendees a JOIN calendly_events e ON e.id = a.event_id"
+            " WHERE NOT a.rescheduled"
         )
     )
     rows = []
@@ -121,14 +122,22 @@ def upgrade():
                                 ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_choice_answers')),
     )
-    op.create_index(op.f('ix_choice_answers_event_id'), 'choice_answers', ['event_id'])
+    op.create_index(
+        'ix_choice_answers_event_key_answer', 'choice_answers',
+        ['event_id', 'question_key', 'answer'],
+    )
+    op.create_index(
+        'ix_attendees_event_insights', 'calendly_event_attendees',
+        ['event_id', 'status', 'no_show', 'rescheduled', 'calendly_created_at'],
+    )
     op.create_index(op.f('ix_choice_answers_attendee_id'), 'choice_answers', ['attendee_id'])
     _backfill(op.get_bind())
 
 
 def downgrade():
     op.drop_index(op.f('ix_choice_answers_attendee_id'), table_name='choice_answers')
-    op.drop_index(op.f('ix_choice_answers_event_id'), table_name='choice_answers')
+    op.drop_index('ix_attendees_event_insights', table_name='calendly_event_attendees')
+    op.drop_index('ix_choice_answers_event_key_answer', table_name='choice_answers')
     op.drop_table('choice_answers')
     op.drop_index('ix_events_type_local_date', table_name='calendly_events')
     op.drop_index('ix_events_local_date', table_name='calendly_events')
