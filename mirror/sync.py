@@ -118,6 +118,8 @@ class SyncOptions:
     # The key of the erased people's tombstones (ERASURE_KEY): their bookings made before the
     # erasure are not stored again. None: no check (the mirror alone, in tests).
     erasure_key: str | None = None
+    # The admin's time zone (IANA name): the webinars' local_* columns give their start in it.
+    zone: str = "UTC"
 
 
 def begin_run(options: SyncOptions) -> SyncRun:
@@ -462,6 +464,7 @@ class _SyncJob:
                 new_ids={cid for cid in ids if cid not in self.known},
                 complete_ids={cid for cid, ok in fetched.items() if ok},
                 incomplete_ids={cid for cid, ok in fetched.items() if not ok},
+                zone=self.options.zone,
             )
             rows, created = [], set()
             for calendly_id, (_, invitee_rows, _) in zip(ids, prepared, strict=True):

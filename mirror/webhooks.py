@@ -125,6 +125,7 @@ def receive_delivery(
     now: float | None = None,
     within: InScope | None = None,
     erasure_key: str | None = None,
+    zone: str = "UTC",
 ) -> DeliveryResult:
     """Verify, apply and record one delivery; never raises. Needs an app context.
 
@@ -138,6 +139,7 @@ def receive_delivery(
         now: the current Unix time for the signature's tolerance (default: the clock).
         erasure_key: the key of the erased people's tombstones: an invitee of an erased
             person, created before the erasure, is not stored (None: no check).
+        zone: the admin's time zone, for a written webinar's local_* columns.
 
     Returns:
         DeliveryResult: 200 applied or ignored, and 200 rejected for an authentic body that is
@@ -169,6 +171,7 @@ def receive_delivery(
             received_at=received_at,
             within=within,
             erasure_key=erasure_key,
+            zone=zone,
         )
     except MalformedRecordError as exc:
         log.warning("webhook %s rejected: %s", event, exc)
@@ -269,6 +272,7 @@ def handle_delivery(
     received_at: datetime | None = None,
     within: InScope | None = None,
     erasure_key: str | None = None,
+    zone: str = "UTC",
 ) -> Outcome:
     """Apply one authentic, parsed delivery to the mirror and record it, in one transaction.
 
@@ -288,7 +292,7 @@ def handle_delivery(
     for attempt in range(1, ATTEMPTS + 1):
         try:
             start_write(db.session)
-            outcome = _apply(delivery, selection, within, erasure_key)
+            outcome = _apply(delivery, selection, within, erasure_key, zone)
             db.session.add(
                 WebhookDelivery(
                     received_at=received_at,
@@ -342,9 +346,10 @@ def _apply(
     selection: EventTypeSelection,
     within: InScope | None,
     erasure_key: str | None = None,
+    zone: str = "UTC",
 ) -> Outcome:
     if delivery.event in INVITEE_EVENTS:
-        return _apply_invitee(delivery, selection, within, erasure_key)
+        return _apply_invitee(delivery, selection, within, erasure_key, zone)
     if delivery.event in NO_SHOW_EVENTS:
         return _apply_no_show(delivery, on=delivery.event == "invitee_no_show.created")
     log.info("webhook event %r is not handled; acknowledged and ignored", delivery.event)
@@ -358,6 +363,7 @@ def _apply_invitee(
     selection: EventTypeSelection,
     within: InScope | None,
     erasure_key: str | None = None,
+    zone: str = "UTC",
 ) -> Outcome:
     """invitee.created / invitee.canceled: upsert the embedded event, then the invitee."""
     invitee, now = delivery.payload, clock.now()
@@ -371,7 +377,7 @@ def _apply_invitee(
             return _ignored(DeliveryReason.OUTSIDE_SCOPE)
         if is_personal_data_removed(uuid_from_uri(scheduled_event.uri)):
             return _ignored(DeliveryReason.PERSONAL_DATA_REMOVED)
-        event_id, event_outcome = upsert_event(_embedded_event_values(scheduled_event), now)
+        event_id, event_outcome = upsert_event(_embedded_event_values(scheduled_event), now, zone)
         if event_outcome != "unchanged":
             # A delivery never vouches for the whole invitee list (others may be missing or
             # still on their way): keep the event on the next sync's list to fetch in full.

@@ -11,10 +11,11 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import orjson
 from pydantic import TypeAdapter
-from sqlalchemy import JSON, delete, insert, or_, select, update
+from sqlalchemy import JSON, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from calendly.client import uuid_from_uri
@@ -28,14 +29,19 @@ from calendly.records import (
     ScheduledEvent,
 )
 from mirror.columns import fit, free_text
+from store import choices
 from store.database import db
 from store.erasures import without_erased
 from store.models import (
+    LOCAL_TIME_FIELDS,
     CalendlyEvent,
     CalendlyEventAttendee,
+    CalendlyEventType,
+    ChoiceAnswer,
     EventHost,
     UTCDateTime,
     attendee_search_text,
+    local_time_fields,
 )
 
 EVENT_FIELDS = (
@@ -317,6 +323,7 @@ def write_events(
     new_ids: frozenset[str] | set[str] = frozenset(),
     complete_ids: frozenset[str] | set[str] = frozenset(),
     incomplete_ids: frozenset[str] | set[str] = frozenset(),
+    zone: str | ZoneInfo = "UTC",
 ) -> dict[str, tuple[int, str]]:
     """Write a batch of events inside the caller's transaction.
 
@@ -328,12 +335,14 @@ def write_events(
         complete_ids: events whose invitees the caller writes in full in this transaction.
         incomplete_ids: events whose invitees the caller read but could not write in full (a
             malformed invitee): the next sync must read them again.
+        zone: the admin's time zone, in which the local_* columns give the start.
 
     Returns:
         calendly_id -> (local id, 'created' | 'updated' | 'unchanged').
     """
     connection = db.session.connection()
     table = CalendlyEvent.__table__
+    zone = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
     values_list = _last_per_id(values_list)
     stored = _stored_rows(
         table, [v["calendly_id"] for v in values_list if v["calendly_id"] not in new_ids]
@@ -355,9 +364,11 @@ def write_events(
             continue
         outcomes[calendly_id] = outcome
         outcomes_values[calendly_id] = values
-        writes[complete].append(dict(values, attendees_synced_at=now) if complete else values)
+        row = dict(values, **local_time_fields(values["start_time"], zone))
+        writes[complete].append(dict(row, attendees_synced_at=now) if complete else row)
     for complete, rows in writes.items():
-        fields = (*EVENT_FIELDS, "attendees_synced_at") if complete else EVENT_FIELDS
+        fields = (*EVENT_FIELDS, *LOCAL_TIME_FIELDS)
+        fields = (*fields, "attendees_synced_at") if complete else fields
         for row in _upsert(CalendlyEvent, rows, fields, now):
             results[row.calendly_id] = (row.id, outcomes[row.calendly_id])
     # Only the rows the upserts wrote: a row the guard kept keeps its hosts too.
@@ -403,9 +414,28 @@ def _write_hosts(hosts_by_event: dict[int, list[dict] | None]) -> None:
         connection.execute(insert(table), rows)
 
 
-def upsert_event(values: dict, now: datetime) -> tuple[int, str]:
+def upsert_event(values: dict, now: datetime, zone: str | ZoneInfo = "UTC") -> tuple[int, str]:
     """Write one event inside the caller's transaction (see `write_events`)."""
-    return write_events([values], now)[values["calendly_id"]]
+    return write_events([values], now, zone=zone)[values["calendly_id"]]
+
+
+def restamp_local_times(zone: str | ZoneInfo) -> int:
+    """Set every webinar's local_* columns for the time zone `zone` (after the admin changed
+    it), inside the caller's transaction; returns how many webinars there are."""
+    zone = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
+    table = CalendlyEvent.__table__
+    connection = db.session.connection()
+    rows = connection.execute(select(table.c.id, table.c.start_time)).all()
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("event_id"))
+        .values({name: bindparam(name) for name in LOCAL_TIME_FIELDS})
+    )
+    for start in range(0, len(rows), LOOKUP_CHUNK * 10):
+        chunk = rows[start : start + LOOKUP_CHUNK * 10]
+        params = [dict(local_time_fields(begins, zone), event_id=id_) for id_, begins in chunk]
+        connection.execute(statement, params)
+    return len(rows)
 
 
 def write_attendees(
@@ -441,6 +471,7 @@ def write_attendees(
         if outcome != "unchanged":
             to_write.append(values)
     _bulk_write(CalendlyEventAttendee, to_write, ATTENDEE_FIELDS, now)
+    write_choice_answers([values["calendly_id"] for values in to_write])
     return counts
 
 
@@ -483,6 +514,59 @@ def _personal_data_removed(event_ids: set) -> set[int]:
             )
         )
     )
+
+
+def write_choice_answers(calendly_ids: list[str]) -> None:
+    """Replace the ChoiceAnswer rows of the attendees `calendly_ids` with those of their stored
+    answers, inside the caller's transaction (the insights page counts them). The old half of
+    a reschedule has none: the person's answers count once, with the new booking."""
+    if not calendly_ids:
+        return
+    connection = db.session.connection()
+    attendees, events = CalendlyEventAttendee.__table__, CalendlyEvent.__table__
+    answers = ChoiceAnswer.__table__
+    stored = []
+    for start in range(0, len(calendly_ids), LOOKUP_CHUNK):
+        chunk = calendly_ids[start : start + LOOKUP_CHUNK]
+        stored.extend(
+            connection.execute(
+                select(
+                    attendees.c.id,
+                    attendees.c.event_id,
+                    attendees.c.questions_and_answers,
+                    attendees.c.rescheduled,
+                    events.c.event_type_uri,
+                )
+                .join(events, events.c.id == attendees.c.event_id)
+                .where(attendees.c.calendly_id.in_(chunk))
+            ).all()
+        )
+    questions = _choice_questions_of({row.event_type_uri for row in stored})
+    rows = []
+    for row in stored:
+        of_type = questions.get(row.event_type_uri)
+        if of_type and not row.rescheduled:
+            rows.extend(
+                choices.answer_rows(of_type, row.questions_and_answers, row.event_id, row.id)
+            )
+    ids = [row.id for row in stored]
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        chunk = ids[start : start + LOOKUP_CHUNK]
+        connection.execute(delete(answers).where(answers.c.attendee_id.in_(chunk)))
+    if rows:
+        connection.execute(insert(answers), rows)
+
+
+def _choice_questions_of(type_uris: set) -> dict[str, dict]:
+    """event type URI -> its choice questions by position, from the cached event types."""
+    uris = [uri for uri in type_uris if uri]
+    if not uris:
+        return {}
+    table = CalendlyEventType.__table__
+    found = db.session.connection().execute(
+        select(table.c.uri, table.c.custom_questions).where(table.c.uri.in_(uris))
+    )
+    return {uri: choices.choice_questions(questions) for uri, questions in found}
 
 
 def write_no_show(

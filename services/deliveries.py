@@ -45,6 +45,7 @@ def _receive(body: bytes, signature_header: str | None) -> webhooks.DeliveryResu
         selection = selection_from_cache(settings.sync_event_types())
         scope = settings.sync_scope()
         user_uri = (settings.account() or {}).get("user_uri")
+        zone = settings.display_timezone()
 
         def within(event):
             return scope.includes(event, user_uri)
@@ -67,4 +68,5 @@ def _receive(body: bytes, signature_header: str | None) -> webhooks.DeliveryResu
         received_at=received_at,
         within=None if user_uri is None and scope.mode == ME else within,
         erasure_key=current_app.config["ERASURE_KEY"],
+        zone=zone,
     )

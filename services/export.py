@@ -290,12 +290,20 @@ def stream_csv(
     rows: Iterable[Row], questions: list[QuestionColumn], timezone: str, delimiter: str
 ) -> Iterator[str]:
     """The whole CSV document in chunks: BOM, header, one line per (attendee, event)."""
-    zone = ZoneInfo(timezone)
     cols, values = table(rows, questions, timezone)
+    return csv_chunks([column.title for column in cols], values, timezone, delimiter)
+
+
+def csv_chunks(
+    titles: list[str], values: Iterable[list], timezone: str, delimiter: str
+) -> Iterator[str]:
+    """A CSV document in chunks: BOM, the header `titles`, one line per list of typed values
+    (datetimes in `timezone`)."""
+    zone = ZoneInfo(timezone)
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     buffer.write(BOM)
-    writer.writerow([csv_cell(column.title) for column in cols])
+    writer.writerow([csv_cell(title) for title in titles])
     for row in values:
         writer.writerow([_csv_text(value, zone) for value in row])
         if buffer.tell() >= FLUSH_AT:
@@ -316,6 +324,15 @@ def xlsx_document(
     rows: Iterable[Row], questions: list[QuestionColumn], timezone: str, language: str
 ) -> bytes:
     """The attendees as an XLSX workbook: one sheet, a frozen and filtered header row."""
+    cols, values = table(rows, questions, timezone)
+    return workbook([column.title for column in cols], values, _("Attendees"), timezone, language)
+
+
+def workbook(
+    titles: list[str], values: Iterable[list], sheet_title: str, timezone: str, language: str
+) -> bytes:
+    """An XLSX workbook of one sheet: the header `titles` (frozen, filtered) and a row per list
+    of typed values, each cell of its own type (datetimes as wall-clock time in `timezone`)."""
     # Imported here: only a download needs it, and it takes a while to load.
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -323,13 +340,12 @@ def xlsx_document(
 
     zone = ZoneInfo(timezone)
     date_format = DATE_FORMATS.get(language, DEFAULT_DATE_FORMAT)
-    cols, values = table(rows, questions, timezone)
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = _xlsx_text(_("Attendees"))[:31]
-    widths = [len(column.title) for column in cols]
-    for index, column in enumerate(cols, 1):
-        cell = sheet.cell(row=1, column=index, value=_xlsx_text(column.title))
+    book = Workbook()
+    sheet = book.active
+    sheet.title = _xlsx_text(sheet_title)[:31]
+    widths = [len(title) for title in titles]
+    for index, title in enumerate(titles, 1):
+        cell = sheet.cell(row=1, column=index, value=_xlsx_text(title))
         cell.data_type = "s"
         cell.font = Font(bold=True)
     for row_number, row in enumerate(values, 2):
@@ -343,7 +359,7 @@ def xlsx_document(
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = sheet.dimensions
     buffer = io.BytesIO()
-    workbook.save(buffer)
+    book.save(buffer)
     return buffer.getvalue()
 
 

@@ -16,6 +16,7 @@ from flask import current_app
 
 from mirror.event_types import ALL_TYPES
 from mirror.scope import ME, Scope
+from mirror.writer import restamp_local_times
 from services import audit
 from store import clock
 from store.database import db, start_write
@@ -311,17 +312,21 @@ def save_preferences(
     actor: AdminUser | None = None,
 ) -> None:
     """Store the Settings page's display time zone, look-back days and sync schedule; the audit
-    log notes each value `actor` changed."""
+    log notes each value `actor` changed. A new time zone restamps every webinar's local start
+    (the insights page buckets by it), in the same transaction."""
     schedule = {"daily_time": daily_time, "interval_minutes": int(interval_minutes)}
     with changing():
         old_schedule = sync_schedule()
-        record_change(TIMEZONE_KEY, display_timezone(), timezone, actor)
+        old_zone = display_timezone()
+        record_change(TIMEZONE_KEY, old_zone, timezone, actor)
         record_change(LOOKBACK_KEY, lookback_days(), int(lookback), actor)
         for part in ("daily_time", "interval_minutes"):
             record_change(f"sync_{part}", old_schedule[part], schedule[part], actor)
         put_setting(TIMEZONE_KEY, timezone)
         put_setting(LOOKBACK_KEY, int(lookback))
         put_setting(SCHEDULE_KEY, schedule)
+        if timezone != old_zone:
+            restamp_local_times(timezone)
 
 
 WEBHOOK_SIGNING_KEY_SETTING = "webhook_signing_key"

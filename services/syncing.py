@@ -52,6 +52,7 @@ def options_from_settings(
         on_members=settings.save_org_members,
         on_end=metrics.count_sync,
         erasure_key=current_app.config["ERASURE_KEY"],
+        zone=settings.display_timezone(),
     )
 
 

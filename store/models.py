@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     DDL,
@@ -105,6 +106,13 @@ class CalendlyEvent(CalendlyRecord, db.Model):
     # Only recorded webinars count in show-up rates: there, attended means active and not
     # marked as a no-show.
     attendance_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The start in the admin's time zone, stamped by the writer (and again when the zone
+    # setting changes), because SQLite has no time zones: the insights page buckets by these.
+    # Date and Monday of the week as ISO text ("2026-11-23"), weekday 0 = Monday, hour 0-23.
+    local_date: Mapped[str | None] = mapped_column(String(10))
+    local_week: Mapped[str | None] = mapped_column(String(10))
+    local_weekday: Mapped[int | None] = mapped_column(Integer)
+    local_hour: Mapped[int | None] = mapped_column(Integer)
     # Set when the attendees were last written in full; NULL means they still need fetching.
     attendees_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the retention purge anonymised its attendees (services/retention.py); from then on
@@ -125,6 +133,9 @@ class CalendlyEvent(CalendlyRecord, db.Model):
         Index(
             "ix_events_type_start_end_status", "event_type_uri", "start_time", "end_time", "status"
         ),
+        # The insights page reads a period of local dates (optionally of one type).
+        Index("ix_events_local_date", "local_date"),
+        Index("ix_events_type_local_date", "event_type_uri", "local_date"),
     )
 
     @property
@@ -142,6 +153,25 @@ class CalendlyEvent(CalendlyRecord, db.Model):
 
     def __repr__(self) -> str:
         return f"<CalendlyEvent {self.calendly_id} {self.name!r} {self.start_time:%Y-%m-%d %H:%M}>"
+
+
+def local_time_fields(start: datetime | None, zone: str | ZoneInfo) -> dict:
+    """The local_* columns of a webinar starting at `start` (aware UTC) in `zone`."""
+    if start is None:
+        return {"local_date": None, "local_week": None, "local_weekday": None, "local_hour": None}
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    local = start.astimezone(zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone))
+    day = local.date()
+    return {
+        "local_date": day.isoformat(),
+        "local_week": (day - timedelta(days=day.weekday())).isoformat(),
+        "local_weekday": day.weekday(),
+        "local_hour": local.hour,
+    }
+
+
+LOCAL_TIME_FIELDS = ("local_date", "local_week", "local_weekday", "local_hour")
 
 
 class EventHost(db.Model):
@@ -162,6 +192,30 @@ class EventHost(db.Model):
         Index("ix_event_hosts_user_uri", "user_uri", "event_id"),
         Index("ix_event_hosts_user_name", "user_uri", "name"),
         Index("ix_event_hosts_user_email", "user_uri", "email"),
+    )
+
+
+class ChoiceAnswer(db.Model):
+    """One chosen answer of one attendee to a choice question (single_select or multi_select in
+    its event type's custom_questions): a line of a multi-select answer is a row of its own.
+
+    Kept by the writer in its transaction, so that the insights page counts answers in SQL.
+    `question_key` names the question by position, type and answer choices, so that the same
+    question of two event types (the German and the English webinar) counts together."""
+
+    __tablename__ = "choice_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("calendly_events.id", ondelete="CASCADE"))
+    attendee_id: Mapped[int] = mapped_column(
+        ForeignKey("calendly_event_attendees.id", ondelete="CASCADE"), index=True
+    )
+    question_key: Mapped[str] = mapped_column(String(32))
+    answer: Mapped[str] = mapped_column(Text)
+
+    # The answer counts of a period read this index alone, webinar by webinar.
+    __table_args__ = (
+        Index("ix_choice_answers_event_key_answer", "event_id", "question_key", "answer"),
     )
 
 
@@ -233,6 +287,15 @@ class CalendlyEventAttendee(CalendlyRecord, db.Model):
 
     __table_args__ = (
         Index("ix_attendees_event_status", "event_id", "status"),
+        # The insights page counts a period's bookings from this index alone (no table rows).
+        Index(
+            "ix_attendees_event_insights",
+            "event_id",
+            "status",
+            "no_show",
+            "rescheduled",
+            "calendly_created_at",
+        ),  # fmt: skip
         # Attendee search walks this index from the newest booking without touching the table
         # (on PostgreSQL too, as an index-only scan: hence the email).
         Index("ix_attendees_booked_search_email", "calendly_created_at", "search_text", "email"),

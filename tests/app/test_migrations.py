@@ -486,3 +486,76 @@ def test_person_tombstones_migrate_both_ways(make_app):
         db.drop_all()
         with db.engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE alembic_version")
+
+
+def test_insights_columns_and_choice_answers_migrate_both_ways(make_app):
+    import json
+    from datetime import datetime
+
+    from sqlalchemy import inspect, text
+
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        upgrade(revision="er12b3c4d5e6")
+        now = datetime(2026, 3, 1, 6)
+        questions = [
+            {"name": "Quelle?", "type": "multi_select", "position": 0, "enabled": True,
+             "answer_choices": ["Google", "Messe"], "include_other": True},
+            {"name": "Fragen?", "type": "text", "position": 1, "enabled": True},
+        ]  # fmt: skip
+        answers = [
+            {"question": "Quelle?", "answer": "Google\nMesse\nTante", "position": 0},
+            {"question": "Fragen?", "answer": "Wie lange dauert es?", "position": 1},
+        ]
+        with db.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO settings (key, value, updated_at) VALUES (:k, :v, :t)"),
+                {"k": "display_timezone", "v": json.dumps("Europe/Berlin"), "t": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO calendly_event_types (uri, custom_questions, listed, cached_at)"
+                    " VALUES ('T1', :q, true, :t)"
+                ),
+                {"q": json.dumps(questions), "t": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO calendly_events (calendly_id, uri, status, start_time, end_time,"
+                    " event_type_uri, invitees_active, invitees_total, missing_upstream,"
+                    " synced_at) VALUES ('E1', 'u', 'active', :s, :s, 'T1', 1, 1, false, :t)"
+                ),
+                {"s": datetime(2026, 2, 28, 23, 30), "t": now},
+            )
+            event_id = conn.scalar(text("SELECT id FROM calendly_events"))
+            conn.execute(
+                text(
+                    "INSERT INTO calendly_event_attendees (event_id, calendly_id, uri, status,"
+                    " questions_and_answers, rescheduled, no_show, synced_at)"
+                    " VALUES (:e, 'I1', 'u', 'active', :qa, false, false, :t)"
+                ),
+                {"e": event_id, "qa": json.dumps(answers), "t": now},
+            )
+        upgrade()
+        with db.engine.connect() as conn:
+            # 23:30 UTC on 28 February is a Sunday, 00:30 on 1 March, in Berlin.
+            local = conn.execute(
+                text(
+                    "SELECT local_date, local_week, local_weekday, local_hour FROM calendly_events"
+                )
+            ).one()
+            assert tuple(local) == ("2026-03-01", "2026-02-23", 6, 0)
+            chosen = conn.scalars(text("SELECT answer FROM choice_answers ORDER BY id")).all()
+            assert chosen == ["Google", "Messe", ""]  # the free "Tante" is kept as Other only
+        downgrade(revision="er12b3c4d5e6")
+        inspector = inspect(db.engine)
+        assert "choice_answers" not in inspector.get_table_names()
+        assert "local_date" not in {c["name"] for c in inspector.get_columns("calendly_events")}
+        with db.engine.connect() as conn:
+            assert conn.scalar(text("SELECT calendly_id FROM calendly_event_attendees")) == "I1"
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE alembic_version")

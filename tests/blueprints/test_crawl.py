@@ -63,6 +63,8 @@ class Case:
 
 
 WEBINAR_FILTER = {"view": "past", "type": "https://api.calendly.com/event_types/X", "page": "1"}
+INSIGHTS_FILTER = {"period": "custom", "from": "2026-01-01", "to": "2026-03-31",
+                   "type": "https://api.calendly.com/event_types/X"}  # fmt: skip
 SUBSCRIPTION = "0a0b0c0d-0000-4000-8000-000000000000"
 CASES = {
     "static": Case(path={"filename": "app.css"}),
@@ -74,6 +76,10 @@ CASES = {
     "dashboard.index": Case(query=WEBINAR_FILTER),
     "dashboard.export_csv": Case(query=WEBINAR_FILTER),
     "dashboard.export_xlsx": Case(query=WEBINAR_FILTER),
+    "insights.index": Case(query=INSIGHTS_FILTER),
+    "insights.download": Case(
+        path={"chart_id": "lead-time", "extension": "csv"}, query=INSIGHTS_FILTER
+    ),
     "attendees.webinar": Case(path={"event_id": "1"}),
     "attendees.webinar_csv": Case(path={"event_id": "1"}),
     "attendees.webinar_xlsx": Case(path={"event_id": "1"}),
@@ -160,6 +166,7 @@ BLUEPRINTS = (
     "dashboard",
     "attendees",
     "attendance",
+    "insights",
     "settings",
     "sync",
     "webhooks",
@@ -440,6 +447,8 @@ def _restore_target() -> None:
 # answers a viewer 403.
 VIEWER_ENDPOINTS = {
     "dashboard.index",
+    "insights.index",
+    "insights.download",
     "dashboard.export_csv",
     "attendees.webinar",
     "attendees.webinar_csv",

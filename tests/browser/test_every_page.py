@@ -125,6 +125,8 @@ def _data(app) -> dict[str, str]:
             "attendee_id": str(attendee.id),
             "email": attendee.email,
             "name": attendee.name or attendee.email,
+            "chart_id": "lead-time",
+            "extension": "csv",
         }
 
 

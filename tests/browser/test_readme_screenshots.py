@@ -71,6 +71,11 @@ def test_demo_dashboard_and_attendee_list(strict_page, app, live_server, save_sc
     expect(panel.locator(".sync-message")).to_be_visible()
     save_screenshot(panel, "demo-sync-panel.png")
 
+    # The insights page: this month's charts, the first screenful.
+    page.goto(live_server("/insights"))
+    expect(page.locator("#chart-bookings svg[role=img]")).to_be_visible()
+    save_screenshot(page, "demo-insights.png")
+
     # A phone: the first screen of the dashboard, and a list as labelled cards.
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(live_server("/"))

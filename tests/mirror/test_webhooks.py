@@ -309,6 +309,23 @@ def test_invitee_created_mirrors_event_and_attendee(app, client, module_sim):
     assert record.payload_created_at == parse_time(invitee["updated_at"])
 
 
+def test_a_delivery_stamps_the_webinars_local_start_in_the_admins_zone(app, client, module_sim):
+    from zoneinfo import ZoneInfo
+
+    with app.app_context():
+        settings.set_setting(settings.TIMEZONE_KEY, "America/New_York")
+    invitee = book(module_sim, new_webinar(module_sim), 1)
+    assert deliver(client, invitee_delivery(module_sim, invitee)).status_code == 200
+    with app.app_context():
+        stored = db.session.scalars(select(CalendlyEvent)).one()
+        local = stored.start_time.astimezone(ZoneInfo("America/New_York"))
+        assert (stored.local_date, stored.local_weekday, stored.local_hour) == (
+            local.date().isoformat(),
+            local.weekday(),
+            local.hour,
+        )
+
+
 def test_a_delivery_brings_the_hosts_of_its_event(app, client, module_sim):
     from devtools.sample_data import CO_HOST
 
