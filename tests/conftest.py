@@ -9,7 +9,8 @@ Two options prove that the suite does not depend on the day or on the generated 
 `--at=<ISO instant>` runs the whole session with the clock moved there (and ticking), and
 `--data-seed=<int>` changes the seed of every simulated account the fixtures build.
 `--dated-only` keeps the tests marked `dated` (whose outcome can depend on the date or hour;
-`dated(False)` exempts one test of a dated module), `--seeded-only` those on simulated data.
+`dated(False)` exempts one test of a dated module), `--seeded-only` those whose outcome can
+depend on the simulated data (dated ones, and the connector's, simulator's and mirror's).
 """
 
 import os
@@ -117,8 +118,9 @@ def pytest_addoption(parser):
     group.addoption(
         "--seeded-only",
         action="store_true",
-        help="run only the tests on simulated data (those using the `data_seed` fixture, "
-        "which every simulator fixture does), the only ones --data-seed changes",
+        help="run only the tests whose outcome can depend on the simulated data (those using "
+        "the `data_seed` fixture, as every simulator fixture does, that are dated or test the "
+        "connector, the simulator or the mirror), as scripts/test does with --data-seed",
     )
 
 
@@ -155,6 +157,21 @@ def is_dated(item) -> bool:
     return marker is not None and (not marker.args or bool(marker.args[0]))
 
 
+# Where the generated data is what the code under test reads: the connector, the simulator,
+# the mirror. Elsewhere simulated data is the background of a page or a process, and the tests
+# that depend on which webinars exist are the dated ones (sync, dashboard, attendee lists).
+_DATA_READING_DIRS = ("tests/calendly/", "tests/devtools/", "tests/mirror/")
+
+
+def depends_on_the_data(item) -> bool:
+    """Simulated data the outcome can depend on (what --data-seed is for): a dated test, or one
+    of the connector, the simulator or the mirror, that builds a simulated account."""
+    if not uses_simulated_data(item):
+        return False
+    path = item.nodeid.split("::", 1)[0]
+    return is_dated(item) or path.startswith(_DATA_READING_DIRS)
+
+
 def uses_simulated_data(item) -> bool:
     """Whether the test builds a simulated Calendly account through the fixtures (all of them
     take their seed from `data_seed`), so that --data-seed changes its data."""
@@ -166,7 +183,7 @@ def pytest_collection_modifyitems(config, items):
     if config.getoption("--dated-only"):
         wanted.append(is_dated)
     if config.getoption("--seeded-only"):
-        wanted.append(uses_simulated_data)
+        wanted.append(depends_on_the_data)
     if wanted:
         kept = [item for item in items if all(check(item) for check in wanted)]
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
