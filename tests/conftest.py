@@ -565,12 +565,15 @@ def _account(sim) -> str:
 def pick_event():
     """`pick_event(sim, ahead=True, min_active=1, room=0, event_type=..., exclude=(...))`: the
     UUID of an event of the simulated account with those properties (the next one to start, or
-    with ahead=False the last one started); `count=n` gives a list of n different ones. Fails
-    the test, saying what was asked, when there is none."""
+    with ahead=False the last one started); `count=n` gives a list of n different ones,
+    `count="all"` every one (in that order). Fails the test, saying what was asked, when there
+    is none."""
 
-    def pick(sim, *, count: int | None = None, exclude=(), **wanted):
+    def pick(sim, *, count: int | str | None = None, exclude=(), **wanted):
         want = Wanted(**wanted)
         found = _matching(sim, want, exclude)
+        if count == "all":
+            count = max(len(found), 1)
         if len(found) < (count or 1):
             pytest.fail(
                 f"{_account(sim)} has {len(found)} event(s), not {count or 1}, with {want}",
