@@ -24,8 +24,9 @@ from flask_login import current_user
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from blueprints import htmx
+from blueprints.attendees import list_answer
 from blueprints.messages import calendly_problem, with_html
-from services import attendance, queries
+from services import attendance
 from services.participant_lists import MAX_BYTES, ParticipantListError
 from store.database import db
 from store.models import CalendlyEvent
@@ -59,17 +60,7 @@ def mark(event_id: int):
 
 
 def _mark_answer(event_id: int, message: str, kind: str = "success"):
-    """htmx: the fresh attendee list with the outcome; otherwise back to the webinar page."""
-    if htmx.is_partial_request():
-        event = db.get_or_404(CalendlyEvent, event_id)
-        return render_template(
-            "attendees/_attendees.html",
-            event=event,
-            attendees=queries.webinar_attendees(event_id),
-            attendance_notice=(message, kind),
-        )
-    flash(message, kind)
-    return redirect(url_for("attendees.webinar", event_id=event_id), 303)
+    return list_answer(event_id, "attendance_notice", message, kind)
 
 
 # -- the import -----------------------------------------------------------------------------------

@@ -269,7 +269,12 @@ def _no_show_problem(exc: no_shows.NoShowError) -> str:
 
 
 def _no_show_answer(event_id: int, message: str, kind: str = "success"):
-    """htmx: the fresh attendee list with the outcome; otherwise back to the webinar page."""
+    return list_answer(event_id, "no_show_notice", message, kind)
+
+
+def list_answer(event_id: int, notice: str, message: str, kind: str = "success"):
+    """The answer to a change made from a webinar's attendee list: for htmx the fresh list with
+    the outcome in its `notice` slot; otherwise the outcome flashed on the webinar page."""
     if htmx.is_partial_request():
         event = db.get_or_404(CalendlyEvent, event_id)
         # 200 even for a failure: htmx 2 does not swap 4xx bodies, and the list shows it.
@@ -277,7 +282,7 @@ def _no_show_answer(event_id: int, message: str, kind: str = "success"):
             "attendees/_attendees.html",
             event=event,
             attendees=queries.webinar_attendees(event_id),
-            no_show_notice=(message, kind),
+            **{notice: (message, kind)},
         )
     flash(message, kind)
     return redirect(url_for("attendees.webinar", event_id=event_id), 303)
